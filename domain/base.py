@@ -1,0 +1,48 @@
+"""Immutable values and the domain-event base class that every event extends."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JSONValue = Any  # JSON-encodable value carried as evidence or configuration
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Immutable(BaseModel):
+    """A frozen value: equal content means equal objects, and nothing mutates it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DomainEvent(Immutable):
+    """A fact about one aggregate, numbered by the aggregate's version.
+
+    `class_version` is bumped when a stored shape changes; the ledger's mapper runs
+    `upcasters[n]` (stored dict of version n -> version n+1) on older payloads.
+    """
+
+    class_version: ClassVar[int] = 1
+    upcasters: ClassVar[dict[int, Any]] = {}
+
+    originator_id: UUID
+    originator_version: int = Field(ge=1)
+    timestamp: datetime = Field(default_factory=utc_now)
+
+
+class DomainError(Exception):
+    """A command that the current state does not allow. The CLI prints its message."""
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: non-finite numbers are stored as null."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)

@@ -1,0 +1,54 @@
+"""A search's options as one value, recorded whole in SearchStarted."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from domain.base import Immutable
+from domain.progress import StopLimits
+from domain.task import TaskSpec
+
+
+class SearchConfig(Immutable):
+    task: str
+    trials: int = Field(default=20, ge=0)
+    seed: int = 0
+    workers: int = Field(default=1, ge=1)
+    threads: int = Field(default=1, ge=1)  # torch threads per trial process
+    specialists: tuple[str, ...] = ()  # empty: the task's roster without the generalist
+    policy: str = "specialists"
+    agent: str = "offline"
+    lineage: bool = True
+    strict_surfaces: bool = False
+    sandbox: bool = True
+    smoke: bool = True
+    runner: str = "local"
+    noise_seeds: int | None = None  # overrides the task's seeds.noise
+    deadline_minutes: float | None = None
+    patience: int | None = None
+    cost_cap_usd: float | None = None
+
+    def roster(self, task: TaskSpec) -> tuple[str, ...]:
+        if self.specialists:
+            return self.specialists
+        return tuple(entry.key for entry in task.roster if entry.key != "generalist")
+
+    def limits(self) -> StopLimits:
+        deadline = None if self.deadline_minutes is None else self.deadline_minutes * 60
+        return StopLimits(
+            trials=self.trials,
+            deadline_seconds=deadline,
+            patience=self.patience,
+            cost_usd=self.cost_cap_usd,
+        )
+
+    def trial_seeds(self, task: TaskSpec, baseline: bool) -> tuple[int, ...]:
+        """Every trial runs the same seeds (paired comparisons); the baseline runs extra
+        ones so the spread between seeds gives the noise floor."""
+        count = task.seeds.per_trial
+        if baseline:
+            count = max(count, self.noise_seeds or task.seeds.noise)
+        return tuple(self.seed + i for i in range(count))
+
+    def scoring_seeds(self, task: TaskSpec) -> tuple[int, ...]:
+        return tuple(self.seed + i for i in range(task.seeds.per_trial))

@@ -1,0 +1,41 @@
+"""The closed vocabularies of the loop: failure labels, verdicts, statuses, endings."""
+
+from enum import StrEnum
+
+
+class FailureLabel(StrEnum):
+    """The paper's failure taxonomy; values are stable codes stored in events."""
+
+    CRASH = "crash"
+    PREFLIGHT_CRASH = "preflight_crash"
+    SIZE_BLOCKED = "size_blocked"
+    TRAIN_BUDGET_OVERRUN = "train_budget_overrun"
+    EVAL_BUDGET_OVERRUN = "eval_budget_overrun"
+    DISQUALIFIED = "disqualified"  # accuracy-gate miss or an illegal model
+    HARNESS_ABORT = "harness_abort"  # infrastructure; never counted against an idea
+
+
+class Verdict(StrEnum):
+    KEEP = "keep"
+    DISCARD = "discard"
+
+
+class TrialStatus(StrEnum):
+    PROPOSED = "proposed"
+    EDITED = "edited"
+    LAUNCHED = "launched"
+    SCORED = "scored"
+    FAILED = "failed"
+    JUDGED = "judged"
+
+
+class FinishReason(StrEnum):
+    TRIAL_BUDGET = "trial_budget"
+    DEADLINE = "deadline"
+    NO_IMPROVEMENT = "no_improvement"
+    INTERRUPTED = "interrupted"
+    COST_CAP = "cost_cap"
+    BASELINE_FAILED = "baseline_failed"
+
+
+TERMINAL_STATUSES = frozenset({TrialStatus.FAILED, TrialStatus.JUDGED})

@@ -1,0 +1,180 @@
+"""Ports: the values that cross package boundaries and the protocols that produce them.
+
+Values in, values out: agents return a Proposal, runners a RunReport, evaluators an
+Outcome; only the ledger's search loop turns values into events.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+from uuid import UUID
+
+from pydantic import Field
+
+from domain.base import Immutable, JSONValue
+from domain.labels import FailureLabel
+from domain.lineage import LineageView
+from domain.task import Budgets, RosterEntry, TaskSpec
+from domain.trial import ProgressSample, SeedResult
+
+# Agents:
+
+
+class ProposalRequest(Immutable):
+    search_id: UUID
+    sequence: int
+    specialist: RosterEntry
+    seed: int  # the search seed; proposers derive their randomness from it and sequence
+    lineage: bool
+    strict_surfaces: bool = False
+
+
+class Proposal(Immutable):
+    specialist: str
+    agent: str
+    parent_id: UUID | None
+    hypothesis: str
+    expected_delta: float | None = None
+    idea: str = ""
+    recipe: dict[str, str] | None = None  # the child recipe; None if the edit failed
+    edit_error: str = ""  # why the edit could not be made (a preflight_crash)
+    view_text: str = ""
+    session_id: UUID | None = None
+    records: tuple[dict[str, JSONValue], ...] = ()  # model exchanges, for the ledger
+
+
+class LineageQuery(Protocol):
+    def view(self, search_id: UUID, specialist: str, lineage: bool) -> LineageView: ...
+    def recipe(self, trial_id: UUID) -> dict[str, str]: ...
+    def hold(self) -> AbstractContextManager[object]:
+        """Keep the read model open across the reads of one proposal."""
+        ...
+
+
+class Proposer(Protocol):
+    name: str
+
+    def propose(self, request: ProposalRequest, lineage: LineageQuery) -> Proposal: ...
+
+
+# Runners and evaluators:
+
+
+class TrialJob(Immutable):
+    """Everything the trusted trial pipeline needs, as plain data (it crosses processes)."""
+
+    trial_id: UUID
+    sequence: int
+    task_dir: str
+    recipe: dict[str, str]
+    seeds: tuple[int, ...]
+    scoring_seeds: tuple[int, ...]  # the seeds whose mean is the trial's score
+    threads: int
+    budgets: Budgets
+    size_cap_bytes: int | None
+    sandbox: bool
+    run_dir: str
+    data_dir: str
+    heldout_dir: str
+    smoke: bool = True
+    backstop_seconds: float  # the runner's outer cap; past it the trial is harness_abort
+
+
+class ExceptionInfo(Immutable):
+    type: str
+    message: str
+    where: str  # file:line in function, from the last traceback frame
+
+
+class ProcessReport(Immutable):
+    """One harness-run process: a seed's training, a smoke run, or an evaluation."""
+
+    rc: int | None  # negative: killed by that signal
+    timed_out: bool = False
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    log_tail: str = ""
+    exception: ExceptionInfo | None = None
+
+
+class EvalReport(Immutable):
+    process: ProcessReport
+    score: float | None = None
+    measurements: dict[str, float] = Field(default_factory=dict)
+    illegal: str = ""  # the model broke a rule (non-causal, not normalised, ...)
+    error: str = ""  # the evaluator could not score it
+
+
+class SeedReport(Immutable):
+    seed: int
+    train: ProcessReport
+    artifact_bytes: int | None = None
+    artifact_files: dict[str, int] = Field(default_factory=dict)
+    eval: EvalReport | None = None
+
+
+class PreflightReport(Immutable):
+    ok: bool
+    stage: str = ""  # syntax, import, project, smoke
+    reason: str = ""
+    projected_bytes: int | None = None
+    smoke: ProcessReport | None = None
+
+
+class RunReport(Immutable):
+    trial_id: UUID
+    preflight: PreflightReport
+    seeds: tuple[SeedReport, ...] = ()
+    abort: str = ""  # an infrastructure fault: sandbox, runner, disk
+    sandbox: str = ""
+    host: str = ""
+    wall_s: float = 0.0
+
+
+class Outcome(Immutable):
+    """A classified trial: a score when `label` is None, else a failure with evidence."""
+
+    label: FailureLabel | None
+    reason: str = ""
+    score: float | None = None
+    per_seed: tuple[SeedResult, ...] = ()
+    measurements: dict[str, float] = Field(default_factory=dict)
+    evidence: dict[str, JSONValue] = Field(default_factory=dict)
+    log_excerpt: str = ""
+    rules_version: str = ""
+
+
+ProgressCallback = Callable[[int, list[ProgressSample]], None]
+
+
+class Runner(Protocol):
+    name: str
+    host: str
+
+    def run(
+        self, job: TrialJob, on_progress: ProgressCallback, cancel: threading.Event
+    ) -> RunReport: ...
+
+
+class Evaluator(Protocol):
+    task: TaskSpec
+    task_dir: str
+    task_sha256: str
+
+    def seed_recipe(self) -> dict[str, str]: ...
+
+    def check_edit(
+        self,
+        parent: Mapping[str, str],
+        child: Mapping[str, str],
+        specialist: RosterEntry,
+        strict: bool,
+    ) -> Outcome | None: ...
+
+    def job(self, **fields: Any) -> TrialJob: ...
+
+    def classify(self, report: RunReport, scoring_seeds: tuple[int, ...]) -> Outcome: ...

@@ -1,0 +1,213 @@
+"""The search loop's state as a fold over its events, and the loop's pure decisions.
+
+Everything the loop decides (which specialist goes next, keep or discard, when to stop)
+is a function of this state alone, so a live search, a resumed one and a decision replay
+share one code path: fold the recorded events, then ask the same questions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain import search as s
+from domain import trial as t
+from domain.base import DomainEvent, Immutable
+from domain.keep import Judgement, decide
+from domain.labels import (
+    TERMINAL_STATUSES,
+    FailureLabel,
+    FinishReason,
+    TrialStatus,
+    Verdict,
+)
+
+BASELINE = "baseline"
+
+
+class StopLimits(Immutable):
+    trials: int  # proposals after the baseline
+    deadline_seconds: float | None = None
+    patience: int | None = None  # stop after this many ended trials without a keep
+    cost_usd: float | None = None
+
+
+class SearchState:
+    """Mutable fold; apply() events in ledger order. Holds facts, derives the rest."""
+
+    def __init__(self) -> None:
+        self.search: s.Search | None = None
+        self.trials: dict[UUID, t.Trial] = {}
+        self.by_sequence: dict[int, UUID] = {}
+        self.per_seed: dict[UUID, tuple[float, ...]] = {}
+        self.best_id: UUID | None = None
+        self.ended_since_keep = 0
+        self.cost_usd = 0.0
+        self.active_before = 0.0  # seconds of earlier process segments (before a resume)
+        self.segment_start: datetime | None = None
+        self.last_time: datetime | None = None
+        self.events = 0
+
+    # Folding:
+
+    def apply(self, event: DomainEvent) -> None:
+        self.events += 1
+        if isinstance(event, s.SearchResumed) and self.last_time and self.segment_start:
+            self.active_before += (self.last_time - self.segment_start).total_seconds()
+            self.segment_start = event.timestamp
+        self.last_time = event.timestamp
+        if isinstance(event, s.SEARCH_EVENTS):
+            self._apply_search(event)
+        elif isinstance(event, t.TRIAL_EVENTS):
+            self._apply_trial(event)
+        else:
+            self._apply_other(event)
+
+    def _apply_search(self, event: DomainEvent) -> None:
+        self.search = s.mutate(event, self.search)
+        if isinstance(event, s.SearchStarted):
+            self.segment_start = event.timestamp
+
+    def _apply_trial(self, event: DomainEvent) -> None:
+        before = self.trials.get(event.originator_id)
+        trial = t.mutate(event, before)
+        self.trials[trial.id] = trial
+        if isinstance(event, t.TrialProposed):
+            self.by_sequence[event.sequence] = trial.id
+        elif isinstance(event, t.TrialScored):
+            self.per_seed[trial.id] = _scoring_values(event)
+        elif isinstance(event, t.TrialJudged):
+            self._after_verdict(trial, event.verdict)
+        elif isinstance(event, t.TrialFailed) and event.label is not FailureLabel.HARNESS_ABORT:
+            self.ended_since_keep += 1
+
+    def _after_verdict(self, trial: t.Trial, verdict: Verdict) -> None:
+        if verdict is Verdict.KEEP:
+            self.best_id = trial.id
+            self.ended_since_keep = 0
+        else:
+            self.ended_since_keep += 1
+
+    def _apply_other(self, event: DomainEvent) -> None:
+        usd = getattr(event, "usd", None)  # agent exchanges carry their cost
+        if isinstance(usd, float):
+            self.cost_usd += usd
+
+    # Reading:
+
+    @property
+    def started(self) -> s.Search:
+        if self.search is None:
+            raise RuntimeError("no SearchStarted has been folded yet")
+        return self.search
+
+    @property
+    def proposals(self) -> int:
+        return sum(1 for seq in self.by_sequence if seq > 0)
+
+    @property
+    def next_sequence(self) -> int:
+        return max(self.by_sequence, default=-1) + 1
+
+    @property
+    def best(self) -> t.Trial | None:
+        return self.trials.get(self.best_id) if self.best_id else None
+
+    def in_flight(self) -> list[t.Trial]:
+        """Trials without a terminal event, oldest first; SCORED waits for a verdict."""
+        open_ = [tr for tr in self.trials.values() if tr.status not in TERMINAL_STATUSES]
+        return sorted(open_, key=lambda tr: tr.sequence)
+
+    def trial(self, sequence: int) -> t.Trial:
+        return self.trials[self.by_sequence[sequence]]
+
+    def active_seconds(self, now: datetime) -> float:
+        start = self.segment_start or now
+        return self.active_before + max((now - start).total_seconds(), 0.0)
+
+
+def _scoring_values(event: t.TrialScored) -> tuple[float, ...]:
+    values = tuple(r.score for r in event.per_seed if r.scoring and r.score is not None)
+    return values or (event.score,)
+
+
+def fold(events: list[DomainEvent]) -> SearchState:
+    state = SearchState()
+    for event in events:
+        state.apply(event)
+    return state
+
+
+# Decisions:
+
+
+def rotation(roster: tuple[str, ...], seed: int) -> list[str]:
+    """The order specialists take turns in: a seeded, stable shuffle of the roster."""
+    return sorted(roster, key=lambda key: hashlib.sha256(f"{seed}/{key}".encode()).digest())
+
+
+def next_specialist(state: SearchState) -> str:
+    search = state.started
+    if state.next_sequence == 0:
+        return BASELINE
+    order = rotation(search.roster, search.seed)
+    return order[state.proposals % len(order)]
+
+
+def stop_reason(state: SearchState, limits: StopLimits, now: datetime) -> FinishReason | None:
+    """Why the loop must stop proposing now, or None to go on. Checked before each proposal."""
+    baseline = state.trials.get(state.by_sequence.get(0, _NO_ID))
+    if baseline is not None and baseline.status is TrialStatus.FAILED:
+        return FinishReason.BASELINE_FAILED
+    if state.proposals >= limits.trials:
+        return FinishReason.TRIAL_BUDGET
+    if limits.deadline_seconds is not None and state.active_seconds(now) >= limits.deadline_seconds:
+        return FinishReason.DEADLINE
+    if limits.patience is not None and state.ended_since_keep >= limits.patience:
+        return FinishReason.NO_IMPROVEMENT
+    if limits.cost_usd is not None and state.cost_usd >= limits.cost_usd:
+        return FinishReason.COST_CAP
+    return None
+
+
+_NO_ID = UUID(int=0)
+
+
+def judgement(state: SearchState, trial_id: UUID) -> dict[str, Any]:
+    """The TrialJudged fields for a scored trial, against the best at this moment."""
+    trial = state.trials[trial_id]
+    search = state.started
+    if trial.score is None:
+        raise ValueError(f"trial {trial.sequence} has no score to judge")
+    best = state.best
+    if trial.sequence == 0 or best is None:
+        return {
+            "verdict": Verdict.KEEP,
+            "rule": BASELINE,
+            "score": trial.score,
+            "best_before_id": None,
+            "best_before_score": None,
+            "delta": None,
+            "numbers": {},
+        }
+    noise = search.noise_floor
+    if noise is None:
+        raise ValueError("trials are judged after the noise floor is measured")
+    verdict: Judgement = decide(
+        search.keep_rule,
+        noise,
+        search.lower_is_better,
+        state.per_seed[trial_id],
+        state.per_seed[best.id],
+    )
+    return {
+        "verdict": verdict.verdict,
+        "rule": search.keep_rule.name,
+        "score": trial.score,
+        "best_before_id": best.id,
+        "best_before_score": best.score,
+        "delta": verdict.delta,
+        "numbers": verdict.numbers,
+    }

@@ -1,0 +1,185 @@
+"""The Search aggregate: one run of the loop on one task. State, events, commands, evolution."""
+
+from __future__ import annotations
+
+from functools import singledispatch
+from typing import Any
+from uuid import UUID, uuid5
+
+from pydantic import Field
+
+from domain.base import DomainError, DomainEvent, Immutable, JSONValue
+from domain.keep import KeepRule, NoiseFloor
+from domain.labels import FinishReason
+
+SEARCH_NAMESPACE = UUID("5b8f3a8e-6d1c-5f2e-9a57-2c1f0e7b4d10")
+
+# State:
+
+
+class Search(Immutable):
+    id: UUID
+    version: int
+    task_id: str
+    seed: int
+    roster: tuple[str, ...]
+    config: dict[str, JSONValue]
+    keep_rule: KeepRule
+    lineage: bool
+    metric: str
+    lower_is_better: bool
+    noise_floor: NoiseFloor | None = None
+    finished: FinishReason | None = None
+
+
+def search_id(ordinal: int, task_id: str, seed: int) -> UUID:
+    """Deterministic: the n-th search of a ledger on the same task and seed."""
+    return uuid5(SEARCH_NAMESPACE, f"search/{ordinal}/{task_id}/{seed}")
+
+
+# Events:
+
+
+class SearchStarted(DomainEvent):
+    ordinal: int
+    task_id: str
+    task_sha256: str  # content hash of every file in the task folder
+    rules_version: str
+    metric: str
+    lower_is_better: bool
+    seed: int
+    roster: tuple[str, ...]
+    policy: str  # the proposer policy: specialists, generalist, random, optuna, ...
+    agent: str  # offline, claude, recorded
+    lineage: bool
+    keep_rule: KeepRule
+    config: dict[str, JSONValue]  # every option the search ran with
+    environment: dict[str, str]  # python, torch, threads, platform, ...
+
+
+class NoiseFloorMeasured(DomainEvent):
+    baseline_trial_id: UUID
+    noise: NoiseFloor
+
+
+class SearchResumed(DomainEvent):
+    abandoned: tuple[UUID, ...]  # trials that were in flight and now end harness_abort
+    host: str
+    config: dict[str, JSONValue] = Field(default_factory=dict)
+
+
+class SearchFinished(DomainEvent):
+    reason: FinishReason
+    trials: int  # proposals after the baseline
+    best_trial_id: UUID | None
+    best_score: float | None
+    detail: str = ""
+
+
+SEARCH_EVENTS: tuple[type[DomainEvent], ...] = (
+    SearchStarted,
+    NoiseFloorMeasured,
+    SearchResumed,
+    SearchFinished,
+)
+
+
+# Errors:
+
+
+class SearchFinishedError(DomainError):
+    def __init__(self, search: Search, action: str) -> None:
+        super().__init__(f"search {search.id} ended ({search.finished}): cannot {action}")
+
+
+class NoiseFloorKnownError(DomainError):
+    pass
+
+
+# Commands:
+
+
+def start(ordinal: int, task_id: str, seed: int, **fields: Any) -> SearchStarted:
+    return SearchStarted(
+        originator_id=search_id(ordinal, task_id, seed),
+        originator_version=1,
+        ordinal=ordinal,
+        task_id=task_id,
+        seed=seed,
+        **fields,
+    )
+
+
+def _next(search: Search, action: str) -> dict[str, Any]:
+    if search.finished is not None:
+        raise SearchFinishedError(search, action)
+    return {"originator_id": search.id, "originator_version": search.version + 1}
+
+
+def measure_noise_floor(search: Search, baseline: UUID, noise: NoiseFloor) -> NoiseFloorMeasured:
+    fields = _next(search, "measure the noise floor")
+    if search.noise_floor is not None:
+        raise NoiseFloorKnownError(f"search {search.id}: the noise floor is measured once")
+    return NoiseFloorMeasured(**fields, baseline_trial_id=baseline, noise=noise)
+
+
+def resume(search: Search, **fields: Any) -> SearchResumed:
+    return SearchResumed(**_next(search, "resume"), **fields)
+
+
+def finish(search: Search, reason: FinishReason, **fields: Any) -> SearchFinished:
+    return SearchFinished(**_next(search, "finish"), reason=reason, **fields)
+
+
+# Evolution:
+
+
+@singledispatch
+def mutate(event: DomainEvent, search: Search | None) -> Search:
+    raise TypeError(f"not a search event: {type(event).__name__}")
+
+
+@mutate.register
+def _(event: SearchStarted, search: Search | None) -> Search:
+    return Search(
+        id=event.originator_id,
+        version=event.originator_version,
+        task_id=event.task_id,
+        seed=event.seed,
+        roster=event.roster,
+        config=event.config,
+        keep_rule=event.keep_rule,
+        lineage=event.lineage,
+        metric=event.metric,
+        lower_is_better=event.lower_is_better,
+    )
+
+
+def _advance(search: Search | None, event: DomainEvent, **changes: Any) -> Search:
+    if search is None:
+        raise ValueError(f"{type(event).__name__} before SearchStarted")
+    return search.model_copy(update={"version": event.originator_version, **changes})
+
+
+@mutate.register
+def _(event: NoiseFloorMeasured, search: Search | None) -> Search:
+    return _advance(search, event, noise_floor=event.noise)
+
+
+@mutate.register
+def _(event: SearchResumed, search: Search | None) -> Search:
+    return _advance(search, event)
+
+
+@mutate.register
+def _(event: SearchFinished, search: Search | None) -> Search:
+    return _advance(search, event, finished=event.reason)
+
+
+def project_search(events: list[DomainEvent]) -> Search:
+    search: Search | None = None
+    for event in events:
+        search = mutate(event, search)
+    if search is None:
+        raise ValueError("no events to fold")
+    return search

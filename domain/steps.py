@@ -1,0 +1,183 @@
+"""The loop's steps as pure functions: values that came in -> the events to record.
+
+`proposal_events` turns a proposal (and the checks on it) into TrialProposed,
+RecipeEdited and either TrialFailed or TrialLaunched; `outcome_events` turns a classified
+outcome into TrialScored + TrialJudged (+ the noise floor after the baseline) or
+TrialFailed. Each list is stored in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from uuid import UUID
+
+from domain import search as s
+from domain import trial as t
+from domain.base import DomainEvent
+from domain.keep import measure_noise_floor
+from domain.labels import FailureLabel
+from domain.ports import Outcome, Proposal
+from domain.progress import SearchState, judgement
+from domain.recipe import (
+    changed_lines,
+    make_diff,
+    recipe_sha256,
+    text_sha256,
+    touched_surfaces,
+)
+from domain.task import TaskSpec
+
+
+def _folded(state: SearchState, event: DomainEvent, out: list[DomainEvent]) -> None:
+    """Append an event and fold it at once, so the next command sees the new version."""
+    state.apply(event)
+    out.append(event)
+
+
+def proposal_events(
+    state: SearchState,
+    proposal: Proposal,
+    parent_recipe: Mapping[str, str],
+    check: Callable[[Mapping[str, str]], Outcome | None],
+    launch: Callable[[UUID], dict[str, Any]],
+) -> list[DomainEvent]:
+    """`check(child)` is the static preflight; `launch(trial_id)` gives TrialLaunched fields.
+
+    Applies the events to `state` as it builds them; the caller stores them atomically
+    (and throws `state` away if storing fails).
+    """
+    out: list[DomainEvent] = []
+    seq = state.next_sequence
+    _folded(
+        state,
+        t.propose(
+            state.started.id,
+            seq,
+            specialist=proposal.specialist,
+            agent=proposal.agent,
+            parent_id=proposal.parent_id,
+            hypothesis=proposal.hypothesis,
+            expected_delta=proposal.expected_delta,
+            idea=proposal.idea,
+            surfaces=_surfaces(state, proposal),
+            lineage_view=proposal.view_text,
+            lineage_view_sha256=text_sha256(proposal.view_text),
+            session_id=proposal.session_id,
+        ),
+        out,
+    )
+    tid = t.trial_id(state.started.id, seq)
+    failure = _edit_failure(proposal, parent_recipe)
+    if failure is None and proposal.recipe is not None:
+        _folded(state, _edited(state.trials[tid], parent_recipe, proposal.recipe), out)
+        failure = check(proposal.recipe)
+    if failure is not None:
+        _folded(
+            state,
+            t.record_failure(
+                state.trials[tid],
+                failure.label or FailureLabel.PREFLIGHT_CRASH,
+                reason=failure.reason,
+                evidence=failure.evidence,
+                log_excerpt=failure.log_excerpt,
+                rules_version=failure.rules_version,
+            ),
+            out,
+        )
+        return out
+    _folded(state, t.launch(state.trials[tid], **launch(tid)), out)
+    return out
+
+
+def _surfaces(state: SearchState, proposal: Proposal) -> tuple[str, ...]:
+    roster = state.started.config.get("surfaces", {})
+    return tuple(roster.get(proposal.specialist, ()))
+
+
+def _edit_failure(proposal: Proposal, parent: Mapping[str, str]) -> Outcome | None:
+    if proposal.recipe is None:
+        return Outcome(
+            label=FailureLabel.PREFLIGHT_CRASH,
+            reason=proposal.edit_error or "the proposal carried no recipe",
+            evidence={"stage": "edit"},
+        )
+    if dict(proposal.recipe) == dict(parent) and proposal.parent_id is not None:
+        return Outcome(
+            label=FailureLabel.PREFLIGHT_CRASH,
+            reason="the edit changes nothing",
+            evidence={"stage": "edit"},
+        )
+    return None
+
+
+def _edited(trial: t.Trial, parent: Mapping[str, str], child: Mapping[str, str]) -> t.RecipeEdited:
+    diff = make_diff(parent, child)
+    added, removed = changed_lines(diff)
+    return t.edit(
+        trial,
+        diff=diff,
+        parent_sha256=recipe_sha256(parent),
+        child_sha256=recipe_sha256(child),
+        files=tuple(sorted(p for p in set(parent) | set(child) if parent.get(p) != child.get(p))),
+        surfaces_touched=tuple(touched_surfaces(parent, diff)),
+        lines_added=added,
+        lines_removed=removed,
+    )
+
+
+def outcome_events(
+    state: SearchState, trial_id: UUID, outcome: Outcome, task: TaskSpec
+) -> list[DomainEvent]:
+    out: list[DomainEvent] = []
+    trial = state.trials[trial_id]
+    if outcome.label is not None or outcome.score is None:
+        _folded(
+            state,
+            t.record_failure(
+                trial,
+                outcome.label or FailureLabel.CRASH,
+                reason=outcome.reason or "no score",
+                evidence=outcome.evidence,
+                log_excerpt=outcome.log_excerpt,
+                measurements=outcome.measurements,
+                rules_version=outcome.rules_version,
+            ),
+            out,
+        )
+        return out
+    _folded(
+        state,
+        t.record_score(
+            trial,
+            metric=task.metric.name,
+            lower_is_better=task.metric.lower_is_better,
+            score=outcome.score,
+            measurements=outcome.measurements,
+            per_seed=outcome.per_seed,
+            rules_version=outcome.rules_version,
+        ),
+        out,
+    )
+    if trial.sequence == 0:
+        scores = [r.score for r in outcome.per_seed if r.score is not None]
+        noise = measure_noise_floor(state.started.keep_rule, scores, task.seeds.per_trial)
+        _folded(state, s.measure_noise_floor(state.started, trial_id, noise), out)
+    _folded(state, t.judge(state.trials[trial_id], **judgement(state, trial_id)), out)
+    return out
+
+
+def abort_events(state: SearchState, trial_id: UUID, reason: str) -> list[DomainEvent]:
+    """End a trial that was in flight when the harness stopped: never the idea's fault."""
+    out: list[DomainEvent] = []
+    _folded(
+        state,
+        t.record_failure(
+            state.trials[trial_id],
+            FailureLabel.HARNESS_ABORT,
+            reason=reason,
+            evidence={"fault": reason},
+        ),
+        out,
+    )
+    return out

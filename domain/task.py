@@ -1,0 +1,123 @@
+"""A task as data: the `task.toml` schema that every built-in and user task follows.
+
+Commands are argv lists with placeholders the harness fills in: {python}, {task},
+{work}, {data}, {heldout}, {artifact}, {seed}, {threads}, {eval_seconds}. The train
+command runs inside the sandbox; prepare and evaluate are the task's trusted code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from domain.base import Immutable
+from domain.keep import KeepRule
+
+
+class Metric(Immutable):
+    name: str
+    direction: Literal["minimize", "maximize"]
+    unit: str = ""
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.direction == "minimize"
+
+
+class Budgets(Immutable):
+    """Harness-enforced caps in seconds; a step may straddle the cap by `tolerance`."""
+
+    train_seconds: float = Field(gt=0)
+    eval_seconds: float = Field(gt=0)
+    smoke_seconds: float = Field(default=60, gt=0)
+    tolerance_seconds: float = Field(default=0, ge=0)
+
+
+class Gate(Immutable):
+    """A legality threshold on a mean over seeds, e.g. accuracy >= 0.96 (airbench)."""
+
+    metric: str
+    threshold: float
+    direction: Literal["at_least", "at_most"] = "at_least"
+
+    def passes(self, value: float) -> bool:
+        return value >= self.threshold if self.direction == "at_least" else value <= self.threshold
+
+
+class Seeds(Immutable):
+    per_trial: int = Field(default=1, ge=1)  # cold-process seeds per trial
+    noise: int = Field(default=2, ge=1)  # seed-recipe runs that measure the noise floor
+
+
+class RosterEntry(Immutable):
+    key: str
+    surfaces: tuple[str, ...]  # "*" = every surface and core (the generalist)
+    role: str = ""
+
+    def may_edit(self, surface: str) -> bool:
+        return "*" in self.surfaces or surface in self.surfaces
+
+
+class Commands(Immutable):
+    train: tuple[str, ...]
+    evaluate: tuple[str, ...]
+    prepare: tuple[str, ...] = ()
+    project: tuple[str, ...] = ()  # optional: prints {"projected_bytes": n}
+
+
+class Limits(Immutable):
+    """Sandbox rlimits for agent-written code."""
+
+    memory_mb: int = 4096
+    processes: int = 256
+    file_mb: int = 256
+    cpu_seconds_factor: float = 4.0  # RLIMIT_CPU = factor * wall cap * threads
+
+
+class SandboxRules(Immutable):
+    hide_packages: tuple[str, ...] = ()  # importable packages masked inside the sandbox
+    limits: Limits = Limits()
+
+
+class Baseline(Immutable):
+    """Measured numbers for the seed recipe, shown by `cli.py tasks` (documentation)."""
+
+    score: float | None = None
+    train_seconds: float | None = None
+    artifact_bytes: int | None = None
+    gate_value: float | None = None
+    machine: str = ""
+
+
+class TaskSpec(Immutable):
+    name: str
+    description: str
+    rules_version: str
+    recipe: tuple[str, ...]  # recipe files, relative to the task's recipe folder
+    metric: Metric
+    budgets: Budgets
+    commands: Commands
+    roster: tuple[RosterEntry, ...]
+    size_cap_bytes: int | None = None
+    gate: Gate | None = None
+    seeds: Seeds = Seeds()
+    keep: KeepRule = KeepRule()
+    sandbox: SandboxRules = SandboxRules()
+    baseline: Baseline = Baseline()
+    kind: Literal["builtin", "user", "upstream"] = "user"
+
+    @model_validator(mode="after")
+    def _roster_is_unique(self) -> TaskSpec:
+        keys = [entry.key for entry in self.roster]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"roster keys repeat: {keys}")
+        return self
+
+    def specialist(self, key: str) -> RosterEntry:
+        for entry in self.roster:
+            if entry.key == key:
+                return entry
+        if key == "generalist":
+            return RosterEntry(key="generalist", surfaces=("*",), role="any surface")
+        raise KeyError(key)

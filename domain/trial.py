@@ -1,0 +1,322 @@
+"""The Trial aggregate: one recipe edit from proposal to verdict. State, events,
+commands and evolution, in that order. Commands return events; they never store them.
+"""
+
+from __future__ import annotations
+
+from functools import singledispatch
+from typing import Any
+from uuid import UUID, uuid5
+
+from pydantic import Field, field_validator
+
+from domain.base import DomainError, DomainEvent, Immutable, JSONValue, finite_or_none
+from domain.labels import TERMINAL_STATUSES, FailureLabel, TrialStatus, Verdict
+
+# State:
+
+
+class Trial(Immutable):
+    id: UUID
+    version: int
+    search_id: UUID
+    sequence: int
+    specialist: str
+    parent_id: UUID | None
+    status: TrialStatus
+    label: FailureLabel | None = None
+    verdict: Verdict | None = None
+    score: float | None = None
+    child_sha256: str | None = None
+
+
+def trial_id(search_id: UUID, sequence: int) -> UUID:
+    """Deterministic: the same search and sequence always name the same trial."""
+    return uuid5(search_id, f"trial/{sequence}")
+
+
+# Events:
+
+
+class ProgressSample(Immutable):
+    step: int
+    loss: float | None  # None where the recipe reported NaN or infinity
+    elapsed_s: float
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        return finite_or_none(value)
+
+
+class SeedResult(Immutable):
+    """What the evaluator measured for one cold-process seed."""
+
+    seed: int
+    score: float | None
+    measurements: dict[str, float] = Field(default_factory=dict)
+    scoring: bool = True  # False: an extra seed run only to measure the noise floor
+
+
+class TrialProposed(DomainEvent):
+    search_id: UUID
+    sequence: int
+    specialist: str
+    agent: str  # the proposer backend: offline, claude, recorded, random, optuna
+    parent_id: UUID | None
+    hypothesis: str
+    expected_delta: float | None = None
+    idea: str = ""  # a stable key for the technique, for the "already tried" index
+    surfaces: tuple[str, ...] = ()
+    lineage_view_sha256: str
+    lineage_view: str  # the exact text the agent was shown
+    session_id: UUID | None = None  # the LLM session that produced it, if any
+
+
+class RecipeEdited(DomainEvent):
+    diff: str
+    parent_sha256: str
+    child_sha256: str
+    files: tuple[str, ...] = ()
+    surfaces_touched: tuple[str, ...] = ()
+    lines_added: int = 0
+    lines_removed: int = 0
+
+
+class TrialLaunched(DomainEvent):
+    runner: str
+    host: str
+    seeds: tuple[int, ...]
+    threads: int
+    budgets: dict[str, float]  # train_s, eval_s, smoke_s, size_cap_bytes
+    sandbox: str  # "bwrap" or "none (--unsafe-no-sandbox)"
+    rules_version: str
+    recipe_sha256: str
+
+
+class TrainingProgressed(DomainEvent):
+    seed: int
+    samples: tuple[ProgressSample, ...]
+
+
+class TrialScored(DomainEvent):
+    metric: str
+    lower_is_better: bool
+    score: float
+    measurements: dict[str, float]
+    per_seed: tuple[SeedResult, ...] = ()
+    rules_version: str
+
+
+class TrialFailed(DomainEvent):
+    label: FailureLabel
+    reason: str  # one line a person can read
+    evidence: dict[str, JSONValue] = Field(default_factory=dict)
+    log_excerpt: str = ""
+    measurements: dict[str, float] = Field(default_factory=dict)
+    rules_version: str = ""
+
+
+class TrialJudged(DomainEvent):
+    verdict: Verdict
+    rule: str
+    score: float
+    best_before_id: UUID | None
+    best_before_score: float | None
+    delta: float | None  # score minus best before, signed in the metric's units
+    numbers: dict[str, float] = Field(default_factory=dict)  # floor, sigma, p, ...
+
+
+class TrialReproduced(DomainEvent):
+    """A later re-execution of the trial's recipe with its recorded seed and threads."""
+
+    outcome: str  # the label, or "scored"
+    score: float | None
+    recorded_score: float | None
+    identical: bool
+    within_noise: bool
+    tolerance: float
+    measurements: dict[str, float] = Field(default_factory=dict)
+
+
+TRIAL_EVENTS: tuple[type[DomainEvent], ...] = (
+    TrialProposed,
+    RecipeEdited,
+    TrialLaunched,
+    TrainingProgressed,
+    TrialScored,
+    TrialFailed,
+    TrialJudged,
+    TrialReproduced,
+)
+
+
+# Errors:
+
+
+class TrialError(DomainError):
+    def __init__(self, trial: Trial, action: str, why: str) -> None:
+        super().__init__(f"trial {trial.sequence} ({trial.status}): cannot {action}: {why}")
+        self.trial_id = trial.id
+
+
+class TrialAlreadyScoredError(TrialError):
+    pass
+
+
+class TrialNotLaunchedError(TrialError):
+    pass
+
+
+class TrialNotScoredError(TrialError):
+    pass
+
+
+class TrialFinishedError(TrialError):
+    pass
+
+
+# Commands:
+
+
+def _next(trial: Trial) -> dict[str, Any]:
+    return {"originator_id": trial.id, "originator_version": trial.version + 1}
+
+
+def _require(trial: Trial, action: str, *allowed: TrialStatus) -> None:
+    if trial.status in allowed:
+        return
+    if trial.status in TERMINAL_STATUSES:
+        raise TrialFinishedError(trial, action, "the trial already ended")
+    if trial.status is TrialStatus.SCORED and action == "score":
+        raise TrialAlreadyScoredError(trial, action, "it was scored already")
+    if action in ("score", "record progress"):
+        raise TrialNotLaunchedError(trial, action, "it was never launched")
+    if action == "judge":
+        raise TrialNotScoredError(trial, action, "it has no score")
+    raise TrialError(trial, action, f"needs status {', '.join(allowed)}")
+
+
+def propose(search_id: UUID, sequence: int, **fields: Any) -> TrialProposed:
+    return TrialProposed(
+        originator_id=trial_id(search_id, sequence),
+        originator_version=1,
+        search_id=search_id,
+        sequence=sequence,
+        **fields,
+    )
+
+
+def edit(trial: Trial, **fields: Any) -> RecipeEdited:
+    _require(trial, "edit", TrialStatus.PROPOSED)
+    return RecipeEdited(**_next(trial), **fields)
+
+
+def launch(trial: Trial, **fields: Any) -> TrialLaunched:
+    _require(trial, "launch", TrialStatus.EDITED)
+    return TrialLaunched(**_next(trial), **fields)
+
+
+def record_progress(trial: Trial, **fields: Any) -> TrainingProgressed:
+    _require(trial, "record progress", TrialStatus.LAUNCHED)
+    return TrainingProgressed(**_next(trial), **fields)
+
+
+def record_score(trial: Trial, **fields: Any) -> TrialScored:
+    _require(trial, "score", TrialStatus.LAUNCHED)
+    return TrialScored(**_next(trial), **fields)
+
+
+def record_failure(trial: Trial, label: FailureLabel, **fields: Any) -> TrialFailed:
+    allowed: tuple[TrialStatus, ...] = (
+        TrialStatus.PROPOSED,
+        TrialStatus.EDITED,
+        TrialStatus.LAUNCHED,
+    )
+    if label is FailureLabel.HARNESS_ABORT:  # infra can end a scored, unjudged trial
+        allowed = (*allowed, TrialStatus.SCORED)
+    _require(trial, f"fail with {label}", *allowed)
+    return TrialFailed(**_next(trial), label=label, **fields)
+
+
+def judge(trial: Trial, **fields: Any) -> TrialJudged:
+    _require(trial, "judge", TrialStatus.SCORED)
+    return TrialJudged(**_next(trial), **fields)
+
+
+def record_reproduction(trial: Trial, **fields: Any) -> TrialReproduced:
+    if trial.status not in TERMINAL_STATUSES:
+        raise TrialError(trial, "reproduce", "the trial has not ended")
+    return TrialReproduced(**_next(trial), **fields)
+
+
+# Evolution:
+
+
+@singledispatch
+def mutate(event: DomainEvent, trial: Trial | None) -> Trial:
+    raise TypeError(f"not a trial event: {type(event).__name__}")
+
+
+def _advance(trial: Trial | None, event: DomainEvent, **changes: Any) -> Trial:
+    if trial is None:
+        raise ValueError(f"{type(event).__name__} before TrialProposed")
+    return trial.model_copy(update={"version": event.originator_version, **changes})
+
+
+@mutate.register
+def _(event: TrialProposed, trial: Trial | None) -> Trial:
+    return Trial(
+        id=event.originator_id,
+        version=event.originator_version,
+        search_id=event.search_id,
+        sequence=event.sequence,
+        specialist=event.specialist,
+        parent_id=event.parent_id,
+        status=TrialStatus.PROPOSED,
+    )
+
+
+@mutate.register
+def _(event: RecipeEdited, trial: Trial | None) -> Trial:
+    return _advance(trial, event, status=TrialStatus.EDITED, child_sha256=event.child_sha256)
+
+
+@mutate.register
+def _(event: TrialLaunched, trial: Trial | None) -> Trial:
+    return _advance(trial, event, status=TrialStatus.LAUNCHED)
+
+
+@mutate.register
+def _(event: TrainingProgressed, trial: Trial | None) -> Trial:
+    return _advance(trial, event)
+
+
+@mutate.register
+def _(event: TrialScored, trial: Trial | None) -> Trial:
+    return _advance(trial, event, status=TrialStatus.SCORED, score=event.score)
+
+
+@mutate.register
+def _(event: TrialFailed, trial: Trial | None) -> Trial:
+    return _advance(trial, event, status=TrialStatus.FAILED, label=event.label)
+
+
+@mutate.register
+def _(event: TrialJudged, trial: Trial | None) -> Trial:
+    return _advance(trial, event, status=TrialStatus.JUDGED, verdict=event.verdict)
+
+
+@mutate.register
+def _(event: TrialReproduced, trial: Trial | None) -> Trial:
+    return _advance(trial, event)
+
+
+def project_trial(events: list[DomainEvent]) -> Trial:
+    """Fold a trial's events, oldest first, into its current state."""
+    trial: Trial | None = None
+    for event in events:
+        trial = mutate(event, trial)
+    if trial is None:
+        raise ValueError("no events to fold")
+    return trial

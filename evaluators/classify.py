@@ -1,0 +1,269 @@
+"""From what the harness measured to one outcome: the failure rules, first match wins.
+
+Priority (as in the paper's classifier, with our preflight and infrastructure rows):
+
+ 1. an infrastructure fault (sandbox, runner, disk)            -> harness_abort
+ 2. preflight: projected artifact bytes over the cap           -> size_blocked
+ 3. preflight: syntax, imports, surfaces or smoke run failed   -> preflight_crash
+ then for each seed, in the order they ran:
+ 4. evaluation killed at its cap                               -> eval_budget_overrun
+ 5. training killed at its cap, or longer than cap + tolerance -> train_budget_overrun
+ 6. evaluation longer than its cap                             -> eval_budget_overrun
+ 7. artifact over the size cap, or the file-size limit hit     -> size_blocked
+ 8. training exited non-zero or was killed                     -> crash
+ 9. the model broke an evaluation rule (look-ahead, ...)       -> disqualified
+10. evaluation failed or gave no finite score                  -> crash
+ then over all seeds:
+11. fewer scored seeds than the trial needs                    -> crash
+12. the gate's mean over seeds misses its threshold            -> disqualified
+13. otherwise VALID: the score is the mean over scoring seeds.
+
+Every number comes from the harness, never from the recipe's own output.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import statistics
+from typing import Any
+
+from domain.labels import FailureLabel
+from domain.ports import EvalReport, Outcome, ProcessReport, RunReport, SeedReport
+from domain.task import TaskSpec
+from domain.trial import SeedResult
+
+L = FailureLabel
+
+
+def classify(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]) -> Outcome:
+    measurements = resource_totals(report)
+    outcome = _first_failure(report, spec) or _aggregate(report, spec, scoring_seeds)
+    return outcome.model_copy(
+        update={
+            "measurements": {
+                **outcome.measurements,
+                **measurements,
+            },  # harness totals win
+            "rules_version": spec.rules_version,
+        }
+    )
+
+
+def _fail(label: FailureLabel, reason: str, excerpt: str = "", **evidence: Any) -> Outcome:
+    return Outcome(label=label, reason=reason, evidence=evidence, log_excerpt=excerpt[-1500:])
+
+
+def _first_failure(report: RunReport, spec: TaskSpec) -> Outcome | None:
+    if report.abort:
+        return _fail(L.HARNESS_ABORT, report.abort, fault=report.abort)
+    pre = report.preflight
+    if not pre.ok:
+        return _preflight_failure(report, spec)
+    for seed in report.seeds:
+        found = _seed_failure(seed, spec)
+        if found is not None:
+            return found.model_copy(update={"evidence": {**found.evidence, "seed": seed.seed}})
+    return None
+
+
+def _preflight_failure(report: RunReport, spec: TaskSpec) -> Outcome:
+    pre = report.preflight
+    smoke = pre.smoke
+    excerpt = smoke.log_tail if smoke else ""
+    if pre.stage == "project":
+        return _fail(
+            L.SIZE_BLOCKED,
+            pre.reason,
+            excerpt,
+            projected_bytes=pre.projected_bytes,
+            cap_bytes=spec.size_cap_bytes,
+            stage="preflight",
+        )
+    evidence: dict[str, Any] = {"stage": pre.stage}
+    if smoke and smoke.exception:
+        evidence["exception"] = smoke.exception.model_dump()
+    return _fail(L.PREFLIGHT_CRASH, pre.reason, excerpt, **evidence)
+
+
+def _seed_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
+    train, ev, budgets = seed.train, seed.eval, spec.budgets
+    train_cap = budgets.train_seconds + budgets.tolerance_seconds
+    if ev is not None and ev.process.timed_out:
+        return _fail(
+            L.EVAL_BUDGET_OVERRUN,
+            f"evaluation killed at its {budgets.eval_seconds:g} s cap",
+            ev.process.log_tail,
+            eval_s=ev.process.wall_s,
+            cap_s=budgets.eval_seconds,
+        )
+    if train.timed_out or train.wall_s > train_cap:
+        return _fail(
+            L.TRAIN_BUDGET_OVERRUN,
+            f"training took {train.wall_s:.1f} s, over the {budgets.train_seconds:g} s cap",
+            train.log_tail,
+            train_s=train.wall_s,
+            cap_s=budgets.train_seconds,
+        )
+    if ev is not None and ev.process.wall_s > budgets.eval_seconds:
+        return _fail(
+            L.EVAL_BUDGET_OVERRUN,
+            f"evaluation took {ev.process.wall_s:.1f} s, over the {budgets.eval_seconds:g} s cap",
+            ev.process.log_tail,
+            eval_s=ev.process.wall_s,
+            cap_s=budgets.eval_seconds,
+        )
+    found = _size_failure(seed, spec) or _crash_failure(seed)
+    if found is None and ev is not None:
+        found = _eval_failure(ev)
+    return found
+
+
+def _hit_file_limit(process: ProcessReport) -> bool:
+    """SIGXFSZ kills a C program; Python ignores it and raises EFBIG (errno 27) instead."""
+    exc = process.exception
+    return process.rc == -signal.SIGXFSZ or (
+        exc is not None and "File too large" in exc.message and process.rc != 0
+    )
+
+
+def _size_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
+    if _hit_file_limit(seed.train):
+        return _fail(
+            L.SIZE_BLOCKED,
+            f"wrote a file over the {spec.sandbox.limits.file_mb} MB file-size limit",
+            seed.train.log_tail,
+            signal="SIGXFSZ",
+            file_limit_mb=spec.sandbox.limits.file_mb,
+        )
+    cap, size = spec.size_cap_bytes, seed.artifact_bytes
+    if cap is not None and size is not None and size > cap:
+        return _fail(
+            L.SIZE_BLOCKED,
+            f"artifact {size:,} B over the {cap:,} B cap by {size - cap:,} B",
+            "",
+            artifact_bytes=size,
+            cap_bytes=cap,
+            over_by=size - cap,
+            files=seed.artifact_files,
+        )
+    return None
+
+
+def _crash_failure(seed: SeedReport) -> Outcome | None:
+    train = seed.train
+    if train.rc == 0:
+        return None
+    return _fail(
+        L.CRASH,
+        "training " + describe_exit(train),
+        train.log_tail,
+        rc=train.rc,
+        exception=train.exception.model_dump() if train.exception else None,
+    )
+
+
+def _eval_failure(ev: EvalReport) -> Outcome | None:
+    if ev.illegal:
+        return _fail(
+            L.DISQUALIFIED,
+            f"illegal model: {ev.illegal}",
+            ev.process.log_tail,
+            illegal=ev.illegal,
+        )
+    if ev.process.rc != 0 or ev.error:
+        why = ev.error or "evaluation " + describe_exit(ev.process)
+        return _fail(L.CRASH, why, ev.process.log_tail, rc=ev.process.rc, stage="evaluate")
+    if ev.score is None or not math.isfinite(ev.score):
+        return _fail(
+            L.CRASH,
+            f"no finite score (got {ev.score})",
+            ev.process.log_tail,
+            stage="evaluate",
+        )
+    return None
+
+
+def describe_exit(process: ProcessReport) -> str:
+    """`exited 1: ValueError: bad (train.py:12 in main)` or `killed by SIGKILL`."""
+    if process.rc is not None and process.rc < 0:
+        try:
+            name = signal.Signals(-process.rc).name
+        except ValueError:
+            name = f"signal {-process.rc}"
+        return f"killed by {name}"
+    exc = process.exception
+    detail = f": {exc.type}: {exc.message} ({exc.where})" if exc else ""
+    return f"exited {process.rc}{detail}"
+
+
+def _aggregate(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]) -> Outcome:
+    results = [_seed_result(s, scoring_seeds) for s in report.seeds]
+    scored = [r for r in results if r.scoring and r.score is not None]
+    if len(scored) < len(scoring_seeds):
+        return _fail(
+            L.CRASH,
+            f"only {len(scored)} of {len(scoring_seeds)} seeds finished",
+            seeds_done=len(scored),
+        )
+    gate = spec.gate
+    if gate is not None:
+        values = [r.measurements.get(gate.metric) for r in scored]
+        if any(v is None for v in values):
+            return _fail(L.CRASH, f"the evaluator reported no {gate.metric}")
+        mean = statistics.fmean(v for v in values if v is not None)
+        if not gate.passes(mean):
+            return _fail(
+                L.DISQUALIFIED,
+                f"mean {gate.metric} {mean:.5f} misses the gate {gate.threshold:g}",
+                gate_metric=gate.metric,
+                mean=mean,
+                threshold=gate.threshold,
+                per_seed=values,
+                margin=mean - gate.threshold,
+            )
+    score = statistics.fmean(r.score for r in scored if r.score is not None)
+    return Outcome(label=None, score=score, per_seed=tuple(results), measurements=_means(scored))
+
+
+def _seed_result(seed: SeedReport, scoring_seeds: tuple[int, ...]) -> SeedResult:
+    ev = seed.eval
+    measured: dict[str, float] = {
+        "train_s": seed.train.wall_s,
+        "cpu_s": seed.train.cpu_s,
+        "peak_rss_mb": seed.train.peak_rss_mb,
+    }
+    if seed.artifact_bytes is not None:
+        measured["artifact_bytes"] = float(seed.artifact_bytes)
+    if ev is not None:
+        measured.update(ev.measurements)
+        measured["eval_s"] = ev.process.wall_s
+    return SeedResult(
+        seed=seed.seed,
+        score=ev.score if ev else None,
+        measurements=measured,
+        scoring=seed.seed in scoring_seeds,
+    )
+
+
+def _means(results: list[SeedResult]) -> dict[str, float]:
+    keys = sorted({k for r in results for k in r.measurements})
+    return {
+        k: statistics.fmean(r.measurements[k] for r in results if k in r.measurements) for k in keys
+    }
+
+
+def resource_totals(report: RunReport) -> dict[str, float]:
+    """CPU seconds, peak RSS, wall time and the largest artifact, over every process."""
+    processes = [s.train for s in report.seeds] + [s.eval.process for s in report.seeds if s.eval]
+    if report.preflight.smoke:
+        processes.append(report.preflight.smoke)
+    sizes = [s.artifact_bytes for s in report.seeds if s.artifact_bytes is not None]
+    totals = {
+        "cpu_s": sum(p.cpu_s for p in processes),
+        "peak_rss_mb": max((p.peak_rss_mb for p in processes), default=0.0),
+        "wall_s": report.wall_s,
+    }
+    if sizes:
+        totals["artifact_bytes"] = float(max(sizes))
+    return totals

@@ -1,0 +1,94 @@
+"""The Evaluator port for a task folder: static preflight, trial jobs, classification."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from domain.ports import Outcome, RunReport, TrialJob
+from domain.task import RosterEntry
+from evaluators import classify, preflight, staging
+from evaluators.sandbox import bwrap_problem
+from evaluators.tasks import Task, load
+
+
+class SandboxUnavailableError(RuntimeError):
+    pass
+
+
+class TaskEvaluator:
+    def __init__(self, task: Task, runs_root: Path, sandbox: bool = True) -> None:
+        self.task_obj = task
+        self.task = task.spec
+        self.task_dir = str(task.folder)
+        self.task_sha256 = task.sha256
+        self.runs_root = runs_root
+        self.sandbox = sandbox
+        self.data_dir, self.heldout_dir = staging.data_dirs(task, runs_root / "data")
+
+    @classmethod
+    def open(cls, name_or_path: str, runs_root: Path, sandbox: bool = True) -> TaskEvaluator:
+        """Load a task, refuse to run agent code unsandboxed unless asked, prepare data."""
+        if sandbox:
+            problem = bwrap_problem()
+            if problem:
+                raise SandboxUnavailableError(
+                    f"cannot sandbox agent-written code: {problem}. Install bubblewrap"
+                    " (apt-get install bubblewrap) or pass --unsafe-no-sandbox"
+                )
+        evaluator = cls(load(name_or_path), runs_root, sandbox)
+        staging.ensure_data(evaluator.task_obj, runs_root / "data")
+        return evaluator
+
+    def seed_recipe(self) -> dict[str, str]:
+        return self.task_obj.seed_recipe()
+
+    def check_edit(
+        self,
+        parent: Mapping[str, str],
+        child: Mapping[str, str],
+        specialist: RosterEntry,
+        strict: bool,
+    ) -> Outcome | None:
+        outcome = preflight.static_check(parent, child, specialist, strict)
+        if outcome is None:
+            return None
+        return outcome.model_copy(update={"rules_version": self.task.rules_version})
+
+    def job(self, **fields: Any) -> TrialJob:
+        return TrialJob(task_dir=self.task_dir, **fields)
+
+    def make_job(
+        self,
+        search_dir: Path,
+        threads: int,
+        smoke: bool,
+        trial_id: UUID,
+        sequence: int,
+        recipe: Mapping[str, str],
+        seeds: tuple[int, ...],
+        scoring_seeds: tuple[int, ...],
+    ) -> TrialJob:
+        budgets = self.task.budgets
+        per_seed = budgets.train_seconds + budgets.tolerance_seconds + budgets.eval_seconds + 10
+        return self.job(
+            trial_id=trial_id,
+            sequence=sequence,
+            recipe=dict(recipe),
+            seeds=seeds,
+            scoring_seeds=scoring_seeds,
+            threads=threads,
+            budgets=budgets,
+            size_cap_bytes=self.task.size_cap_bytes,
+            sandbox=self.sandbox,
+            run_dir=str(search_dir / f"trial-{sequence:04d}"),
+            data_dir=str(self.data_dir),
+            heldout_dir=str(self.heldout_dir),
+            smoke=smoke,
+            backstop_seconds=budgets.smoke_seconds + 60 + per_seed * len(seeds),
+        )
+
+    def classify(self, report: RunReport, scoring_seeds: tuple[int, ...]) -> Outcome:
+        return classify.classify(report, self.task, scoring_seeds)

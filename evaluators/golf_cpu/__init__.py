@@ -1,0 +1,1 @@
+"""golf-cpu: a CPU-scale Parameter Golf analogue (byte-level LM, size-capped)."""

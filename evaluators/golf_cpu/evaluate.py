@@ -1,0 +1,182 @@
+"""Trusted golf-cpu evaluator: serve the artifact's model in the sandbox, score val bpb.
+
+`python -m evaluators.golf_cpu.evaluate --artifact A --heldout H --threads N
+--eval-seconds S [--unsafe-no-sandbox]` prints one JSON line last:
+{"score": bpb, "measurements": {...}, "illegal": "", "error": ""}.
+The agent's model.py runs only inside the sandboxed lm_server process; this process
+reads val.bin and computes the metric (evaluators.lm_scoring documents the scheme).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from domain.task import SandboxRules
+from evaluators.lm_scoring import (
+    IllegalModel,
+    Score,
+    ServerFailed,
+    Spawn,
+    open_server,
+    score_bytes,
+    server_argv,
+    stage_server,
+)
+
+TASK_TOML = Path(__file__).with_name("task.toml")
+MARGIN_SECONDS = 1.0  # stop early enough to print a verdict before the harness kills us
+LOG_TAIL = 600  # characters of the server's stderr quoted in an error
+
+
+def sandbox_rules() -> SandboxRules:
+    """The task's own sandbox rules (hidden packages, limits), read from task.toml."""
+    data = tomllib.loads(TASK_TOML.read_text())
+    return SandboxRules.model_validate(data.get("sandbox", {}))
+
+
+def sandbox_spawn(
+    private: Path,
+    read_only: tuple[Path, ...],
+    log: IO[bytes],
+    threads: int,
+    enabled: bool,
+) -> Spawn:
+    """A spawn function that starts the server under evaluators.sandbox."""
+    from evaluators.sandbox import SandboxSpec, popen
+
+    rules = sandbox_rules()
+    work = private / "work"
+    work.mkdir()
+    spec = SandboxSpec(
+        work_dir=work,
+        read_only=read_only,
+        hide_packages=rules.hide_packages,
+        limits=rules.limits,
+        enabled=enabled,
+    )
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work),
+        "OMP_NUM_THREADS": str(threads),
+    }
+
+    def spawn(argv: Sequence[str]) -> subprocess.Popen[bytes]:
+        proc: subprocess.Popen[bytes] = popen(
+            list(argv),
+            spec,
+            env=env,
+            cwd=work,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+        return proc
+
+    return spawn
+
+
+def score_artifact(
+    artifact: Path,
+    val: bytes,
+    threads: int,
+    deadline: float,
+    spawn: Spawn,
+    private: Path,
+) -> Score:
+    """Stage the server privately, start it through `spawn`, score every val byte."""
+    if not (artifact / "model.py").is_file():
+        raise ServerFailed(f"artifact has no model.py: {artifact}")
+    server = stage_server(private / "server")
+    with open_server(server_argv(server, artifact, threads), spawn, deadline) as client:
+        return score_bytes(client, val)
+
+
+def verdict(
+    score: float | None,
+    measurements: dict[str, float],
+    illegal: str = "",
+    error: str = "",
+) -> str:
+    return json.dumps(
+        {
+            "score": score,
+            "measurements": measurements,
+            "illegal": illegal,
+            "error": error,
+        }
+    )
+
+
+def evaluate(
+    artifact: Path, heldout: Path, threads: int, eval_seconds: float, sandboxed: bool
+) -> str:
+    """The verdict line for one artifact; never raises."""
+    deadline = time.monotonic() + eval_seconds - MARGIN_SECONDS
+    private = Path(tempfile.mkdtemp(prefix="golf-eval-"))
+    log_path = private / "server.log"
+    try:
+        val = (heldout / "val.bin").read_bytes()
+        with log_path.open("wb") as log:
+            read_only = (artifact.resolve(), private / "server")
+            spawn = sandbox_spawn(private, read_only, log, threads, sandboxed)
+            result = score_artifact(artifact, val, threads, deadline, spawn, private)
+        measurements = {
+            "val_bytes": float(result.predicted),
+            "val_loss_nats": result.loss_nats,
+        }
+        return verdict(result.bpb, measurements)
+    except IllegalModel as exc:
+        return verdict(None, {}, illegal=str(exc))
+    except Exception as exc:  # noqa: BLE001  (the last line must be a verdict, not a traceback)
+        return verdict(None, {}, error=_describe(exc, log_path))
+    finally:
+        _remove(private)
+
+
+def _describe(exc: Exception, log_path: Path) -> str:
+    message = f"{type(exc).__name__}: {exc}"
+    if log_path.exists():
+        tail = log_path.read_text(errors="replace").strip()[-LOG_TAIL:]
+        if tail and tail not in message:
+            message += f" | server log: {tail}"
+    return message
+
+
+def _remove(folder: Path) -> None:
+    """Delete the private folder, including the read-only server copy."""
+    for path in (folder, folder / "server"):
+        if path.exists():
+            path.chmod(0o700)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifact", type=Path, required=True)
+    parser.add_argument("--heldout", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--eval-seconds", type=float, default=30.0)
+    parser.add_argument("--unsafe-no-sandbox", action="store_true")
+    args = parser.parse_args(argv)
+    line = evaluate(
+        args.artifact,
+        args.heldout,
+        args.threads,
+        args.eval_seconds,
+        sandboxed=not args.unsafe_no_sandbox,
+    )
+    print(line, flush=True)  # noqa: T201  (the verdict line is the interface)
+
+
+if __name__ == "__main__":
+    main()

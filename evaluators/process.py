@@ -1,0 +1,273 @@
+"""Run one process through the sandbox and measure it ourselves: time, CPU, memory.
+
+Every number comes from this process (a monotonic clock and the kernel's rusage for
+the reaped tree), never from the child. Output streams to the log file as it comes;
+only a bounded tail stays in memory, whatever the child prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import resource
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from domain.ports import ExceptionInfo, ProcessReport
+from evaluators import sandbox
+from evaluators.sandbox import SandboxSpec
+
+CHUNK_BYTES = 1 << 16
+TAIL_BYTES = 1 << 14  # what parse_exception sees: room for a deep traceback
+TAIL_CHARS = 2000  # ProcessReport.log_tail
+MAX_LINE_BYTES = 1 << 16  # a longer stdout line is no progress line: it is dropped
+DRAIN_S = 1.0  # after the exit, how long to wait for output still in the pipes
+POLL_S = 0.5  # the loop wakes at least this often, whatever happens
+GRACE_S = 2.0  # past the cap, how long pid 1 may take to die before bwrap is killed
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<n>\d+)(?:, in (?P<func>.+))?$')
+_RAISED = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
+
+LineCallback = Callable[[str], None]
+
+
+def run_measured(
+    argv: Sequence[str],
+    spec: SandboxSpec,
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout_s: float,
+    log_path: Path,
+    on_stdout_line: LineCallback | None = None,
+    stdin_data: bytes | None = None,
+) -> ProcessReport:
+    """Run `argv` under `spec`, killed after `timeout_s` wall seconds; log its output.
+
+    Raises SandboxStartError if the sandbox itself could not be set up.
+    """
+    stdin = subprocess.DEVNULL if stdin_data is None else subprocess.PIPE
+    with log_path.open("ab") as log:  # opened first: a bad path starts nothing
+        started = time.monotonic()
+        proc = sandbox.popen(
+            argv, spec, env=env, cwd=cwd, stdin=stdin,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        output = _Output(log, on_stdout_line)
+        child = _Child(proc, spec.enabled, output, stdin_data or b"")
+        try:
+            status, usage, timed_out = child.supervise(started + timeout_s)
+            wall_s = time.monotonic() - started
+            child.drain()
+        finally:
+            child.close()
+        output.close()
+    rc = _exit_code(status, spec)
+    return _report(rc, timed_out, wall_s, usage, output.tail_text())
+
+
+def parse_exception(log_text: str) -> ExceptionInfo | None:
+    """The last traceback's `Type: message` and its last frame; None without one."""
+    lines = log_text.splitlines()
+    frames = [(i, m) for i, line in enumerate(lines) if (m := _FRAME.match(line))]
+    if not frames:
+        return None
+    index, frame = frames[-1]
+    where = f"{frame['file']}:{frame['n']}"
+    if frame["func"]:
+        where += f" in {frame['func']}"
+    # The exception line is the first at column 0: source and caret lines are indented.
+    for line in lines[index + 1 :]:
+        if line and not line[0].isspace():
+            raised = _RAISED.match(line)
+            if raised is None:
+                return None
+            message = (raised["message"] or "").strip()
+            return ExceptionInfo(type=raised["type"], message=message, where=where)
+    return None
+
+
+class _Output:
+    """Appends output to the log as it comes; keeps a bounded tail; splits stdout."""
+
+    def __init__(self, log: BinaryIO, on_line: LineCallback | None) -> None:
+        self.log = log
+        self.on_line = on_line
+        self.tail = bytearray()
+        self.partial = bytearray()
+        self.overlong = False  # dropping a stdout line that outgrew MAX_LINE_BYTES
+
+    def write(self, chunk: bytes, *, stdout: bool) -> None:
+        self.log.write(chunk)
+        self.log.flush()  # the log is readable live, e.g. by a watching user
+        self.tail += chunk
+        del self.tail[:-TAIL_BYTES]
+        if stdout and self.on_line is not None:
+            self._split(chunk, self.on_line)
+
+    def close(self) -> None:
+        """Pass on a last stdout line that had no newline."""
+        if self.partial and not self.overlong and self.on_line is not None:
+            self.on_line(_text(self.partial))
+        self.partial.clear()
+
+    def tail_text(self) -> str:
+        return _text(self.tail)
+
+    def _split(self, chunk: bytes, on_line: LineCallback) -> None:
+        self.partial += chunk
+        *lines, rest = self.partial.split(b"\n")
+        for line in lines:
+            if self.overlong:
+                self.overlong = False  # the end of the dropped line
+            else:
+                on_line(_text(line).rstrip("\r"))
+        self.partial = bytearray(rest)
+        if len(self.partial) > MAX_LINE_BYTES:
+            self.partial.clear()
+            self.overlong = True
+
+
+class _Child:
+    """One started process: its pipes, its pidfd and its reaping, on one selector."""
+
+    def __init__(
+        self, proc: subprocess.Popen[bytes], sandboxed: bool, output: _Output,
+        stdin: bytes,
+    ) -> None:  # fmt: skip
+        self.proc = proc
+        self.sandboxed = sandboxed
+        self.output = output
+        self.stdin = memoryview(stdin)
+        self.selector = selectors.DefaultSelector()
+        self.pidfd = os.pidfd_open(proc.pid)  # readable once it exits; not reaped yet
+        self.selector.register(self.pidfd, selectors.EVENT_READ, "exit")
+        for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+            if stream is not None:
+                self.selector.register(stream, selectors.EVENT_READ, name)
+        self.stdin_pipe = proc.stdin
+        if self.stdin_pipe is not None:
+            os.set_blocking(self.stdin_pipe.fileno(), False)
+            self.selector.register(self.stdin_pipe, selectors.EVENT_WRITE, "stdin")
+        self.exited = False
+        self.reaped = False
+
+    def supervise(self, deadline: float) -> tuple[int, resource.struct_rusage, bool]:
+        """Pump the pipes until the process exits (killed at the deadline); reap it."""
+        timed_out = False
+        while not self.exited:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 and not timed_out:
+                self._kill_at_cap()
+                timed_out = True
+            elif remaining < -GRACE_S:
+                sandbox.kill(self.proc)
+            self._pump(min(max(remaining, 0.0), POLL_S) if not timed_out else POLL_S)
+        sandbox.kill(self.proc)  # a zombie now: this ends strays left in its group
+        _pid, status, usage = os.wait4(self.proc.pid, 0)
+        self.reaped = True
+        self.proc.returncode = os.waitstatus_to_exitcode(status)  # Popen agrees
+        return status, usage, timed_out
+
+    def drain(self) -> None:
+        """Read what is left in the pipes; a process that escaped may hold them open."""
+        until = time.monotonic() + DRAIN_S
+        while self._pipes_open() and (left := until - time.monotonic()) > 0:
+            self._pump(left)
+
+    def close(self) -> None:
+        if not self.reaped:  # an exception (from the callback, say) cut supervise short
+            sandbox.kill(self.proc)
+            self.proc.wait()
+        self.selector.close()
+        os.close(self.pidfd)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def _kill_at_cap(self) -> None:
+        """Kill the sandbox's processes under its pid 1, then pid 1 reaps them.
+
+        Killing bwrap (or pid 1) instead would lose the tree's CPU time and peak
+        memory: a dying pid 1 discards what it has not reaped, and an orphaned pid 1
+        is reaped by init. Unsafe mode has no pid 1: its group goes at once.
+        """
+        inits = _children(self.proc.pid) if self.sandboxed else []
+        targets = [pid for init in inits for pid in _children(init)]
+        if not targets:
+            sandbox.kill(self.proc)
+        for pid in targets:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def _pipes_open(self) -> bool:
+        keys = self.selector.get_map().values()
+        return any(key.data in ("stdout", "stderr") for key in keys)
+
+    def _pump(self, timeout: float) -> None:
+        for key, _events in self.selector.select(timeout):
+            if key.data == "exit":
+                self.exited = True
+                self.selector.unregister(key.fileobj)
+            elif key.data == "stdin":
+                self._feed(key.fd)
+            else:
+                chunk = os.read(key.fd, CHUNK_BYTES)
+                if chunk:
+                    self.output.write(chunk, stdout=key.data == "stdout")
+                else:  # end of file: the child closed it, maybe still running
+                    self.selector.unregister(key.fileobj)
+
+    def _feed(self, fd: int) -> None:
+        try:
+            written = os.write(fd, self.stdin[:CHUNK_BYTES])
+        except BlockingIOError:
+            return
+        except BrokenPipeError:  # the child stopped reading: the rest is not wanted
+            written = len(self.stdin)
+        self.stdin = self.stdin[written:]
+        if not self.stdin and self.stdin_pipe is not None:
+            self.selector.unregister(fd)
+            self.stdin_pipe.close()  # end of file for the child
+
+
+def _children(pid: int) -> list[int]:
+    """A process's children (its main thread's), while it has not reaped them."""
+    with contextlib.suppress(OSError):  # gone, or a kernel without /proc children
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def _exit_code(status: int, spec: SandboxSpec) -> int:
+    """The exit code, negative for a signal; in the sandbox, a death by signal n comes
+    back from its pid 1 (or from bwrap) as 128 + n."""
+    rc = os.waitstatus_to_exitcode(status)
+    if spec.enabled and 128 < rc < 128 + signal.NSIG:
+        return 128 - rc
+    return rc
+
+
+def _report(
+    rc: int, timed_out: bool, wall_s: float, usage: resource.struct_rusage, tail: str
+) -> ProcessReport:
+    # Only a failure has an exception: a run that succeeds may log a handled one.
+    exception = parse_exception(tail) if rc != 0 else None
+    return ProcessReport(
+        rc=rc,
+        timed_out=timed_out,
+        wall_s=round(wall_s, 3),
+        cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
+        peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
+        log_tail=tail[-TAIL_CHARS:],
+        exception=exception,
+    )
+
+
+def _text(data: bytes | bytearray) -> str:
+    return bytes(data).decode("utf-8", errors="replace")

@@ -1,0 +1,137 @@
+"""Setting up a trial: prepared data, a fresh work dir, harness scripts, commands, env.
+
+Harness scripts are copied into each trial's own read-only folder on every trial, so a
+recipe that ships a file with the same name cannot replace them (the paper re-copies its
+support scripts before each run for the same reason).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from domain.ports import TrialJob
+from evaluators.tasks import Task
+
+HARNESS_SCRIPTS = Path(__file__).resolve().parent / "harness"
+
+
+class DataPreparationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrialPaths:
+    run_dir: Path
+    work: Path
+    logs: Path
+    harness: Path
+
+    def artifact(self, seed: int | str) -> Path:
+        return self.work / "artifacts" / str(seed)
+
+
+def data_dirs(task: Task, root: Path) -> tuple[Path, Path]:
+    base = root / task.spec.name / task.sha256[:16]
+    return base / "train", base / "heldout"
+
+
+def ensure_data(task: Task, root: Path) -> tuple[Path, Path]:
+    """Run the task's trusted prepare command once per task version (locked, idempotent)."""
+    train, heldout = data_dirs(task, root)
+    done = train.parent / "done"
+    if done.exists():
+        return train, heldout
+    train.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(train.parent / "lock"):
+        if not done.exists():
+            _prepare(task, train, heldout)
+            done.write_text("ok\n")
+    return train, heldout
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _prepare(task: Task, train: Path, heldout: Path) -> None:
+    for folder in (train, heldout):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    command = task.spec.commands.prepare
+    if not command:
+        return
+    argv = fill(command, {"task": str(task.folder), "data": str(train), "heldout": str(heldout)})
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=task.folder)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise DataPreparationError(f"{task.spec.name}: data preparation failed: {tail[0]}")
+
+
+def fill(template: tuple[str, ...] | list[str], values: Mapping[str, str]) -> list[str]:
+    """Replace {placeholders}; {python} is always the harness's own interpreter."""
+    table = {"python": sys.executable, **values}
+    return [part.format_map(table) for part in template]
+
+
+def stage(job: TrialJob) -> TrialPaths:
+    run_dir = Path(job.run_dir)
+    paths = TrialPaths(run_dir, run_dir / "work", run_dir / "logs", run_dir / "harness")
+    for folder in (paths.work, paths.harness):
+        shutil.rmtree(folder, ignore_errors=True)
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    paths.work.mkdir(parents=True)
+    for name, text in job.recipe.items():
+        target = paths.work / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    shutil.copytree(HARNESS_SCRIPTS, paths.harness, ignore=shutil.ignore_patterns("__pycache__"))
+    return paths
+
+
+def train_env(job: TrialJob, seed: int, artifact: Path, smoke: bool) -> dict[str, str]:
+    threads = str(job.threads)
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(Path(job.run_dir) / "work"),
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": threads,
+        "MALLOC_ARENA_MAX": "2",  # glibc arenas per thread inflate address space under RLIMIT_AS
+        "MKL_NUM_THREADS": threads,
+        "AUTORECIPE_SEED": str(seed),
+        "AUTORECIPE_THREADS": threads,
+        "AUTORECIPE_DATA": job.data_dir,
+        "AUTORECIPE_ARTIFACT": str(artifact),
+        "AUTORECIPE_SMOKE": "1" if smoke else "0",
+    }
+
+
+def trusted_env(threads: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTORECIPE_")}
+    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads), PYTHONHASHSEED="0")
+    return env
+
+
+def measure_artifact(folder: Path) -> tuple[int | None, dict[str, int]]:
+    """Total bytes of regular files (links counted as themselves, never followed)."""
+    if not folder.is_dir():
+        return None, {}
+    files: dict[str, int] = {}
+    for root, _dirs, names in os.walk(folder, followlinks=False):
+        for name in names:
+            path = Path(root) / name
+            files[path.relative_to(folder).as_posix()] = path.lstat().st_size
+    return sum(files.values()), dict(sorted(files.items()))

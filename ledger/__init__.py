@@ -1,0 +1,1 @@
+"""The event store and the search loop: the only code that writes events."""

@@ -1,0 +1,257 @@
+"""The search loop: the only place where values become events.
+
+One thread (this one) decides and writes; trials run on worker threads and report back
+through the executor's queue, so event order is the order this thread saw completions.
+The same loop drives a decision replay, with a recorded executor and a comparing sink.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from domain import search as s
+from domain import trial as t
+from domain.base import DomainEvent
+from domain.config import SearchConfig
+from domain.labels import FailureLabel, FinishReason, TrialStatus
+from domain.ports import (
+    Evaluator,
+    LineageQuery,
+    Outcome,
+    Proposal,
+    ProposalRequest,
+    Proposer,
+    TrialJob,
+)
+from domain.progress import SearchState, next_specialist, stop_reason
+from domain.steps import abort_events, outcome_events, proposal_events
+from domain.trial import ProgressSample
+
+
+class Sink(Protocol):
+    def append(self, stream: UUID, events: Sequence[DomainEvent]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Progressed:
+    trial_id: UUID
+    seed: int
+    samples: list[ProgressSample]
+
+
+@dataclass(frozen=True)
+class Finished:
+    trial_id: UUID
+    outcome: Outcome
+
+
+Message = Progressed | Finished
+
+
+class Executor(Protocol):
+    def submit(self, trial_id: UUID, job: TrialJob) -> None: ...
+    def next(self, timeout: float) -> Message | None: ...
+    def cancel_all(self) -> None: ...
+
+
+Observer = Callable[[DomainEvent, SearchState], None]
+
+
+class SearchLoop:
+    def __init__(
+        self,
+        state: SearchState,
+        sink: Sink,
+        evaluator: Evaluator,
+        executor: Executor,
+        proposer: Proposer,
+        lineage: LineageQuery,
+        config: SearchConfig,
+        make_job: Callable[[UUID, int, Mapping[str, str], tuple[int, ...]], TrialJob],
+        launch_fields: Callable[[TrialJob], dict[str, Any]],
+        observers: Sequence[Observer] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.state, self.sink, self.evaluator, self.executor = (
+            state,
+            sink,
+            evaluator,
+            executor,
+        )
+        self.proposer, self.lineage, self.config = proposer, lineage, config
+        self.make_job, self.launch_fields = make_job, launch_fields
+        self.observers, self.clock = observers, clock
+        self.in_flight: set[UUID] = set()
+        self.stop_requested = threading.Event()  # set by a signal handler; acted on safely
+
+    # Recording:
+
+    def record(self, events: list[DomainEvent]) -> None:
+        """Store one step's events in one transaction (they were folded as built)."""
+        self.sink.append(self.state.started.id, events)
+        for event in events:
+            for observer in self.observers:
+                observer(event, self.state)
+
+    # The loop:
+
+    def run(self) -> FinishReason:
+        """Propose and run trials until a stop rule fires; returns why it stopped.
+
+        An interrupt is only acted on between steps, so no step is ever half-stored.
+        """
+        while True:
+            if self.stop_requested.is_set():
+                return self.interrupt("interrupted by the user (Ctrl-C)")
+            reason = self._fill()
+            if not self.in_flight and not self.stop_requested.is_set():
+                return self.finish(reason or FinishReason.TRIAL_BUDGET)
+            message = self.executor.next(timeout=0.25)
+            if message is not None:
+                self._handle(message)
+
+    def _fill(self) -> FinishReason | None:
+        """Launch proposals while workers are free; the baseline runs alone, first."""
+        while not self.stop_requested.is_set():
+            reason = stop_reason(self.state, self.config.limits(), self.clock())
+            if reason is not None or len(self.in_flight) >= self.config.workers:
+                return reason
+            if self.state.next_sequence > 0 and self.state.best is None:
+                return None  # the baseline's verdict must come first
+            self._propose()
+        return None
+
+    def _propose(self) -> None:
+        key = next_specialist(self.state)
+        seq = self.state.next_sequence
+        with self.lineage.hold():
+            proposal = self._proposal(key, seq)
+            parent = self.lineage.recipe(proposal.parent_id) if proposal.parent_id else {}
+        jobs: dict[UUID, TrialJob] = {}
+
+        def launch(trial_id: UUID) -> dict[str, Any]:
+            job = self.make_job(trial_id, seq, proposal.recipe or {}, self._seeds(seq))
+            jobs[trial_id] = job
+            return self.launch_fields(job)
+
+        specialist = self.evaluator.task.specialist(key) if key != "baseline" else None
+        check = (
+            (
+                lambda child: self.evaluator.check_edit(
+                    parent, child, specialist, self.config.strict_surfaces
+                )
+            )
+            if specialist
+            else (lambda child: None)
+        )
+        self.record(proposal_events(self.state, proposal, parent, check, launch))
+        for trial_id, job in jobs.items():
+            self.in_flight.add(trial_id)
+            self.executor.submit(trial_id, job)
+
+    def _proposal(self, key: str, seq: int) -> Proposal:
+        if key == "baseline":
+            return Proposal(
+                specialist="baseline",
+                agent="harness",
+                parent_id=None,
+                hypothesis="the seed recipe, run with extra seeds to measure noise",
+                recipe=self.evaluator.seed_recipe(),
+                idea="baseline",
+                view_text="(the baseline sees no lineage)",
+            )
+        request = ProposalRequest(
+            search_id=self.state.started.id,
+            sequence=seq,
+            specialist=self.evaluator.task.specialist(key),
+            seed=self.config.seed,
+            lineage=self.config.lineage,
+            strict_surfaces=self.config.strict_surfaces,
+        )
+        return self.proposer.propose(request, self.lineage)
+
+    def _seeds(self, seq: int) -> tuple[int, ...]:
+        return self.config.trial_seeds(self.evaluator.task, baseline=seq == 0)
+
+    def _handle(self, message: Message) -> None:
+        if isinstance(message, Progressed):
+            trial = self.state.trials[message.trial_id]
+            if trial.status is TrialStatus.LAUNCHED and message.samples:
+                event = t.record_progress(trial, seed=message.seed, samples=tuple(message.samples))
+                self.state.apply(event)
+                self.record([event])
+            return
+        self.in_flight.discard(message.trial_id)
+        events = outcome_events(self.state, message.trial_id, message.outcome, self.evaluator.task)
+        self.record(events)
+
+    # Ending:
+
+    def finish(self, reason: FinishReason, detail: str = "") -> FinishReason:
+        best = self.state.best
+        event = s.finish(
+            self.state.started,
+            reason,
+            trials=self.state.proposals,
+            best_trial_id=best.id if best else None,
+            best_score=best.score if best else None,
+            detail=detail,
+        )
+        self.state.apply(event)
+        self.record([event])
+        return reason
+
+    def interrupt(self, why: str) -> FinishReason:
+        """Cancel every trial in flight; each ends harness_abort, then the search ends."""
+        self.executor.cancel_all()
+        for trial in self.state.in_flight():
+            self.record(abort_events(self.state, trial.id, why))
+        self.in_flight.clear()
+        return self.finish(FinishReason.INTERRUPTED, why)
+
+
+class LiveExecutor:
+    """Runs jobs on threads through a Runner; classifies reports as they come back."""
+
+    def __init__(self, runner: Any, evaluator: Evaluator, workers: int) -> None:
+        self.runner, self.evaluator = runner, evaluator
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trial")
+        self.queue: queue.Queue[Message] = queue.Queue()
+        self.cancel = threading.Event()
+        self.futures: list[Any] = []
+
+    def submit(self, trial_id: UUID, job: TrialJob) -> None:
+        def work() -> None:
+            try:
+                report = self.runner.run(
+                    job,
+                    lambda seed, samples: self.queue.put(Progressed(trial_id, seed, samples)),
+                    self.cancel,
+                )
+                outcome = self.evaluator.classify(report, job.scoring_seeds)
+            except Exception as error:  # noqa: BLE001 - any runner fault is infrastructure
+                outcome = _harness_fault(f"runner failed: {type(error).__name__}: {error}")
+            self.queue.put(Finished(trial_id, outcome))
+
+        self.futures.append(self.pool.submit(work))
+
+    def next(self, timeout: float) -> Message | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def cancel_all(self) -> None:
+        self.cancel.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _harness_fault(reason: str) -> Outcome:
+    return Outcome(label=FailureLabel.HARNESS_ABORT, reason=reason, evidence={"fault": reason})

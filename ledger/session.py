@@ -1,0 +1,160 @@
+"""Starting a search: the SearchStarted event, its environment fingerprint, the loop."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from domain import search as s
+from domain.config import SearchConfig
+from domain.events import topic_of
+from domain.ports import Evaluator, LineageQuery, Proposer, TrialJob
+from domain.progress import SearchState
+from ledger.loop import Executor, Observer, SearchLoop, Sink
+from ledger.store import Ledger
+
+
+def environment(threads: int) -> dict[str, str]:
+    """What the numbers depend on: interpreter, libraries, threads, machine."""
+
+    def version(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return "absent"
+
+    return {
+        "python": platform.python_version(),
+        "torch": version("torch"),
+        "numpy": version("numpy"),
+        "autorecipe": version("autorecipe"),
+        "torch_threads": str(threads),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": str(os.cpu_count()),
+        "host": socket.gethostname(),
+        "executable": sys.executable,
+    }
+
+
+def count_searches(ledger: Ledger) -> int:
+    topic = topic_of(s.SearchStarted)
+    count, after = 0, 0
+    while notes := ledger.recorder.select_notifications(
+        start=after, limit=10_000, topics=[topic], inclusive_of_start=False
+    ):
+        count += len(notes)
+        after = notes[-1].id
+    return count
+
+
+def recorded_config(config: SearchConfig, evaluator: Evaluator) -> dict[str, Any]:
+    task = evaluator.task
+    roster = config.roster(task)
+    return {
+        **config.model_dump(mode="json"),
+        "budgets": task.budgets.model_dump(mode="json"),
+        "size_cap_bytes": task.size_cap_bytes,
+        "gate": task.gate.model_dump(mode="json") if task.gate else None,
+        "seeds_per_trial": task.seeds.per_trial,
+        "surfaces": {key: list(task.specialist(key).surfaces) for key in roster},
+    }
+
+
+def start(
+    ledger: Ledger, config: SearchConfig, evaluator: Evaluator, proposer: Proposer
+) -> SearchState:
+    task = evaluator.task
+    roster = config.roster(task)
+    unknown = [k for k in roster if k != "generalist" and k not in {e.key for e in task.roster}]
+    if unknown:
+        raise ValueError(f"unknown specialists for {task.name}: {', '.join(unknown)}")
+    event = s.start(
+        count_searches(ledger),
+        task.name,
+        config.seed,
+        task_sha256=evaluator.task_sha256,
+        rules_version=task.rules_version,
+        metric=task.metric.name,
+        lower_is_better=task.metric.lower_is_better,
+        roster=roster,
+        policy=config.policy,
+        agent=proposer.name,
+        lineage=config.lineage,
+        keep_rule=task.keep,
+        config=recorded_config(config, evaluator),
+        environment=environment(config.threads),
+    )
+    state = SearchState()
+    state.apply(event)
+    ledger.append(event.originator_id, [event])
+    return state
+
+
+def build_loop(
+    state: SearchState,
+    sink: Sink,
+    evaluator: Any,
+    executor: Executor,
+    proposer: Proposer,
+    lineage: LineageQuery,
+    config: SearchConfig,
+    runner_name: str,
+    host: str,
+    observers: Sequence[Observer] = (),
+) -> SearchLoop:
+    search_dir = Path(evaluator.runs_root) / "searches" / str(state.started.id)
+
+    def make_job(trial_id: UUID, seq: int, recipe: Any, seeds: tuple[int, ...]) -> TrialJob:
+        job: TrialJob = evaluator.make_job(
+            search_dir,
+            config.threads,
+            config.smoke,
+            trial_id,
+            seq,
+            recipe,
+            seeds,
+            config.scoring_seeds(evaluator.task),
+        )
+        return job
+
+    def launch_fields(job: TrialJob) -> dict[str, Any]:
+        budgets = job.budgets.model_dump()
+        if job.size_cap_bytes is not None:
+            budgets["size_cap_bytes"] = float(job.size_cap_bytes)
+        return {
+            "runner": runner_name,
+            "host": host,
+            "seeds": job.seeds,
+            "threads": job.threads,
+            "budgets": budgets,
+            "rules_version": evaluator.task.rules_version,
+            "sandbox": "bwrap" if job.sandbox else "none (--unsafe-no-sandbox)",
+            "recipe_sha256": _sha(job.recipe),
+        }
+
+    return SearchLoop(
+        state,
+        sink,
+        evaluator,
+        executor,
+        proposer,
+        lineage,
+        config,
+        make_job,
+        launch_fields,
+        observers,
+    )
+
+
+def _sha(recipe: dict[str, str]) -> str:
+    from domain.recipe import recipe_sha256
+
+    return recipe_sha256(recipe)

@@ -1,0 +1,165 @@
+"""The event store: one eventsourcing Application over SQLite (default) or PostgreSQL.
+
+Events are written only through `append`, which seals each one into the per-search hash
+chain and inserts a whole step in one transaction, so a step is stored entirely or not
+at all. `read` pages through the notification log in ledger order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from domain.base import DomainEvent
+from domain.envelope import GENESIS, StoredRecord, open_envelope, seal
+from domain.events import body_of, decode, topic_of
+
+
+class LedgerError(Exception):
+    """A ledger that cannot be opened or written; the CLI prints its message."""
+
+
+class ConcurrentWriteError(LedgerError):
+    pass
+
+
+class Ledger(Application[UUID]):
+    name = "ledger"
+    env: ClassVar[dict[str, str]] = {"CREATE_TABLE": "true"}
+
+    def __init__(self, env: dict[str, str], location: str) -> None:
+        super().__init__(env=env)
+        self.location = location
+        self._heads: dict[str, str] = {}
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        raise LedgerError("events are written with Ledger.append, which chains them")
+
+    # Writing:
+
+    def append(self, stream: UUID, events: Sequence[DomainEvent]) -> list[int]:
+        """Seal and insert events atomically; returns their notification positions."""
+        if not events:
+            return []
+        head = self.head(stream)
+        stored: list[StoredEvent] = []
+        for event in events:
+            state, head = seal(
+                body_of(event),
+                event.class_version,
+                str(stream),
+                head,
+                topic_of(type(event)),
+                str(event.originator_id),
+                event.originator_version,
+            )
+            stored.append(
+                StoredEvent(
+                    originator_id=event.originator_id,
+                    originator_version=event.originator_version,
+                    topic=topic_of(type(event)),
+                    state=state,
+                )
+            )
+        try:
+            positions = self.recorder.insert_events(stored) or []
+        except IntegrityError as error:
+            raise ConcurrentWriteError(
+                f"another writer stored these aggregate versions first: {error}"
+            ) from None
+        self._heads[str(stream)] = head
+        return list(positions)
+
+    def head(self, stream: UUID) -> str:
+        """The hash of the stream's last event (GENESIS for a new stream)."""
+        key = str(stream)
+        if key not in self._heads:
+            last = GENESIS
+            for record in self.read_all():
+                opened = open_envelope(record.state)
+                if opened.stream == key:
+                    last = opened.hash
+            self._heads[key] = last
+        return self._heads[key]
+
+    # Reading:
+
+    def read(self, after: int, limit: int) -> list[StoredRecord]:
+        notes = self.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        return [
+            StoredRecord(n.id, str(n.originator_id), n.originator_version, n.topic, n.state)
+            for n in notes
+        ]
+
+    def read_all(self, after: int = 0, batch: int = 5000) -> Iterator[StoredRecord]:
+        while records := self.read(after, batch):
+            yield from records
+            after = records[-1].position
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def stream(self, stream: UUID) -> list[DomainEvent]:
+        """Every event of one search, decoded and upcast, in ledger order."""
+        key = str(stream)
+        return [
+            decode(record)
+            for record in self.read_all()
+            if open_envelope(record.state).stream == key
+        ]
+
+
+def sqlite_env(path: Path) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(path),
+        "SQLITE_LOCK_TIMEOUT": "30",
+    }
+
+
+def postgres_env(url: str) -> dict[str, str]:
+    parts = urlparse(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or os.environ.get("USER", "postgres")),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+    }
+
+
+def is_postgres(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def open_ledger(location: str) -> Ledger:
+    """Open (creating if needed) the ledger at a SQLite path or a PostgreSQL URL."""
+    if is_postgres(location):
+        env = postgres_env(location)
+    else:
+        path = Path(location)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LedgerError(
+                f"cannot create the ledger folder {path.parent}: {error.strerror}"
+            ) from None
+        if path.exists() and not os.access(path, os.W_OK):
+            raise LedgerError(f"the ledger {path} is not writable")
+        if not os.access(path.parent, os.W_OK):
+            raise LedgerError(f"the ledger folder {path.parent} is not writable")
+        env = sqlite_env(path)
+    try:
+        return Ledger(env=env, location=location)
+    except Exception as error:  # noqa: BLE001 - driver errors vary; one line for the user
+        raise LedgerError(f"cannot open the ledger {location}: {error}") from None

@@ -1,0 +1,1 @@
+"""DuckDB read models built from the ledger, and the queries people and agents ask."""

@@ -1,0 +1,209 @@
+"""The agents' window on the lineage: LineageQuery over the DuckDB projections.
+
+It builds the paper's view from SQL: leaderboard, root-to-best chain, the best's children,
+recent activity without harness aborts, the specialist's own last trials and the
+already-tried index. With lineage off, only the best's id and score remain.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import duckdb
+
+from domain.lineage import LineageView, TrialLine, TriedEdit
+from projections.db import Projections
+from projections.projector import EventReader
+
+_LINE = (
+    "SELECT t.trial_id, t.seq, t.specialist, t.parent_seq, t.depth, t.status, t.score,"
+    " t.delta, t.hypothesis, t.idea, t.reason, t.log_excerpt, t.child_sha256,"
+    " t.measurements, t.evidence FROM trials t"
+)
+_TERMINAL = "t.finished_position IS NOT NULL AND t.status <> 'harness_abort'"
+
+
+class DuckLineage:
+    """LineageQuery implementation; every read first catches the projections up."""
+
+    def __init__(self, reader: EventReader, path: Path) -> None:
+        self.projections = Projections(reader, path)
+
+    def hold(self) -> AbstractContextManager[object]:
+        """Keep the file open across the reads of one proposal."""
+        return self.projections.open()
+
+    def view(self, search_id: UUID, specialist: str, lineage: bool) -> LineageView:
+        with self.projections.open() as con:
+            return _build_view(con, search_id, specialist, lineage)
+
+    def recipe(self, trial_id: UUID) -> dict[str, str]:
+        with self.projections.open() as con:
+            row = con.execute(
+                "SELECT r.files FROM trials t JOIN recipes r ON r.sha256 = t.child_sha256"
+                " WHERE t.trial_id = ?",
+                [trial_id],
+            ).fetchone()
+        if row is None:
+            raise KeyError(f"no recipe projected for trial {trial_id}")
+        return dict(json.loads(row[0]))
+
+
+def _build_view(
+    con: duckdb.DuckDBPyConnection, search_id: UUID, specialist: str, lineage: bool
+) -> LineageView:
+    search = con.execute(
+        "SELECT metric, lower_is_better, config, noise_floor FROM searches WHERE search_id = ?",
+        [search_id],
+    ).fetchone()
+    if search is None:
+        raise KeyError(f"no search {search_id} in the projections")
+    metric, lower, config, floor = search
+    config = json.loads(config)
+    best = _best(con, search_id)
+    base: dict[str, Any] = {
+        "search_id": search_id,
+        "specialist": specialist,
+        "lineage": lineage,
+        "metric": metric,
+        "lower_is_better": lower,
+        "best": best,
+        "size_cap_bytes": config.get("size_cap_bytes"),
+        "budgets": config.get("budgets", {}),
+    }
+    if not lineage:
+        return LineageView(**base)
+    order = "t.score" if lower else "-t.score"
+    return LineageView(
+        **base,
+        noise_floor=floor,
+        leaderboard=_lines(
+            con,
+            f"WHERE t.search_id = ? AND t.status = 'keep' ORDER BY {order}, t.seq LIMIT 20",
+            [search_id],
+        ),
+        chain=_chain(con, best),
+        best_children=_lines(con, "WHERE t.parent_id = ? ORDER BY t.seq", [best.trial_id])
+        if best
+        else (),
+        recent=_lines(
+            con,
+            f"WHERE t.search_id = ? AND {_TERMINAL} ORDER BY t.finished_position DESC LIMIT 10",
+            [search_id],
+        ),
+        mine=_lines(
+            con,
+            f"WHERE t.search_id = ? AND t.specialist = ? AND {_TERMINAL}"
+            " ORDER BY t.finished_position DESC LIMIT 5",
+            [search_id, specialist],
+        ),
+        tried=_tried(con, search_id),
+    )
+
+
+def _best(con: duckdb.DuckDBPyConnection, search_id: UUID) -> TrialLine | None:
+    found = _lines(
+        con,
+        "WHERE t.search_id = ? AND t.status = 'keep' ORDER BY t.finished_position DESC LIMIT 1",
+        [search_id],
+    )
+    return found[0] if found else None
+
+
+def _chain(con: duckdb.DuckDBPyConnection, best: TrialLine | None) -> tuple[TrialLine, ...]:
+    if best is None:
+        return ()
+    row = con.execute(
+        "SELECT ancestors FROM lineage WHERE trial_id = ?", [best.trial_id]
+    ).fetchone()
+    ancestors = list(row[0]) if row else []
+    if not ancestors:
+        return (best,)
+    found = {
+        line.trial_id: line
+        for line in _lines(con, "WHERE t.trial_id IN (SELECT unnest(?))", [ancestors])
+    }
+    return (*(found[a] for a in ancestors if a in found), best)
+
+
+def _lines(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> tuple[TrialLine, ...]:
+    rows = con.execute(f"{_LINE} {where}", params).fetchall()
+    return tuple(_line(row) for row in rows)
+
+
+def _line(row: tuple[Any, ...]) -> TrialLine:
+    (
+        tid,
+        seq,
+        specialist,
+        parent_seq,
+        depth,
+        status,
+        score,
+        delta,
+        hypothesis,
+        idea,
+        reason,
+        excerpt,
+        child,
+        measurements,
+        evidence,
+    ) = row
+    return TrialLine(
+        trial_id=tid,
+        sequence=seq,
+        specialist=specialist,
+        parent_sequence=parent_seq,
+        depth=depth,
+        status=status,
+        score=score,
+        delta=delta,
+        hypothesis=hypothesis or "",
+        idea=idea or "",
+        note=_note(reason, excerpt),
+        child_sha256=child,
+        measurements=_numbers(measurements, evidence),
+    )
+
+
+def _note(reason: str | None, excerpt: str | None) -> str:
+    """The failure reason and the last line of its log excerpt, without repeats."""
+    last_line = (excerpt or "").strip().splitlines()[-1:]
+    parts = [part.strip() for part in [reason or "", *last_line] if part.strip()]
+    return " | ".join(dict.fromkeys(parts))
+
+
+def _numbers(measurements: str | None, evidence: str | None) -> dict[str, float]:
+    merged: dict[str, Any] = {
+        **json.loads(evidence or "{}"),
+        **json.loads(measurements or "{}"),
+    }
+    return {
+        k: float(v)
+        for k, v in merged.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def _tried(con: duckdb.DuckDBPyConnection, search_id: UUID) -> tuple[TriedEdit, ...]:
+    rows = con.execute(
+        "SELECT t.parent_seq, t.child_sha256, t.idea, t.specialist, t.status, t.seq"  # noqa: S608
+        " FROM trials t"
+        f" WHERE t.search_id = ? AND t.seq > 0 AND {_TERMINAL} ORDER BY t.seq",
+        [search_id],
+    ).fetchall()
+    return tuple(
+        TriedEdit(
+            parent_sequence=r[0],
+            child_sha256=r[1],
+            idea=r[2] or "",
+            specialist=r[3],
+            status=r[4],
+            sequence=r[5],
+        )
+        for r in rows
+    )

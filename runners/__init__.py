@@ -1,0 +1,1 @@
+"""Where trials execute: a local subprocess by default, a Ray cluster as an extra."""

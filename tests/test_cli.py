@@ -1,0 +1,144 @@
+"""The CLI as a user meets it: real processes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ledger.lease import lease
+from tests.support import scripted_loop
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory) -> str:
+    tmp = tmp_path_factory.mktemp("cli")
+    loop, _store, location = scripted_loop(tmp, trials=6)
+    loop.run()
+    return location
+
+
+def test_audit_answers_the_status_count(ledger):
+    done = cli(
+        "audit",
+        "select status, count(*) as n from trials group by 1 order by 1",
+        "--ledger",
+        ledger,
+        "--format",
+        "json",
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert sum(r["n"] for r in rows) == 7
+    assert {r["status"] for r in rows} <= {"keep", "discard", "crash"}
+
+
+def test_audit_csv_and_table_formats(ledger):
+    csv = cli(
+        "audit",
+        "select seq from trials order by seq",
+        "--ledger",
+        ledger,
+        "--format",
+        "csv",
+    )
+    assert csv.stdout.splitlines()[:3] == ["seq", "0", "1"]
+    table = cli("audit", "select seq, status from trials order by seq", "--ledger", ledger)
+    assert table.returncode == 0
+    assert "status" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("sql", "fragment"),
+    [
+        ("selec nothing", "syntax error"),
+        ("select * from no_such_table", "no_such_table"),
+        ("delete from trials", "read-only"),
+        ("select 1; drop table trials", "exactly one statement"),
+        ("copy trials to '/tmp/stolen.csv'", "read-only"),
+    ],
+)
+def test_bad_or_writing_sql_is_one_clear_line(ledger, sql, fragment):
+    assert_one_line_error(cli("audit", sql, "--ledger", ledger), "bad query", fragment)
+
+
+def test_deleting_the_projections_rebuilds_them(ledger):
+    query = "select seq, status, score, child_sha256 from trials order by seq"
+    before = cli("audit", query, "--ledger", ledger, "--format", "csv").stdout
+    Path(ledger).with_suffix(".duckdb").unlink()
+    after = cli("audit", query, "--ledger", ledger, "--format", "csv").stdout
+    assert before == after
+    assert before.count("\n") == 8
+
+
+def test_lineage_and_show(ledger):
+    tree = cli("lineage", "--ledger", ledger)
+    assert tree.returncode == 0
+    assert "#0" in tree.stdout
+    assert "#6" in tree.stdout
+    shown = cli("show", "1", "--ledger", ledger)
+    assert shown.returncode == 0
+    assert "LR" in shown.stdout
+    assert_one_line_error(cli("show", "99", "--ledger", ledger), "no single trial")
+
+
+def test_an_unknown_task_is_refused_before_anything_is_written(tmp_path):
+    location = tmp_path / "l.sqlite"
+    assert_one_line_error(
+        cli("search", "--task", "no-such-task", "--ledger", str(location)),
+        "unknown task",
+        "not a built-in",
+    )
+    assert not location.exists()
+
+
+def test_a_ledger_path_that_cannot_be_written(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert_one_line_error(cli("search", "--ledger", str(blocker / "l.sqlite")), "cannot create")
+
+
+def test_a_second_search_on_a_ledger_in_use_is_refused(ledger):
+    with lease(ledger):
+        done = cli("search", "--trials", "1", "--ledger", ledger)
+    assert_one_line_error(done, "in use", f"pid {os.getpid()}")
+
+
+def test_reading_commands_need_a_ledger(tmp_path):
+    assert_one_line_error(
+        cli("audit", "select 1", "--ledger", str(tmp_path / "none.sqlite")), "no ledger"
+    )
+
+
+def test_every_command_has_help():
+    for command in ("search", "audit", "lineage", "show", "tasks"):
+        done = cli(command, "--help")
+        assert done.returncode == 0
+        assert "Usage" in done.stdout

@@ -1,0 +1,472 @@
+"""The loop's steps as pure functions: a proposal or an outcome in, the events out."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from domain import search as s
+from domain import trial as t
+from domain.base import DomainEvent
+from domain.keep import KeepRule
+from domain.labels import FailureLabel, TrialStatus, Verdict
+from domain.ports import Outcome, Proposal
+from domain.progress import BASELINE, SearchState, fold
+from domain.recipe import make_diff, recipe_sha256
+from domain.steps import abort_events, outcome_events, proposal_events
+from domain.task import Budgets, Commands, Metric, RosterEntry, Seeds, TaskSpec
+
+TRAIN = (
+    "import json\n"
+    "# ---- surface: opt ----\n"
+    "LR = 0.001\n"
+    "STEPS = 10\n"
+    "# ---- end surface: opt ----\n"
+    "# ---- surface: arch ----\n"
+    "WIDTH = 8\n"
+    "# ---- end surface: arch ----\n"
+    "print(json.dumps({'loss': LR}))\n"
+)
+PARENT = {"train.py": TRAIN}
+CHILD = {"train.py": TRAIN.replace("LR = 0.001", "LR = 0.004")}
+VIEW = "leaderboard:\n  #0 baseline 1.0\n"
+
+TASK = TaskSpec(
+    name="tiny",
+    description="unit",
+    rules_version="tiny/1",
+    recipe=("train.py",),
+    metric=Metric(name="loss", direction="minimize"),
+    budgets=Budgets(train_seconds=10, eval_seconds=5),
+    commands=Commands(train=("{python}", "train.py"), evaluate=("true",)),
+    roster=(
+        RosterEntry(key="opt", surfaces=("opt",)),
+        RosterEntry(key="arch", surfaces=("arch",)),
+    ),
+    seeds=Seeds(per_trial=2, noise=3),
+)
+
+
+def started() -> s.SearchStarted:
+    return s.start(
+        0,
+        "tiny",
+        0,
+        task_sha256="0" * 64,
+        rules_version="tiny/1",
+        metric="loss",
+        lower_is_better=True,
+        roster=("opt", "arch"),
+        policy="specialists",
+        agent="offline",
+        lineage=True,
+        keep_rule=KeepRule(sigmas=2.0),
+        config={"surfaces": {"opt": ["opt"], "arch": ["arch"]}},
+        environment={},
+    )
+
+
+class Launcher:
+    """The `launch(trial_id)` callback; remembers whom it launched."""
+
+    def __init__(self) -> None:
+        self.launched: list[UUID] = []
+
+    def __call__(self, trial_id: UUID) -> dict[str, Any]:
+        self.launched.append(trial_id)
+        return {
+            "runner": "local",
+            "host": "box",
+            "seeds": (0, 1),
+            "threads": 2,
+            "budgets": {"train_s": 10.0},
+            "sandbox": "bwrap",
+            "rules_version": "tiny/1",
+            "recipe_sha256": "c" * 64,
+        }
+
+
+class Checker:
+    """The static preflight `check(child)`; returns a canned outcome."""
+
+    def __init__(self, outcome: Outcome | None = None) -> None:
+        self.outcome = outcome
+        self.checked: list[Mapping[str, str]] = []
+
+    def __call__(self, child: Mapping[str, str]) -> Outcome | None:
+        self.checked.append(child)
+        return self.outcome
+
+
+def proposal(**fields: Any) -> Proposal:
+    values: dict[str, Any] = {
+        "specialist": "opt",
+        "agent": "offline",
+        "parent_id": UUID(int=1),
+        "hypothesis": "raise LR",
+        "expected_delta": -0.1,
+        "idea": "lr-up",
+        "recipe": CHILD,
+        "view_text": VIEW,
+        "session_id": UUID(int=2),
+    }
+    return Proposal(**{**values, **fields})
+
+
+def seed_result(number: int, score: float, scoring: bool = True) -> t.SeedResult:
+    return t.SeedResult(seed=number, score=score, scoring=scoring)
+
+
+def with_baseline(outcome: Outcome | None = None) -> SearchState:
+    """A search whose baseline is launched and, given an outcome, recorded."""
+    state = fold([started()])
+    base = Proposal(
+        specialist=BASELINE,
+        agent="offline",
+        parent_id=None,
+        hypothesis="the seed recipe",
+        recipe=PARENT,
+    )
+    proposal_events(state, base, PARENT, Checker(), Launcher())
+    if outcome is not None:
+        outcome_events(state, state.trial(0).id, outcome, TASK)
+    return state
+
+
+def kinds(events: list[DomainEvent]) -> list[type[DomainEvent]]:
+    return [type(event) for event in events]
+
+
+BASELINE_SCORE = Outcome(
+    label=None,
+    score=1.0,
+    rules_version="tiny/1",
+    measurements={"train_s": 3.0},
+    per_seed=(seed_result(0, 0.9), seed_result(1, 1.1), seed_result(2, 1.3, False)),
+)
+
+
+# Proposals:
+
+
+def test_a_normal_edit_is_proposed_edited_and_launched() -> None:
+    state = with_baseline(BASELINE_SCORE)
+    launcher, checker = Launcher(), Checker()
+
+    events = proposal_events(state, proposal(), PARENT, checker, launcher)
+
+    assert kinds(events) == [t.TrialProposed, t.RecipeEdited, t.TrialLaunched]
+    tid = t.trial_id(state.started.id, 1)
+    assert [(e.originator_id, e.originator_version) for e in events] == [
+        (tid, 1),
+        (tid, 2),
+        (tid, 3),
+    ]
+    proposed, edited, launched = events
+    assert isinstance(proposed, t.TrialProposed)
+    assert (proposed.search_id, proposed.sequence) == (state.started.id, 1)
+    assert (proposed.specialist, proposed.agent, proposed.idea) == (
+        "opt",
+        "offline",
+        "lr-up",
+    )
+    assert (proposed.parent_id, proposed.session_id) == (UUID(int=1), UUID(int=2))
+    assert (proposed.hypothesis, proposed.expected_delta) == ("raise LR", -0.1)
+    assert proposed.surfaces == ("opt",)
+    assert proposed.lineage_view == VIEW
+    assert proposed.lineage_view_sha256 == hashlib.sha256(VIEW.encode()).hexdigest()
+    assert isinstance(edited, t.RecipeEdited)
+    assert edited.diff == make_diff(PARENT, CHILD)
+    assert edited.parent_sha256 == recipe_sha256(PARENT)
+    assert edited.child_sha256 == recipe_sha256(CHILD)
+    assert edited.files == ("train.py",)
+    assert edited.surfaces_touched == ("opt",)
+    assert (edited.lines_added, edited.lines_removed) == (1, 1)
+    assert isinstance(launched, t.TrialLaunched)
+    assert (launched.seeds, launched.threads, launched.host) == ((0, 1), 2, "box")
+    assert launcher.launched == [tid]
+    assert checker.checked == [CHILD]
+    assert state.trials[tid].status is TrialStatus.LAUNCHED
+    assert state.trials[tid].child_sha256 == recipe_sha256(CHILD)
+
+
+TWO_FILES = {
+    "train.py": TRAIN.replace("WIDTH = 8\n", "WIDTH = 16\nDEPTH = 2\n"),
+    "extra.py": "X = 1\nY = 2\n",
+}
+
+
+def test_an_edit_counts_added_and_removed_lines_and_changed_files() -> None:
+    state = with_baseline(BASELINE_SCORE)
+
+    events = proposal_events(
+        state,
+        proposal(specialist="arch", recipe=TWO_FILES),
+        PARENT,
+        Checker(),
+        Launcher(),
+    )
+
+    edited = events[1]
+    assert isinstance(edited, t.RecipeEdited)
+    assert events[0].surfaces == ("arch",)  # type: ignore[attr-defined]
+    assert edited.files == ("extra.py", "train.py")
+    assert (edited.lines_added, edited.lines_removed) == (4, 1)
+
+
+def test_an_edit_inside_one_region_touches_that_region() -> None:
+    state = with_baseline(BASELINE_SCORE)
+    child = {"train.py": TWO_FILES["train.py"]}
+
+    events = proposal_events(
+        state, proposal(specialist="arch", recipe=child), PARENT, Checker(), Launcher()
+    )
+
+    edited = events[1]
+    assert isinstance(edited, t.RecipeEdited)
+    assert edited.surfaces_touched == ("arch",)
+    assert (edited.lines_added, edited.lines_removed) == (2, 1)
+
+
+def test_a_two_file_edit_records_every_touched_surface() -> None:
+    state = with_baseline(BASELINE_SCORE)
+
+    events = proposal_events(
+        state,
+        proposal(specialist="arch", recipe=TWO_FILES),
+        PARENT,
+        Checker(),
+        Launcher(),
+    )
+
+    assert events[1].surfaces_touched == ("arch", "core")  # type: ignore[attr-defined]
+
+
+def test_the_baseline_keeps_the_seed_recipe_and_launches() -> None:
+    state = fold([started()])
+    base = Proposal(
+        specialist=BASELINE,
+        agent="offline",
+        parent_id=None,
+        hypothesis="the seed recipe",
+        recipe=PARENT,
+    )
+
+    events = proposal_events(state, base, PARENT, Checker(), Launcher())
+
+    assert kinds(events) == [t.TrialProposed, t.RecipeEdited, t.TrialLaunched]
+    edited = events[1]
+    assert isinstance(edited, t.RecipeEdited)
+    assert (edited.diff, edited.files, edited.surfaces_touched) == ("", (), ())
+    assert edited.parent_sha256 == edited.child_sha256 == recipe_sha256(PARENT)
+    assert events[0].surfaces == ()  # type: ignore[attr-defined]
+
+
+def test_a_proposal_without_a_recipe_fails_preflight_without_an_edit() -> None:
+    state = with_baseline(BASELINE_SCORE)
+    launcher, checker = Launcher(), Checker()
+
+    events = proposal_events(
+        state,
+        proposal(recipe=None, edit_error="patch rejected"),
+        PARENT,
+        checker,
+        launcher,
+    )
+
+    assert kinds(events) == [t.TrialProposed, t.TrialFailed]
+    failed = events[1]
+    assert isinstance(failed, t.TrialFailed)
+    assert (failed.label, failed.reason) == (
+        FailureLabel.PREFLIGHT_CRASH,
+        "patch rejected",
+    )
+    assert failed.evidence == {"stage": "edit"}
+    assert failed.originator_version == 2
+    assert (checker.checked, launcher.launched) == ([], [])
+    assert state.trial(1).status is TrialStatus.FAILED
+
+
+def test_a_proposal_without_a_recipe_or_a_reason_says_so() -> None:
+    state = with_baseline(BASELINE_SCORE)
+
+    events = proposal_events(state, proposal(recipe=None), PARENT, Checker(), Launcher())
+
+    assert events[1].reason == "the proposal carried no recipe"  # type: ignore[attr-defined]
+
+
+def test_an_edit_that_changes_nothing_fails_preflight() -> None:
+    state = with_baseline(BASELINE_SCORE)
+    launcher, checker = Launcher(), Checker()
+
+    events = proposal_events(state, proposal(recipe=dict(PARENT)), PARENT, checker, launcher)
+
+    assert kinds(events) == [t.TrialProposed, t.TrialFailed]
+    failed = events[1]
+    assert isinstance(failed, t.TrialFailed)
+    assert (failed.label, failed.reason) == (
+        FailureLabel.PREFLIGHT_CRASH,
+        "the edit changes nothing",
+    )
+    assert (checker.checked, launcher.launched) == ([], [])
+
+
+def test_a_failing_static_check_fails_the_trial_after_the_edit() -> None:
+    state = with_baseline(BASELINE_SCORE)
+    launcher = Launcher()
+    verdict = Outcome(
+        label=FailureLabel.SIZE_BLOCKED,
+        reason="1200 bytes > 1000",
+        evidence={"bytes": 1200},
+        log_excerpt="size",
+        rules_version="r/2",
+    )
+
+    events = proposal_events(state, proposal(), PARENT, Checker(verdict), launcher)
+
+    assert kinds(events) == [t.TrialProposed, t.RecipeEdited, t.TrialFailed]
+    failed = events[2]
+    assert isinstance(failed, t.TrialFailed)
+    assert (failed.label, failed.reason) == (
+        FailureLabel.SIZE_BLOCKED,
+        "1200 bytes > 1000",
+    )
+    assert (failed.evidence, failed.log_excerpt) == ({"bytes": 1200}, "size")
+    assert (failed.rules_version, failed.originator_version) == ("r/2", 3)
+    assert launcher.launched == []
+
+
+def test_a_static_check_failure_without_a_label_is_a_preflight_crash() -> None:
+    state = with_baseline(BASELINE_SCORE)
+
+    events = proposal_events(
+        state,
+        proposal(),
+        PARENT,
+        Checker(Outcome(label=None, reason="syntax")),
+        Launcher(),
+    )
+
+    assert events[2].label is FailureLabel.PREFLIGHT_CRASH  # type: ignore[attr-defined]
+
+
+# Outcomes:
+
+
+def test_the_baseline_score_measures_the_noise_floor_before_its_verdict() -> None:
+    state = with_baseline()
+    tid = state.trial(0).id
+
+    events = outcome_events(state, tid, BASELINE_SCORE, TASK)
+
+    assert kinds(events) == [t.TrialScored, s.NoiseFloorMeasured, t.TrialJudged]
+    scored, noise, judged = events
+    assert isinstance(scored, t.TrialScored)
+    assert (scored.metric, scored.lower_is_better, scored.score) == ("loss", True, 1.0)
+    assert scored.per_seed == BASELINE_SCORE.per_seed
+    assert (scored.originator_id, scored.originator_version) == (tid, 4)
+    assert isinstance(noise, s.NoiseFloorMeasured)
+    assert (noise.originator_id, noise.originator_version) == (state.started.id, 2)
+    assert noise.baseline_trial_id == tid
+    assert noise.noise.scores == (0.9, 1.1, 1.3)  # every seed, the noise seed too
+    assert (noise.noise.k, noise.noise.seeds_per_trial) == (3, 2)
+    assert noise.noise.sigma == pytest.approx(0.2)
+    assert noise.noise.floor == pytest.approx(2 * 0.2 / 2**0.5)
+    assert isinstance(judged, t.TrialJudged)
+    assert (judged.verdict, judged.rule, judged.score) == (Verdict.KEEP, BASELINE, 1.0)
+    assert (judged.originator_id, judged.originator_version) == (tid, 5)
+    assert state.best_id == tid
+    assert state.started.noise_floor == noise.noise
+
+
+def test_a_later_score_is_judged_against_the_best_without_a_new_floor() -> None:
+    state = with_baseline(BASELINE_SCORE)
+    proposal_events(state, proposal(), PARENT, Checker(), Launcher())
+    tid = state.trial(1).id
+    outcome = Outcome(
+        label=None,
+        score=0.5,
+        rules_version="tiny/1",
+        per_seed=(seed_result(0, 0.45), seed_result(1, 0.55)),
+    )
+
+    events = outcome_events(state, tid, outcome, TASK)
+
+    assert kinds(events) == [t.TrialScored, t.TrialJudged]
+    judged = events[1]
+    assert isinstance(judged, t.TrialJudged)
+    assert (judged.verdict, judged.rule) == (Verdict.KEEP, "noise_floor")
+    assert (judged.best_before_id, judged.best_before_score) == (state.trial(0).id, 1.0)
+    assert judged.delta == pytest.approx(-0.5)
+    assert judged.numbers["best"] == pytest.approx(1.0)  # scoring seeds 0.9 and 1.1
+    assert state.best_id == tid
+
+
+def test_a_failed_outcome_records_its_label_and_evidence() -> None:
+    state = with_baseline()
+    tid = state.trial(0).id
+    outcome = Outcome(
+        label=FailureLabel.TRAIN_BUDGET_OVERRUN,
+        reason="612 s > 605 s",
+        evidence={"wall_s": 612},
+        log_excerpt="step 900",
+        measurements={"train_s": 612.0},
+        rules_version="tiny/1",
+    )
+
+    events = outcome_events(state, tid, outcome, TASK)
+
+    assert kinds(events) == [t.TrialFailed]
+    failed = events[0]
+    assert isinstance(failed, t.TrialFailed)
+    assert (failed.label, failed.reason) == (
+        FailureLabel.TRAIN_BUDGET_OVERRUN,
+        "612 s > 605 s",
+    )
+    assert (failed.evidence, failed.log_excerpt) == ({"wall_s": 612}, "step 900")
+    assert (failed.measurements, failed.rules_version) == ({"train_s": 612.0}, "tiny/1")
+    assert failed.originator_version == 4
+    assert state.started.noise_floor is None
+
+
+def test_an_outcome_without_a_score_or_a_label_is_a_crash() -> None:
+    state = with_baseline()
+
+    events = outcome_events(state, state.trial(0).id, Outcome(label=None), TASK)
+
+    assert kinds(events) == [t.TrialFailed]
+    assert (events[0].label, events[0].reason) == (FailureLabel.CRASH, "no score")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("scored_first", [False, True])
+def test_abort_events_end_an_open_trial_as_harness_abort(scored_first: bool) -> None:
+    state = with_baseline(BASELINE_SCORE)
+    proposal_events(state, proposal(), PARENT, Checker(), Launcher())
+    tid = state.trial(1).id
+    if scored_first:
+        state.apply(
+            t.record_score(
+                state.trials[tid],
+                metric="loss",
+                lower_is_better=True,
+                score=0.5,
+                measurements={},
+                rules_version="tiny/1",
+            )
+        )
+    version = state.trials[tid].version
+
+    events = abort_events(state, tid, "runner lost")
+
+    assert kinds(events) == [t.TrialFailed]
+    failed = events[0]
+    assert isinstance(failed, t.TrialFailed)
+    assert (failed.label, failed.reason) == (FailureLabel.HARNESS_ABORT, "runner lost")
+    assert failed.evidence == {"fault": "runner lost"}
+    assert failed.originator_version == version + 1
+    assert state.ended_since_keep == 0
+    assert state.in_flight() == []
