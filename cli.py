@@ -7,8 +7,9 @@ turns their errors into one line on stderr with a non-zero exit.
 from __future__ import annotations
 
 import signal
+import tempfile
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,18 +17,28 @@ from rich.console import Console
 from agents.catalogues import catalogue_for
 from agents.offline import OfflineProposer
 from domain.config import SearchConfig
+from domain.search import SearchStarted
 from domain.labels import FinishReason
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
 from evaluators.tasks import TaskError, builtin_names, load
 from ledger import session
 from ledger.lease import lease
+from domain.progress import SearchState, fold
 from ledger.loop import LiveExecutor
+from ledger.recorded import Recording
+from ledger.recovery import recovery_events
+from ledger.replay import regenerate, replay, search_events
 from ledger.store import Ledger, LedgerError, open_ledger
+from ledger.verify import verify as check_chain
 from projections import audit as audit_queries
-from projections import display
-from projections.db import ProjectionsBusyError, connect, projections_path, refresh
-from projections.lineage import DuckLineage
+from projections import canned, display
+from projections.bundle import BundleError, build_bundle, resolve_trial
+from projections.bundle_verify import verify_bundle
+from projections.db import ProjectionsBusyError, connect, projections_path, rebuild, refresh
+from projections.export import ExportError, export
+from projections.lineage import DuckLineage, LineageAt
+from projections.schema import content_hash
 from runners.local import LocalRunner
 
 app = typer.Typer(
@@ -84,95 +95,91 @@ def search(
     task: Annotated[str, typer.Option(help="A built-in task name or a task folder.")] = "golf-cpu",
     trials: Annotated[int, typer.Option(min=0, help="Trials after the seed-recipe baseline.")] = 8,
     seed: int = 0,
-    specialists: Annotated[
-        str, typer.Option(help="Comma-separated roster; default: the task's.")
-    ] = "",
-    no_lineage: Annotated[
-        bool, typer.Option("--no-lineage", help="Blank the lineage view (ablation).")
-    ] = False,
+    specialists: Annotated[str, typer.Option(help="Comma-separated roster; default: the task's.")] = "",
+    no_lineage: Annotated[bool, typer.Option("--no-lineage", help="Blank the lineage view (ablation).")] = False,
     workers: Annotated[int, typer.Option(min=1, help="Trials in flight at once.")] = 1,
     threads: Annotated[int, typer.Option(min=1, help="Torch threads per trial.")] = 1,
-    strict_surfaces: Annotated[
-        bool, typer.Option(help="Reject edits outside the specialist's surfaces.")
-    ] = False,
-    deadline_minutes: Annotated[
-        float | None, typer.Option(help="Stop after this much time.")
-    ] = None,
-    patience: Annotated[
-        int | None, typer.Option(help="Stop after this many trials without a keep.")
-    ] = None,
-    unsafe_no_sandbox: Annotated[
-        bool,
-        typer.Option("--unsafe-no-sandbox", help="Run agent code without bubblewrap."),
-    ] = False,
+    strict_surfaces: Annotated[bool, typer.Option(help="Reject edits outside the specialist's surfaces.")] = False,
+    deadline_minutes: Annotated[float | None, typer.Option(help="Stop after this much time.")] = None,
+    patience: Annotated[int | None, typer.Option(help="Stop after this many trials without a keep.")] = None,
+    unsafe_no_sandbox: Annotated[bool, typer.Option("--unsafe-no-sandbox", help="Run agent code without bubblewrap.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the latest unfinished search (its recorded options).")] = False,
+    search_id: SearchOpt = None,
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Run a search: baseline, then specialists' trials, ending with a leaderboard."""
+    if resume:
+        _resume(ledger, search_id)
+        return
     config = SearchConfig(
-        task=task,
-        trials=trials,
-        seed=seed,
-        workers=workers,
-        threads=threads,
+        task=task, trials=trials, seed=seed, workers=workers, threads=threads,
         specialists=tuple(s.strip() for s in specialists.split(",") if s.strip()),
-        lineage=not no_lineage,
-        strict_surfaces=strict_surfaces,
-        sandbox=not unsafe_no_sandbox,
-        deadline_minutes=deadline_minutes,
-        patience=patience,
+        lineage=not no_lineage, strict_surfaces=strict_surfaces, sandbox=not unsafe_no_sandbox,
+        deadline_minutes=deadline_minutes, patience=patience,
     )
     try:
         load(task)  # an unknown or malformed task is refused before the ledger is touched
     except TaskError as error:
         fail(str(error))
     store = _ledger(ledger)
-    try:
-        evaluator = TaskEvaluator.open(task, _runs_root(ledger), sandbox=config.sandbox)
-    except (TaskError, SandboxUnavailableError, DataPreparationError) as error:
-        fail(str(error))
-    proposer = OfflineProposer(catalogue_for(evaluator.task.name, evaluator.seed_recipe()))
+    evaluator = _evaluator(task, ledger, config.sandbox)
+    proposer = _proposer(evaluator)
     try:
         with lease(ledger):
-            reason, search_id = _run(store, ledger, config, evaluator, proposer)
+            state = session.start(store, config, evaluator, proposer)
+            reason = _run(store, ledger, state, config, evaluator, proposer)
     except (LedgerError, ValueError, ProjectionsBusyError) as error:
         fail(str(error))
-    _summary(ledger, search_id, reason)
+    _summary(ledger, state.started.id, reason)
 
 
-def _run(
-    store: Ledger,
-    location: str,
-    config: SearchConfig,
-    evaluator: TaskEvaluator,
-    proposer: OfflineProposer,
-) -> tuple[FinishReason, object]:
-    state = session.start(store, config, evaluator, proposer)
+def _evaluator(task: str, ledger: str, sandbox: bool) -> TaskEvaluator:
+    try:
+        return TaskEvaluator.open(task, _runs_root(ledger), sandbox=sandbox)
+    except (TaskError, SandboxUnavailableError, DataPreparationError) as error:
+        fail(str(error))
+
+
+def _proposer(evaluator: TaskEvaluator) -> OfflineProposer:
+    return OfflineProposer(catalogue_for(evaluator.task.name, evaluator.seed_recipe()))
+
+
+def _resume(ledger: str, search_id: str | None) -> None:
+    store = _ledger(ledger, must_exist=True)
+    try:
+        with lease(ledger):
+            sid = session.pick_search(store, search_id, unfinished=True)
+            events = store.stream(sid)
+            state = fold(events)
+            config = session.config_of(state)
+            evaluator = _evaluator(config.task, ledger, config.sandbox)
+            started = events[0]
+            if isinstance(started, SearchStarted) and evaluator.task_sha256 != started.task_sha256:
+                fail(f"the task {config.task} changed since search {sid} started; resuming would mix rules")
+            recovery = recovery_events(state, LocalRunner().host)
+            store.append(sid, recovery)
+            console.print(f"resumed search {sid}: {len(recovery) - 1} trials in flight ended harness_abort")
+            reason = _run(store, ledger, state, config, evaluator, _proposer(evaluator))
+    except (LedgerError, ValueError, ProjectionsBusyError) as error:
+        fail(str(error))
+    _summary(ledger, sid, reason)
+
+
+def _run(store: Ledger, location: str, state: SearchState, config: SearchConfig,
+         evaluator: TaskEvaluator, proposer: OfflineProposer) -> FinishReason:
     lineage = DuckLineage(store, projections_path(location))
     runner = LocalRunner()
     executor = LiveExecutor(runner, evaluator, config.workers)
-    console.print(
-        f"search {state.started.id} on {evaluator.task.name}: {config.trials} trials,"
-        f" seed {config.seed}, ledger {location}"
-    )
-    with display.LiveProgress(console, config.trials, evaluator.task.metric.name) as progress:
-        loop = session.build_loop(
-            state,
-            store,
-            evaluator,
-            executor,
-            proposer,
-            lineage,
-            config,
-            runner.name,
-            runner.host,
-            observers=[progress],
-        )
+    console.print(f"search {state.started.id} on {evaluator.task.name}: {config.trials} trials,"
+                  f" seed {config.seed}, ledger {location}")
+    with display.LiveProgress(console, config.trials, evaluator.task.metric.name, state) as progress:
+        loop = session.build_loop(state, store, evaluator, executor, proposer, lineage, config,
+                                  runner.name, runner.host, observers=[progress])
         previous = signal.signal(signal.SIGINT, lambda *_: loop.stop_requested.set())
         try:
-            reason = loop.run()
+            return loop.run()
         finally:
             signal.signal(signal.SIGINT, previous)
-    return reason, state.started.id
 
 
 def _summary(location: str, search_id: object, reason: FinishReason) -> None:
@@ -195,18 +202,27 @@ def _summary(location: str, search_id: object, reason: FinishReason) -> None:
 
 @app.command("audit")
 def audit_command(
-    sql: Annotated[str, typer.Argument(help="One read-only SQL statement over the projections.")],
+    sql: Annotated[
+        str | None, typer.Argument(help="One read-only SQL statement over the projections.")
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", help="Run a canned query by name (see --list).")
+    ] = None,
+    list_queries: Annotated[bool, typer.Option("--list", help="List the canned queries.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Read-only SQL over the projections (tables: events, searches, trials, lineage, ...)."""
     if fmt not in ("table", "csv", "json"):
         fail(f"unknown format {fmt!r}: use table, csv or json")
-    path = _refreshed(ledger)
-    try:
-        result = audit_queries.run(path, sql)
-    except audit_queries.AuditQueryError as error:
-        fail(f"bad query: {error}")
+    if list_queries:
+        result = canned.listing()
+    else:
+        path = _refreshed(ledger)
+        try:
+            result = audit_queries.run(path, _audit_sql(sql, query))
+        except (audit_queries.AuditQueryError, canned.UnknownQueryError) as error:
+            fail(f"bad query: {error}")
     if fmt == "csv":
         typer.echo(audit_queries.to_csv(result), nl=False)
     elif fmt == "json":
@@ -242,9 +258,153 @@ def show(
 
 
 @app.command()
+def verify(
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+    bundle_dir: Annotated[
+        Path | None, typer.Option("--bundle", help="Check a provenance bundle folder instead.")
+    ] = None,
+) -> None:
+    """Recompute the hash chain; name the first position where it breaks."""
+    if bundle_dir is not None:
+        _verify_bundle(bundle_dir)
+        return
+    store = _ledger(ledger, must_exist=True)
+    verdict = check_chain(store.read_all())
+    if not verdict.ok:
+        fail(f"position {verdict.bad_position}: {verdict.problem}")
+    console.print(f"ok: {verdict.events} events in {verdict.streams} searches; chain heads:")
+    for stream, head in sorted(verdict.heads.items()):
+        console.print(f"  search {stream}  {head}")
+
+
+@app.command("replay")
+def replay_command(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+    """Re-derive a search from its log: projections, every loop decision, and the offline
+    specialists' proposals; report the first divergence."""
+    store = _ledger(ledger, must_exist=True)
+    try:
+        sid = session.pick_search(store, search_id, unfinished=False)
+    except ValueError as error:
+        fail(str(error))
+    events = search_events(store.read_all(), sid)
+    try:
+        Recording.of(events).task()
+    except ValueError as error:
+        fail(str(error))
+    live = _refreshed(ledger)
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "rebuild.duckdb"
+        rebuild(store, fresh)
+        same = _content_hash(live) == _content_hash(fresh)
+        console.print(f"projections rebuilt from {store.max_position()} events: "
+                      + ("identical to the live ones" if same else "[red]DIFFERENT from the live ones[/]"))
+        report = replay(events)
+        console.print(f"decisions: {report.compared} of {report.events - 1} events re-derived; {report.ending}")
+        regenerated = _regenerate(store, events, Path(tmp) / "regen.duckdb")
+    for divergence in (report.divergence, regenerated):
+        if divergence is not None:
+            fail(f"divergence at {divergence}: recorded {divergence.recorded!r}, replay produced {divergence.produced!r}")
+    if not same:
+        fail("the live projections differ from a rebuild: delete the .duckdb file to rebuild it")
+    console.print(f"search {sid}: no divergence")
+
+
+def _regenerate(store: Ledger, events: list[Any], path: Path) -> Any:
+    recording = Recording.of(events)
+    seed_recipe = recording.recipes[recording.proposals[0].originator_id]
+    proposer = OfflineProposer(catalogue_for(recording.task().name, seed_recipe))
+    divergence = regenerate(events, LineageAt(store, path), proposer)
+    offline = sum(1 for p in recording.proposals.values() if p.agent == proposer.name)
+    console.print(f"offline proposals regenerated from seed and lineage: {offline}"
+                  + ("" if divergence else ", all identical"))
+    return divergence
+
+
+def _content_hash(path: Path) -> str:
+    with connect(path, read_only=True) as con:
+        return content_hash(con)
+
+
+@app.command()
 def tasks() -> None:
     """The built-in tasks, with their metric and the seed recipe's measured baseline."""
     console.print(display.task_table([load(name) for name in builtin_names()]))
+
+
+def _audit_sql(sql: str | None, query: str | None) -> str:
+    if query is not None and sql is None:
+        return canned.load(query).sql
+    if sql is not None and query is None:
+        return sql
+    fail("give one SQL statement or --query NAME (see `cli.py audit --list`)")
+
+
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Output folder; default: under runs.")]
+
+
+@app.command()
+def report(
+    search_id: SearchOpt = None, out: OutOpt = None, ledger: LedgerOpt = DEFAULT_LEDGER
+) -> None:
+    """A self-contained HTML report of one search (report.html) and its plot (progress.png)."""
+    from projections.report import write_report  # matplotlib loads only for reports
+
+    path = _refreshed(ledger)
+    with connect(path, read_only=True) as con:
+        try:
+            sid = display.resolve_search(con, search_id)
+        except display.UnknownSearchError as error:
+            fail(str(error))
+        folder = out or _runs_root(ledger) / "reports" / f"search-{str(sid)[:8]}"
+        files = write_report(con, sid, folder)
+    console.print(f"report of {files.trials} trials: {files.html}\nprogress plot: {files.png}")
+
+
+@app.command("export")
+def export_command(
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    out: OutOpt = None,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Every projection table as one file, plus manifest.json (row counts and checksums)."""
+    path = _refreshed(ledger)
+    folder = out or _runs_root(ledger) / f"export-{fmt}"
+    try:
+        with connect(path) as con:  # COPY writes files, which read-only connections may not
+            manifest = export(con, folder, fmt)
+    except (ExportError, ProjectionsBusyError) as error:
+        fail(str(error))
+    console.print(f"exported to {folder}; manifest: {manifest}")
+
+
+@app.command()
+def bundle(
+    trial: Annotated[str, typer.Argument(help="Trial number or id prefix.")],
+    search_id: SearchOpt = None,
+    out: OutOpt = None,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """A provenance bundle of one trial: recipe, diff chain, logs, versions, events, manifest."""
+    path = _refreshed(ledger)
+    runs = _runs_root(ledger)
+    with connect(path, read_only=True) as con:
+        try:
+            sid = display.resolve_search(con, search_id)
+            tid, seq = resolve_trial(con, sid, trial)
+            folder = out or runs / "bundles" / f"search-{str(sid)[:8]}-trial-{seq:04d}"
+            build_bundle(con, tid, folder, runs)
+        except (display.UnknownSearchError, BundleError) as error:
+            fail(str(error))
+    _verify_bundle(folder)
+
+
+def _verify_bundle(folder: Path) -> None:
+    if not (folder / "manifest.json").is_file():
+        fail(f"{folder} is not a bundle: it has no manifest.json")
+    ok, message = verify_bundle(folder)
+    if not ok:
+        fail(f"bundle {folder}: {message}")
+    console.print(f"bundle {folder}: {message}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ lineage only the best is known, so ideas repeat and failures go unrepaired.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,24 +56,40 @@ def decide(
 
 
 def _parent(view: LineageView, best: TrialLine, rng: random.Random) -> TrialLine:
-    others = [line for line in view.leaderboard if line.sequence != best.sequence]
+    """Usually the best; sometimes a keep off its chain (an ancestor of the best would
+    only throw away the improvements made since)."""
+    chain = {line.sequence for line in view.chain}
+    others = [line for line in view.leaderboard if line.sequence not in chain]
     if view.lineage and others and rng.random() < REBASE_PROBABILITY:
         return rng.choice(others)
     return best
 
 
+MAX_REPAIR_DEPTH = 3  # a repair of a repair of a repair, at most
+
+
 def repair_target(view: LineageView) -> TrialLine | None:
-    """The newest size or budget failure on the best's chain that nobody has built on."""
+    """The newest size or budget failure nobody has built on, that grows from the best's
+    chain through at most MAX_REPAIR_DEPTH failed trials (a repair may fail and be repaired)."""
     built_on = {edit.parent_sequence for edit in view.tried}
     chain = {line.sequence for line in view.chain}
+    parents = {edit.sequence: edit.parent_sequence for edit in view.tried}
     for line in view.recent:
-        if (
-            line.status in REPAIRS
-            and line.sequence not in built_on
-            and line.parent_sequence in chain
+        if line.status in REPAIRS and line.sequence not in built_on and _reaches(
+            line.parent_sequence, chain, parents
         ):
             return line
     return None
+
+
+def _reaches(sequence: int | None, chain: set[int], parents: dict[int, int | None]) -> bool:
+    for _ in range(MAX_REPAIR_DEPTH):
+        if sequence is None:
+            return False
+        if sequence in chain:
+            return True
+        sequence = parents.get(sequence)
+    return False
 
 
 def _repair(
@@ -112,9 +129,22 @@ def _pick(
             candidates.append((technique, child))
     if not candidates:
         return None
-    weights = [_weight(view, parent, t) for t, _ in candidates]
+    gains = _gains(view, [t for t, _ in candidates])
+    weights = [g * _weight(view, parent, t) for g, (t, _) in zip(gains, candidates, strict=True)]
     technique, child = rng.choices(candidates, weights=weights, k=1)[0]
     return Choice(parent, technique, child)
+
+
+GREED = 3.0  # the most promising technique is e^3 = 20x as likely as the least
+
+
+def _gains(view: LineageView, techniques: Sequence[Technique]) -> list[float]:
+    """A softmax over expected improvement (in the metric's direction): like a researcher,
+    try what the literature and past measurements promise most, but not only that."""
+    sign = -1.0 if view.lower_is_better else 1.0
+    gains = [sign * t.expected_delta for t in techniques]
+    spread = max((abs(g) for g in gains), default=0.0) or 1.0
+    return [math.exp(GREED * g / spread) for g in gains]
 
 
 def _tried_children(view: LineageView, parent: TrialLine) -> set[str]:
@@ -141,11 +171,12 @@ def _weight(view: LineageView, parent: TrialLine, technique: Technique) -> float
         and bytes_used
         and bytes_used > NEAR_CAP * cap_bytes
     ):
-        weight *= 0.15
+        weight *= 0.5
     train_s, cap = parent.measurements.get("train_s"), view.budgets.get("train_seconds")
     if ADDS_TIME in technique.effects and train_s and cap and train_s > 0.6 * cap:
         weight *= 0.15
-    failed_before = [
-        e for e in view.tried if e.idea == technique.key and e.status not in ("keep", "discard")
-    ]
-    return weight * (0.3 ** len(failed_before))
+    # What happened to this idea on other parents: a failure weighs more than a discard.
+    history = [e.status for e in view.tried if e.idea == technique.key and e.status != "keep"]
+    for status in history:
+        weight *= 0.5 if status == "discard" else 0.3
+    return weight

@@ -16,9 +16,14 @@ from domain.keep import KeepRule
 
 
 class Metric(Immutable):
+    """`source`: who measures the metric. "evaluator" = the evaluate command's score;
+    "train_seconds" = the harness's own wall clock of each training run (airbench's
+    time-to-accuracy, where the evaluator only reports the gate)."""
+
     name: str
     direction: Literal["minimize", "maximize"]
     unit: str = ""
+    source: Literal["evaluator", "train_seconds"] = "evaluator"
 
     @property
     def lower_is_better(self) -> bool:

@@ -115,7 +115,7 @@ def _seed_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
         )
     found = _size_failure(seed, spec) or _crash_failure(seed)
     if found is None and ev is not None:
-        found = _eval_failure(ev)
+        found = _eval_failure(ev, needs_score=spec.metric.source == "evaluator")
     return found
 
 
@@ -163,7 +163,7 @@ def _crash_failure(seed: SeedReport) -> Outcome | None:
     )
 
 
-def _eval_failure(ev: EvalReport) -> Outcome | None:
+def _eval_failure(ev: EvalReport, needs_score: bool) -> Outcome | None:
     if ev.illegal:
         return _fail(
             L.DISQUALIFIED,
@@ -174,7 +174,7 @@ def _eval_failure(ev: EvalReport) -> Outcome | None:
     if ev.process.rc != 0 or ev.error:
         why = ev.error or "evaluation " + describe_exit(ev.process)
         return _fail(L.CRASH, why, ev.process.log_tail, rc=ev.process.rc, stage="evaluate")
-    if ev.score is None or not math.isfinite(ev.score):
+    if needs_score and (ev.score is None or not math.isfinite(ev.score)):
         return _fail(
             L.CRASH,
             f"no finite score (got {ev.score})",
@@ -198,7 +198,7 @@ def describe_exit(process: ProcessReport) -> str:
 
 
 def _aggregate(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]) -> Outcome:
-    results = [_seed_result(s, scoring_seeds) for s in report.seeds]
+    results = [_seed_result(s, scoring_seeds, spec) for s in report.seeds]
     scored = [r for r in results if r.scoring and r.score is not None]
     if len(scored) < len(scoring_seeds):
         return _fail(
@@ -226,7 +226,7 @@ def _aggregate(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]
     return Outcome(label=None, score=score, per_seed=tuple(results), measurements=_means(scored))
 
 
-def _seed_result(seed: SeedReport, scoring_seeds: tuple[int, ...]) -> SeedResult:
+def _seed_result(seed: SeedReport, scoring_seeds: tuple[int, ...], spec: TaskSpec) -> SeedResult:
     ev = seed.eval
     measured: dict[str, float] = {
         "train_s": seed.train.wall_s,
@@ -238,9 +238,12 @@ def _seed_result(seed: SeedReport, scoring_seeds: tuple[int, ...]) -> SeedResult
     if ev is not None:
         measured.update(ev.measurements)
         measured["eval_s"] = ev.process.wall_s
+    score = ev.score if ev else None
+    if spec.metric.source == "train_seconds" and ev is not None:
+        score = seed.train.wall_s  # timed by the harness, never by the recipe
     return SeedResult(
         seed=seed.seed,
-        score=ev.score if ev else None,
+        score=score,
         measurements=measured,
         scoring=seed.seed in scoring_seeds,
     )

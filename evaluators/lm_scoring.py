@@ -10,17 +10,18 @@ distribution.
 
 Causality probe: at two windows the request carries a second row, equal to the first
 up to position j and different after it. Log-probabilities at positions <= j must match
-between the rows; if they do not, the model looks ahead and is illegal. Non-finite
-logits or a wrong shape are illegal too. Nothing agent-written is imported here.
+between the rows; if they do not, the model looks ahead and is illegal. A wrong shape is
+illegal too; non-finite logits (a diverged model) are a failure to score, not a rule
+broken. Nothing agent-written is imported here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import select
 import shutil
-import stat
 import struct
 import subprocess
 import sys
@@ -69,18 +70,22 @@ class Score:
 
 
 def stage_server(folder: Path) -> Path:
-    """Copy lm_server.py into a fresh folder, make both read-only; returns the copy."""
+    """Copy lm_server.py into a fresh folder, make both read-only; returns the copy.
+
+    Read-only for everyone but readable by all: the sandbox may run as another user.
+    """
     folder.mkdir(parents=True)
     target = folder / SERVER_PATH.name
     shutil.copyfile(SERVER_PATH, target)
-    target.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    folder.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
+    target.chmod(0o444)
+    folder.chmod(0o555)
     return target
 
 
 def server_argv(server: Path, artifact: Path, threads: int) -> list[str]:
-    """The command that runs the server; -I so nothing in cwd can shadow an import."""
-    return [sys.executable, "-I", str(server), str(artifact), "--threads", str(threads)]
+    """The server's command: -I so nothing in cwd can shadow an import, -B so importing
+    model.py leaves no __pycache__ in the artifact."""
+    return [sys.executable, "-I", "-B", str(server), str(artifact), "--threads", str(threads)]
 
 
 class LMClient:
@@ -91,6 +96,7 @@ class LMClient:
             raise ValueError("the server needs stdin and stdout pipes")
         self.proc = proc
         self.deadline = deadline
+        self._pipes = (proc.stdin, proc.stdout)
         self._out = proc.stdin.fileno()
         self._in = proc.stdout.fileno()
         self.block_size = self._handshake()
@@ -115,6 +121,8 @@ class LMClient:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        for pipe in self._pipes:
+            pipe.close()
 
     def logits(self, windows: npt.NDArray[np.uint8], adapt: int = 0) -> Logits:
         """Float32 logits [rows, length, 256] for a [rows, length] batch of windows."""
@@ -130,8 +138,8 @@ class LMClient:
             raise IllegalModel(f"logits of shape {shape}, expected {expected}")
         raw = self._read(rows * length * VOCAB * 4)
         out = np.frombuffer(raw, dtype="<f4").reshape(rows, length, VOCAB)
-        if not np.isfinite(out).all():
-            raise IllegalModel("non-finite logits")
+        if not np.isfinite(out).all():  # a diverged model (NaN losses): broken, not cheating
+            raise ServerFailed("the model returned non-finite logits (NaN or infinity)")
         return out
 
     def _handshake(self) -> int:
@@ -189,7 +197,7 @@ def open_server(argv: Sequence[str], spawn: Spawn, deadline: float) -> LMClient:
         return LMClient(proc, deadline)
     except BaseException:
         proc.kill()
-        proc.wait()
+        proc.communicate()  # reaps it and closes our ends of the pipes
         raise
 
 
@@ -221,24 +229,25 @@ def causal_gap(pair: LogProbs, j: int) -> float:
 def score_bytes(client: LMClient, data: bytes, probes: int = 2) -> Score:
     """Val bits and nats over `data`, with a causality probe at `probes` windows."""
     ids = np.frombuffer(data, dtype=np.uint8)
-    block = client.block_size
-    starts = window_starts(len(ids), block)
-    probe_at = {starts[i * len(starts) // probes] for i in range(probes)}
-    nats = 0.0
-    for start in starts:
-        window = ids[start : min(start + block, len(ids) - 1)]
-        targets = ids[start + 1 : start + 1 + len(window)]
-        j = len(window) // 2
-        probing = start in probe_at and len(window) >= 2
-        rows = np.stack([window, probe_row(window, j)]) if probing else window[None]
-        lp = log_probs(client.logits(rows, adapt=1))
-        if probing and causal_gap(lp, j) > CAUSAL_TOLERANCE:
-            raise IllegalModel(f"outputs before byte {start + j} depend on later bytes")
-        nats -= float(lp[0, np.arange(len(window)), targets].sum())
-    predicted = max(len(ids) - 1, 0)
-    if predicted == 0:
+    if len(ids) < 2:
         raise ValueError("need at least two bytes to score")
-    return Score(bits=nats / np.log(2.0), nats=nats, predicted=predicted)
+    starts = window_starts(len(ids), client.block_size)
+    probe_at = {starts[i * len(starts) // probes] for i in range(probes)}
+    nats = sum(score_window(client, ids, start, start in probe_at) for start in starts)
+    return Score(bits=nats / math.log(2.0), nats=nats, predicted=len(ids) - 1)
+
+
+def score_window(client: LMClient, ids: npt.NDArray[np.uint8], start: int, probe: bool) -> float:
+    """Nats of the bytes predicted by the window at `start`, probing causality if asked."""
+    window = ids[start : min(start + client.block_size, len(ids) - 1)]
+    targets = ids[start + 1 : start + 1 + len(window)]
+    j = len(window) // 2
+    probe = probe and len(window) >= 2
+    rows = np.stack([window, probe_row(window, j)]) if probe else window[None]
+    lp = log_probs(client.logits(rows, adapt=1))
+    if probe and causal_gap(lp, j) > CAUSAL_TOLERANCE:
+        raise IllegalModel(f"outputs before byte {start + j} depend on later bytes")
+    return -float(lp[0, np.arange(len(window)), targets].sum())
 
 
 def target_logprobs(client: LMClient, context: bytes, target: bytes) -> LogProbs:

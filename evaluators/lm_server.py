@@ -1,6 +1,6 @@
 """Harness-owned model server: runs in the sandbox, answers logits requests on a pipe.
 
-Run as `python -I lm_server.py ARTIFACT_DIR --threads N`. It imports
+Run as `python -I -B lm_server.py ARTIFACT_DIR --threads N`. It imports
 ARTIFACT_DIR/model.py by path, calls `load_model(ARTIFACT_DIR)`, then speaks this
 little-endian protocol:
 
@@ -114,7 +114,7 @@ def main() -> int:
     torch.use_deterministic_algorithms(True)
     try:
         model = load(args.artifact)
-        block_size = int(getattr(model, "block_size"))  # noqa: B009
+        block_size = int(getattr(model, "block_size"))  # noqa: B009  (untyped attribute)
         answers.write(MAGIC + struct.pack("<III", VERSION, block_size, VOCAB))
         answers.flush()
         serve(model, requests, answers)

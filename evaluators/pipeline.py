@@ -127,7 +127,16 @@ def run_train(
         on_stdout_line=None if smoke else progress_parser(emitter, seed, started),
     )
     emitter.flush()
-    return report, artifact
+    return _relative_to(report, paths.work), artifact
+
+
+def _relative_to(report: ProcessReport, work: Path) -> ProcessReport:
+    """`train.py:12 in main`, not the trial's absolute work path: events stay portable."""
+    exc = report.exception
+    if exc is None or not exc.where.startswith(f"{work}/"):
+        return report
+    where = exc.where.removeprefix(f"{work}/")
+    return report.model_copy(update={"exception": exc.model_copy(update={"where": where})})
 
 
 def _values(job: TrialJob, paths: staging.TrialPaths, seed: int, artifact: Path) -> dict[str, str]:
@@ -251,6 +260,11 @@ def run_seeds(
         report = SeedReport(seed=seed, train=train, artifact_bytes=size, artifact_files=files)
         if train.rc != 0 or train.timed_out or (cap is not None and (size or 0) > cap):
             reports.append(report)
+            break
+        links = staging.artifact_links(artifact)
+        if links:  # a link could point the trusted evaluator at files the recipe cannot read
+            illegal = EvalReport(process=ProcessReport(rc=0), illegal=f"the artifact holds symbolic links: {', '.join(links)}")
+            reports.append(report.model_copy(update={"eval": illegal}))
             break
         report = report.model_copy(update={"eval": run_eval(job, task, paths, seed, artifact)})
         reports.append(report)

@@ -21,6 +21,7 @@ from domain.ports import TrialJob
 from evaluators.tasks import Task
 
 HARNESS_SCRIPTS = Path(__file__).resolve().parent / "harness"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class DataPreparationError(RuntimeError):
@@ -72,7 +73,8 @@ def _prepare(task: Task, train: Path, heldout: Path) -> None:
     if not command:
         return
     argv = fill(command, {"task": str(task.folder), "data": str(train), "heldout": str(heldout)})
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=task.folder)
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=task.folder,
+                          env=trusted_env(1))
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise DataPreparationError(f"{task.spec.name}: data preparation failed: {tail[0]}")
@@ -120,9 +122,20 @@ def train_env(job: TrialJob, seed: int, artifact: Path, smoke: bool) -> dict[str
 
 
 def trusted_env(threads: int) -> dict[str, str]:
+    """The task's own trusted commands see the project (so `-m evaluators...` works
+    without an install) and nothing of a trial's AUTORECIPE_ settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTORECIPE_")}
-    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads), PYTHONHASHSEED="0")
+    path = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads), PYTHONHASHSEED="0",
+               PYTHONPATH=path)
     return env
+
+
+def artifact_links(folder: Path) -> list[str]:
+    """Symbolic links inside an artifact: never followed, and never allowed."""
+    return sorted(
+        path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_symlink()
+    )
 
 
 def measure_artifact(folder: Path) -> tuple[int | None, dict[str, int]]:

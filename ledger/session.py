@@ -60,6 +60,7 @@ def recorded_config(config: SearchConfig, evaluator: Evaluator) -> dict[str, Any
     roster = config.roster(task)
     return {
         **config.model_dump(mode="json"),
+        "task_spec": task.model_dump(mode="json"),  # the rules as run: replay needs no folder
         "budgets": task.budgets.model_dump(mode="json"),
         "size_cap_bytes": task.size_cap_bytes,
         "gate": task.gate.model_dump(mode="json") if task.gate else None,
@@ -158,3 +159,36 @@ def _sha(recipe: dict[str, str]) -> str:
     from domain.recipe import recipe_sha256
 
     return recipe_sha256(recipe)
+
+
+def _topic_ids(ledger: Ledger, cls: type) -> list[UUID]:
+    ids, after = [], 0
+    while notes := ledger.recorder.select_notifications(
+        start=after, limit=10_000, topics=[topic_of(cls)], inclusive_of_start=False
+    ):
+        ids.extend(UUID(str(n.originator_id)) for n in notes)
+        after = notes[-1].id
+    return ids
+
+
+def searches(ledger: Ledger) -> tuple[list[UUID], set[UUID]]:
+    """Every search id in start order, and the set of those that finished."""
+    return _topic_ids(ledger, s.SearchStarted), set(_topic_ids(ledger, s.SearchFinished))
+
+
+def pick_search(ledger: Ledger, prefix: str | None, unfinished: bool) -> UUID:
+    """The search a prefix names, or the latest one (the latest unfinished one)."""
+    started, finished = searches(ledger)
+    pool = [sid for sid in started if not (unfinished and sid in finished)]
+    if prefix:
+        pool = [sid for sid in pool if str(sid).startswith(prefix.lower())]
+        if len(pool) != 1:
+            raise ValueError(f"{len(pool)} searches match {prefix!r}")
+    if not pool:
+        raise ValueError("no unfinished search to resume" if unfinished else "the ledger holds no search")
+    return pool[-1]
+
+
+def config_of(state: SearchState) -> SearchConfig:
+    recorded = state.started.config
+    return SearchConfig.model_validate({k: v for k, v in recorded.items() if k in SearchConfig.model_fields})

@@ -22,6 +22,7 @@ from rich.tree import Tree
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
+from domain.labels import TERMINAL_STATUSES
 from domain.progress import SearchState
 
 STATUS_STYLE = {
@@ -62,18 +63,9 @@ def resolve_search(con: duckdb.DuckDBPyConnection, prefix: str | None) -> UUID:
 def leaderboard(con: duckdb.DuckDBPyConnection, search_id: UUID, limit: int = 10) -> Table:
     metric = con.execute("SELECT metric FROM searches WHERE search_id = ?", [search_id]).fetchone()
     table = Table(title=f"Leaderboard ({metric[0] if metric else 'score'})", show_lines=False)
-    for column in (
-        "rank",
-        "trial",
-        "specialist",
-        "status",
-        "score",
-        "Δ vs best",
-        "bytes",
-        "train s",
-        "hypothesis",
-    ):
-        table.add_column(column, overflow="fold")
+    for column in ("#", "trial", "who", "status", "score", "Δ vs best", "bytes", "train s"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("hypothesis", overflow="ellipsis", no_wrap=True, max_width=60)
     rows = con.execute(
         "SELECT rank, seq, specialist, status, score, delta, artifact_bytes, train_s, hypothesis"
         " FROM leaderboard WHERE search_id = ? ORDER BY rank LIMIT ?",
@@ -182,8 +174,9 @@ def trial_detail(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) ->
 class LiveProgress:
     """A progress bar fed by loop events: trials done, current best, last label."""
 
-    def __init__(self, console: Console, trials: int, metric: str) -> None:
+    def __init__(self, console: Console, trials: int, metric: str, state: SearchState) -> None:
         self.metric = metric
+        done = sum(1 for tr in state.trials.values() if tr.sequence > 0 and tr.status in TERMINAL_STATUSES)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -192,7 +185,10 @@ class LiveProgress:
             TimeElapsedColumn(),
             console=console,
         )
-        self.task = self.progress.add_task("trials", total=trials, status="running the seed recipe")
+        self.task = self.progress.add_task(
+            "trials", total=trials, completed=done,
+            status="running the seed recipe" if not done else f"resumed after {done} trials",
+        )
 
     def __enter__(self) -> LiveProgress:
         self.progress.start()

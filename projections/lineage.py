@@ -15,6 +15,7 @@ from uuid import UUID
 
 import duckdb
 
+from domain.envelope import StoredRecord
 from domain.lineage import LineageView, TrialLine, TriedEdit
 from projections.db import Projections
 from projections.projector import EventReader
@@ -207,3 +208,26 @@ def _tried(con: duckdb.DuckDBPyConnection, search_id: UUID) -> tuple[TriedEdit, 
         )
         for r in rows
     )
+
+
+class _ReaderUntil:
+    """A reader that stops at a ledger position, so projections show the past."""
+
+    def __init__(self, reader: EventReader, until: int) -> None:
+        self.reader, self.until = reader, until
+
+    def read(self, after: int, limit: int) -> list[StoredRecord]:
+        if after >= self.until:
+            return []
+        return [r for r in self.reader.read(after, limit) if r.position <= self.until]
+
+
+class LineageAt:
+    """LineageQuery as of a ledger position; positions must be asked in rising order,
+    since one projections file is caught up step by step."""
+
+    def __init__(self, reader: EventReader, path: Path) -> None:
+        self.reader, self.path = reader, path
+
+    def __call__(self, position: int) -> DuckLineage:
+        return DuckLineage(_ReaderUntil(self.reader, position), self.path)

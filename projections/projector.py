@@ -29,7 +29,7 @@ class EventReader(Protocol):
 
 
 class Decoded:
-    __slots__ = ("body", "body_json", "hashes", "meta", "name", "record")
+    __slots__ = ("body", "body_json", "class_version", "hashes", "meta", "name", "record")
 
     def __init__(self, record: StoredRecord) -> None:
         self.record = record
@@ -48,6 +48,7 @@ class Decoded:
             datetime.fromisoformat(self.body["timestamp"]),
         )
         self.hashes = (envelope["hash"], envelope["prev"])
+        self.class_version = int(envelope["v"])
 
 
 def position(con: duckdb.DuckDBPyConnection) -> int:
@@ -198,8 +199,10 @@ def _event_row(item: Decoded) -> tuple[Any, ...]:
         item.record.version,
         item.name,
         m.time,
-        item.body_json,
+        item.body_json,  # as stored (before upcasting), so its hash can be re-checked
         *item.hashes,
+        item.record.topic,
+        item.class_version,
     )
 
 

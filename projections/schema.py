@@ -104,9 +104,10 @@ def _table(name: str, columns: tuple[tuple[str, str], ...]) -> str:
 
 DDL: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS tracking (app VARCHAR PRIMARY KEY, position BIGINT NOT NULL)",
+    # Enough of every envelope (topic, class version, stream, prev) to re-check its hash.
     "CREATE TABLE IF NOT EXISTS events (position BIGINT PRIMARY KEY, search_id UUID,"
     " aggregate_id UUID, version INTEGER, type VARCHAR, time TIMESTAMPTZ, payload JSON,"
-    " hash VARCHAR, prev_hash VARCHAR)",
+    " hash VARCHAR, prev_hash VARCHAR, topic VARCHAR, class_version INTEGER)",
     _table("searches", SEARCH_COLUMNS),
     _table("trials", TRIAL_COLUMNS),
     "CREATE TABLE IF NOT EXISTS lineage (trial_id UUID PRIMARY KEY, search_id UUID,"

@@ -18,6 +18,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -32,10 +33,22 @@ from evaluators.lm_scoring import (
     server_argv,
     stage_server,
 )
+from evaluators.sandbox import SandboxSpec, popen
 
 TASK_TOML = Path(__file__).with_name("task.toml")
 MARGIN_SECONDS = 1.0  # stop early enough to print a verdict before the harness kills us
 LOG_TAIL = 600  # characters of the server's stderr quoted in an error
+
+
+@dataclass(frozen=True)
+class Run:
+    """One evaluation's inputs, as given on the command line."""
+
+    artifact: Path
+    heldout: Path
+    threads: int
+    eval_seconds: float
+    sandboxed: bool = True
 
 
 def sandbox_rules() -> SandboxRules:
@@ -44,54 +57,40 @@ def sandbox_rules() -> SandboxRules:
     return SandboxRules.model_validate(data.get("sandbox", {}))
 
 
-def sandbox_spawn(
-    private: Path,
-    read_only: tuple[Path, ...],
-    log: IO[bytes],
-    threads: int,
-    enabled: bool,
-) -> Spawn:
-    """A spawn function that starts the server under evaluators.sandbox."""
-    from evaluators.sandbox import SandboxSpec, popen
+def sandbox_spawn(run: Run, private: Path, log: IO[bytes]) -> Spawn:
+    """A spawn function that starts the server under evaluators.sandbox.
 
+    The sandbox sees the artifact and the staged server read-only, writes only to a
+    private work dir, and never sees the held-out data.
+    """
     rules = sandbox_rules()
     work = private / "work"
     work.mkdir()
     spec = SandboxSpec(
         work_dir=work,
-        read_only=read_only,
+        read_only=(run.artifact.resolve(), private / "server"),
         hide_packages=rules.hide_packages,
         limits=rules.limits,
-        enabled=enabled,
+        cpu_seconds=int(rules.limits.cpu_seconds_factor * run.eval_seconds * run.threads),
+        enabled=run.sandboxed,
     )
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(work),
-        "OMP_NUM_THREADS": str(threads),
+        "OMP_NUM_THREADS": str(run.threads),
     }
 
     def spawn(argv: Sequence[str]) -> subprocess.Popen[bytes]:
-        proc: subprocess.Popen[bytes] = popen(
-            list(argv),
-            spec,
-            env=env,
-            cwd=work,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+        return popen(
+            argv, spec, env=env, cwd=work, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=log,
-        )
-        return proc
+        )  # fmt: skip
 
     return spawn
 
 
 def score_artifact(
-    artifact: Path,
-    val: bytes,
-    threads: int,
-    deadline: float,
-    spawn: Spawn,
-    private: Path,
+    artifact: Path, val: bytes, threads: int, deadline: float, spawn: Spawn, private: Path
 ) -> Score:
     """Stage the server privately, start it through `spawn`, score every val byte."""
     if not (artifact / "model.py").is_file():
@@ -102,38 +101,23 @@ def score_artifact(
 
 
 def verdict(
-    score: float | None,
-    measurements: dict[str, float],
-    illegal: str = "",
-    error: str = "",
+    score: float | None, measurements: dict[str, float], illegal: str = "", error: str = ""
 ) -> str:
-    return json.dumps(
-        {
-            "score": score,
-            "measurements": measurements,
-            "illegal": illegal,
-            "error": error,
-        }
-    )
+    fields = {"score": score, "measurements": measurements}
+    return json.dumps({**fields, "illegal": illegal, "error": error})
 
 
-def evaluate(
-    artifact: Path, heldout: Path, threads: int, eval_seconds: float, sandboxed: bool
-) -> str:
+def evaluate(run: Run) -> str:
     """The verdict line for one artifact; never raises."""
-    deadline = time.monotonic() + eval_seconds - MARGIN_SECONDS
+    deadline = time.monotonic() + run.eval_seconds - MARGIN_SECONDS
     private = Path(tempfile.mkdtemp(prefix="golf-eval-"))
     log_path = private / "server.log"
     try:
-        val = (heldout / "val.bin").read_bytes()
+        val = (run.heldout / "val.bin").read_bytes()
         with log_path.open("wb") as log:
-            read_only = (artifact.resolve(), private / "server")
-            spawn = sandbox_spawn(private, read_only, log, threads, sandboxed)
-            result = score_artifact(artifact, val, threads, deadline, spawn, private)
-        measurements = {
-            "val_bytes": float(result.predicted),
-            "val_loss_nats": result.loss_nats,
-        }
+            spawn = sandbox_spawn(run, private, log)
+            result = score_artifact(run.artifact, val, run.threads, deadline, spawn, private)
+        measurements = {"val_bytes": float(result.predicted), "val_loss_nats": result.loss_nats}
         return verdict(result.bpb, measurements)
     except IllegalModel as exc:
         return verdict(None, {}, illegal=str(exc))
@@ -168,14 +152,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-seconds", type=float, default=30.0)
     parser.add_argument("--unsafe-no-sandbox", action="store_true")
     args = parser.parse_args(argv)
-    line = evaluate(
-        args.artifact,
-        args.heldout,
-        args.threads,
-        args.eval_seconds,
-        sandboxed=not args.unsafe_no_sandbox,
+    run = Run(
+        args.artifact, args.heldout, args.threads, args.eval_seconds, not args.unsafe_no_sandbox
     )
-    print(line, flush=True)  # noqa: T201  (the verdict line is the interface)
+    print(evaluate(run), flush=True)  # noqa: T201  (the verdict line is the interface)
 
 
 if __name__ == "__main__":

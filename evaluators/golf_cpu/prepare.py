@@ -51,9 +51,7 @@ def _describe(data: bytes) -> dict[str, object]:
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def prepare(
-    train_dir: Path, heldout_dir: Path, source: Path | None = None
-) -> dict[str, object]:
+def prepare(train_dir: Path, heldout_dir: Path, source: Path | None = None) -> dict[str, object]:
     """Write train.bin, val.bin and a manifest.json per folder; returns the manifest."""
     files = corpus_files(source or corpus_dir())
     train, val, held_out = split(files)

@@ -12,6 +12,7 @@ def main() -> int:
     sys.path.insert(0, sys.argv[1])  # the recipe's own files resolve from its work dir
     missing = [name for name in sys.argv[2:] if importlib.util.find_spec(name) is None]
     if missing:
+        print(f"ModuleNotFoundError: No module named {missing[0]!r}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,4 +1,4 @@
-"""golf-cpu seed recipe: a small byte-level GPT trained on CPU, packed into a tiny artifact.
+"""golf-cpu seed recipe: a small byte-level GPT trained on CPU, packed into few bytes.
 
 The artifact is this file (as model.py) plus the packed weights; the evaluator imports
 model.py and calls load_model(artifact_dir), so it must import without training.
@@ -24,11 +24,12 @@ VOCAB = 256  # byte-level vocabulary: fixed by the task
 
 # ---- surface: arch ----
 N_LAYER = 2  # transformer blocks
-N_EMBD = 128  # model width (channels)
+N_EMBD = 64  # model width (channels)
 N_HEAD = 4  # attention heads; must divide N_EMBD
 BLOCK_SIZE = 64  # context length in bytes; also the evaluation window
 MLP_RATIO = 4  # MLP hidden width as a multiple of N_EMBD
 ACTIVATION = "relu"  # relu | relu2 | gelu | silu
+NORM = "layernorm"  # layernorm | rmsnorm
 TIE_WEIGHTS = False  # share the byte embedding with the output head
 
 
@@ -41,6 +42,7 @@ def arch_config() -> dict:
         "block_size": BLOCK_SIZE,
         "mlp_ratio": MLP_RATIO,
         "activation": ACTIVATION,
+        "norm": NORM,
         "tie_weights": TIE_WEIGHTS,
     }
 
@@ -49,6 +51,12 @@ def activate(x: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "relu2":
         return F.relu(x).square()
     return {"relu": F.relu, "gelu": F.gelu, "silu": F.silu}[kind](x)
+
+
+def make_norm(cfg: dict) -> nn.Module:
+    if cfg["norm"] == "rmsnorm":
+        return nn.RMSNorm(cfg["n_embd"])
+    return nn.LayerNorm(cfg["n_embd"])
 
 
 class CausalSelfAttention(nn.Module):
@@ -81,9 +89,9 @@ class MLP(nn.Module):
 class Block(nn.Module):
     def __init__(self, cfg: dict) -> None:
         super().__init__()
-        self.ln1 = nn.LayerNorm(cfg["n_embd"])
+        self.ln1 = make_norm(cfg)
         self.attn = CausalSelfAttention(cfg)
-        self.ln2 = nn.LayerNorm(cfg["n_embd"])
+        self.ln2 = make_norm(cfg)
         self.mlp = MLP(cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -98,7 +106,7 @@ class GPT(nn.Module):
         self.tok = nn.Embedding(VOCAB, cfg["n_embd"])
         self.pos = nn.Embedding(cfg["block_size"], cfg["n_embd"])
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg["n_layer"]))
-        self.ln_f = nn.LayerNorm(cfg["n_embd"])
+        self.ln_f = make_norm(cfg)
         self.head = nn.Linear(cfg["n_embd"], VOCAB, bias=False)
         if cfg["tie_weights"]:
             self.head.weight = self.tok.weight
@@ -154,8 +162,8 @@ def apply_update(model: nn.Module, opt: torch.optim.Optimizer, step: int, total:
 # ---- end surface: opt ----
 
 # ---- surface: data ----
-BATCH_SIZE = 32  # sequences per step
-STEPS = 300  # optimizer steps; the harness caps train wall time, not steps
+BATCH_SIZE = 16  # sequences per step
+STEPS = 1200  # optimizer steps; the harness caps train wall time, not steps
 
 
 def get_batch(
@@ -195,9 +203,9 @@ def pack_bits(q: np.ndarray, bits: int) -> bytes:
 
 
 def unpack_bits(raw: bytes, bits: int, count: int) -> np.ndarray:
-    planes = np.unpackbits(np.frombuffer(raw, np.uint8))[: count * bits].reshape(count, bits)
+    planes = np.unpackbits(np.frombuffer(raw, np.uint8))[: count * bits]
     full = np.zeros((count, 8), np.uint8)
-    full[:, 8 - bits :] = planes
+    full[:, 8 - bits :] = planes.reshape(count, bits)
     return np.packbits(full, axis=1).ravel().astype(np.int16) - 2 ** (bits - 1)
 
 
@@ -224,7 +232,8 @@ def pack_state(state: dict, config: dict) -> bytes:
 
 def unpack_state(packed: bytes) -> tuple[dict, dict]:
     """The inverse of pack_state: float32 tensors (dequantized) and the config."""
-    blob = lzma.decompress(packed[1:]) if packed[:1] == b"L" else zlib.decompress(packed[1:])
+    body = packed[1:]
+    blob = lzma.decompress(body) if packed[:1] == b"L" else zlib.decompress(body)
     size = int.from_bytes(blob[:4], "little")
     header = json.loads(blob[4 : 4 + size])
     offset, state = 4 + size, {}
@@ -237,8 +246,8 @@ def unpack_state(packed: bytes) -> tuple[dict, dict]:
             w = np.frombuffer(parts[0], np.float16).astype(np.float32)
         else:
             scale = np.frombuffer(parts[0], np.float16).astype(np.float32)
-            q = unpack_bits(parts[1], entry["bits"], math.prod(shape)).reshape(shape[0], -1)
-            w = q * scale[:, None]
+            q = unpack_bits(parts[1], entry["bits"], math.prod(shape))
+            w = q.reshape(shape[0], -1) * scale[:, None]
         state[entry["name"]] = torch.from_numpy(np.ascontiguousarray(w).reshape(shape))
     return state, header["config"]
 
@@ -249,8 +258,10 @@ def unpack_state(packed: bytes) -> tuple[dict, dict]:
 def load_model(artifact_dir: str) -> nn.Module:
     """Rebuild the network from the packed weights in an artifact folder."""
     state, config = unpack_state((Path(artifact_dir) / "weights.bin").read_bytes())
+    if config.get("tie_weights"):  # a tied head was packed once, as the embedding
+        state["head.weight"] = state["tok.weight"]
     model = GPT(config)
-    model.load_state_dict(state, strict=False)  # a tied head has no entry of its own
+    model.load_state_dict(state)
     return model.eval()
 
 
@@ -297,7 +308,8 @@ def main() -> None:
     artifact = Path(os.environ.get("AUTORECIPE_ARTIFACT", "artifact"))
     artifact.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(__file__, artifact / "model.py")
-    (artifact / "weights.bin").write_bytes(pack_state(unique_state(model), arch_config()))
+    packed = pack_state(unique_state(model), arch_config())
+    (artifact / "weights.bin").write_bytes(packed)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,8 @@ def test_a_uniform_model_scores_eight_bits_per_byte(uniform: LMClient) -> None:
     assert score.predicted == 199
     assert score.bpb == pytest.approx(8.0)
     assert score.loss_nats == pytest.approx(math.log(256))
+    with pytest.raises(ValueError, match="two bytes"):
+        score_bytes(uniform, b"x")
 
 
 def test_target_logprobs_for_a_continuation(uniform: LMClient) -> None:
@@ -127,17 +129,18 @@ def test_a_model_that_peeks_ahead_is_illegal(tmp_path: Path) -> None:
         score_bytes(client, bytes(range(100)))
 
 
-@pytest.mark.parametrize(
-    ("forward", "message"),
-    [
-        ("        out[0, 0, 0] = float('nan')", "non-finite"),
-        ("        out = out[..., :255]", "shape"),
-    ],
-)
-def test_bad_logits_are_illegal(tmp_path: Path, forward: str, message: str) -> None:
+def test_logits_of_the_wrong_shape_are_illegal(tmp_path: Path) -> None:
     with (
-        serve(write_model(tmp_path / "bad", forward)) as client,
-        pytest.raises(IllegalModel, match=message),
+        serve(write_model(tmp_path / "bad", "        out = out[..., :255]")) as client,
+        pytest.raises(IllegalModel, match="shape"),
+    ):
+        score_bytes(client, bytes(range(100)))
+
+
+def test_non_finite_logits_fail_the_scoring_without_a_rule_broken(tmp_path: Path) -> None:
+    with (
+        serve(write_model(tmp_path / "nan", "        out[0, 0, 0] = float('nan')")) as client,
+        pytest.raises(ServerFailed, match="non-finite"),
     ):
         score_bytes(client, bytes(range(100)))
 

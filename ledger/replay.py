@@ -1,0 +1,195 @@
+"""Decision replay: run the search loop again on its recorded inputs and compare.
+
+The recorded world (proposals, runner messages in their completion order, static checks)
+is fed to the unchanged loop; every event it would write is compared with the event the
+log holds at that point, times aside. So the loop's own decisions (which specialist goes
+next, seeds, keep or discard, the noise floor, recovery after a crash, when to stop) are
+re-derived, and the first difference is reported with both versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from domain import search as s
+from domain import trial as t
+from domain.base import DomainEvent
+from domain.config import SearchConfig
+from domain.envelope import open_envelope
+from domain.events import decode
+from domain.ports import LineageQuery, Proposal, ProposalRequest, Proposer, TrialJob
+from domain.progress import SearchState
+from domain.recipe import recipe_sha256, text_sha256
+from ledger.loop import SearchLoop
+from ledger.recorded import (
+    Divergence,
+    EndOfRecording,
+    RecordedEvaluator,
+    RecordedExecutor,
+    RecordedLineage,
+    RecordedProposer,
+    Recording,
+    ResumePoint,
+)
+from ledger.recovery import recovery_events
+from ledger.session import config_of
+
+IGNORED = frozenset({"timestamp"})
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    events: int
+    compared: int
+    divergence: Divergence | None
+    ending: str  # "finished", or why the log stops early
+
+    @property
+    def ok(self) -> bool:
+        return self.divergence is None
+
+
+def plain(event: DomainEvent) -> dict[str, Any]:
+    data = event.model_dump(mode="json")
+    data["type"] = type(event).__name__
+    return {k: v for k, v in data.items() if k not in IGNORED}
+
+
+class ComparingSink:
+    """Instead of storing, checks each event against the log, in order."""
+
+    def __init__(self, expected: Sequence[tuple[int, DomainEvent]]) -> None:
+        self.expected, self.index = list(expected), 0
+
+    def append(self, stream: UUID, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            if self.index >= len(self.expected):
+                raise EndOfRecording("replay went past the end of the log")
+            position, recorded = self.expected[self.index]
+            want, got = plain(recorded), plain(event)
+            if want != got:
+                keys = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
+                raise Divergence(position, f"{want['type']} differs in {', '.join(keys)}",
+                                 {k: want.get(k) for k in keys}, {k: got.get(k) for k in keys})
+            self.index += 1
+
+
+def _loop(rec: Recording, state: SearchState, sink: ComparingSink, config: SearchConfig) -> SearchLoop:
+    evaluator = RecordedEvaluator(rec)
+    holder: list[SearchLoop] = []
+    executor = RecordedExecutor(rec, on_interrupt=lambda: holder[0].stop_requested.set())
+
+    def make_job(trial_id: UUID, seq: int, recipe: Any, seeds: tuple[int, ...]) -> TrialJob:
+        return TrialJob(
+            trial_id=trial_id, sequence=seq, task_dir="(recorded)", recipe=dict(recipe),
+            seeds=seeds, scoring_seeds=config.scoring_seeds(evaluator.task),
+            threads=config.threads, budgets=evaluator.task.budgets,
+            size_cap_bytes=evaluator.task.size_cap_bytes, sandbox=config.sandbox,
+            run_dir="(recorded)", data_dir="", heldout_dir="", smoke=config.smoke,
+            backstop_seconds=0,
+        )
+
+    def launch_fields(job: TrialJob) -> dict[str, Any]:
+        recorded = rec.launches.get(job.trial_id)
+        if recorded is None:
+            raise Divergence(None, f"replay launched trial {job.sequence}, the log never did", None, job.sequence)
+        fields = {k: getattr(recorded, k) for k in ("runner", "host", "budgets", "sandbox", "rules_version")}
+        return {**fields, "seeds": job.seeds, "threads": job.threads, "recipe_sha256": recipe_sha256(job.recipe)}
+
+    loop = SearchLoop(state, sink, evaluator, executor, RecordedProposer(rec), RecordedLineage(rec),
+                      config, make_job, launch_fields)
+    holder.append(loop)
+    return loop
+
+
+def replay(events: list[tuple[int, DomainEvent]]) -> ReplayReport:
+    """Replay one search (its events in ledger order) and report the first divergence."""
+    rec = Recording.of(events)
+    state = SearchState()
+    state.apply(rec.started)
+    sink = ComparingSink(events[1:])
+    loop = _loop(rec, state, sink, config_of(state))
+    ending = "finished"
+    try:
+        while True:
+            try:
+                loop.run()
+                break
+            except ResumePoint:
+                _recover(rec, loop, sink)
+    except EndOfRecording as stop:
+        ending = f"the log ends before the search did ({stop})"
+    except Divergence as divergence:
+        return ReplayReport(len(events), sink.index, divergence, "diverged")
+    return ReplayReport(len(events), sink.index, None, ending)
+
+
+def _recover(rec: Recording, loop: SearchLoop, sink: ComparingSink) -> None:
+    position, recorded = sink.expected[sink.index]
+    if not isinstance(recorded, s.SearchResumed):
+        raise Divergence(position, "replay expected a resume here", None, type(recorded).__name__)
+    events = recovery_events(loop.state, recorded.host, recorded.config)
+    sink.append(loop.state.started.id, events)
+    executor = loop.executor
+    assert isinstance(executor, RecordedExecutor)
+    executor.skip_recovery(len(events) - 1)
+    loop.in_flight.clear()
+
+
+def search_events(records: Any, search_id: UUID) -> list[tuple[int, DomainEvent]]:
+    """(position, event) for one search, from a ledger's stored records."""
+    key = str(search_id)
+    return [(r.position, decode(r)) for r in records if open_envelope(r.state).stream == key]
+
+
+
+def regenerate(
+    events: list[tuple[int, DomainEvent]],
+    lineage_at: Callable[[int], LineageQuery],
+    proposer: Proposer,
+) -> Divergence | None:
+    """Ask the offline specialists again, with the lineage as it stood before each of
+    their recorded proposals, and compare what they propose now with the log."""
+    rec = Recording.of(events)
+    config = config_of(_started_state(rec))
+    task = rec.task()
+    for position, event in events:
+        if not isinstance(event, t.TrialProposed) or event.agent != proposer.name:
+            continue
+        request = ProposalRequest(
+            search_id=event.search_id, sequence=event.sequence,
+            specialist=task.specialist(event.specialist), seed=config.seed,
+            lineage=config.lineage, strict_surfaces=config.strict_surfaces,
+        )
+        lineage = lineage_at(position - 1)
+        with lineage.hold():
+            again = proposer.propose(request, lineage)
+        found = _proposal_difference(rec, event, again)
+        if found:
+            return Divergence(position, f"trial {event.sequence}'s proposal differs in {found[0]}",
+                              found[1], found[2])
+    return None
+
+
+def _started_state(rec: Recording) -> SearchState:
+    state = SearchState()
+    state.apply(rec.started)
+    return state
+
+
+def _proposal_difference(rec: Recording, recorded: t.TrialProposed, again: Proposal) -> tuple[str, Any, Any] | None:
+    child = rec.recipes.get(recorded.originator_id)
+    pairs = {
+        "parent": (recorded.parent_id, again.parent_id),
+        "hypothesis": (recorded.hypothesis, again.hypothesis),
+        "idea": (recorded.idea, again.idea),
+        "lineage view": (recorded.lineage_view_sha256, text_sha256(again.view_text)),
+        "recipe": (child and recipe_sha256(child), again.recipe and recipe_sha256(again.recipe)),
+    }
+    for name, (want, got) in pairs.items():
+        if want != got:
+            return name, want, got
+    return None

@@ -1,0 +1,1 @@
+"""Canned audit queries, one documented .sql file each (see projections/canned.py)."""

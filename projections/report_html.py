@@ -1,0 +1,197 @@
+"""The report page: header, charts, tables and trial sections in one self-contained HTML file.
+
+Styles and the script are inlined, and a Content-Security-Policy admits only those two by
+their hashes and nothing from the network, so the page works offline and any markup that
+slipped past escaping still could not run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from decimal import Decimal
+from html import escape
+from pathlib import Path
+
+from projections import report_stats as stats
+from projections.report_data import Costs, ReportData
+from projections.report_svg import bar_svg, colour, css_name, mix_svg, num, progress_svg
+from projections.report_tree import tree_svg
+from projections.report_trials import chip, link, trial_sections
+
+ASSETS = Path(__file__).parent
+SECTIONS = (
+    ("progress", "Progress"),
+    ("tree", "Lineage tree"),
+    ("specialists", "Specialists"),
+    ("mix", "Outcome mix over time"),
+    ("repairs", "Repair chains"),
+    ("costs", "Costs"),
+    ("trials", "Trials"),
+)
+
+
+def page(data: ReportData) -> str:
+    order = stats.outcomes(data.trials)
+    css = (ASSETS / "report.css").read_text() + _outcome_css(order)
+    script = (ASSETS / "report.js").read_text()
+    policy = (
+        f"default-src 'none'; style-src '{_digest(css)}'; script-src '{_digest(script)}';"
+        " img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    s = data.search
+    title = f"autorecipe report: {s.task} search {s.ordinal} ({s.search_id[:8]})"
+    body = [
+        _header(data, order, title),
+        _section("progress", _progress(data)),
+        _section("tree", _tree(data)),
+        _section("specialists", _specialists(data, order)),
+        _section("mix", _mix(data, order)),
+        _section("repairs", _repairs(data)),
+        _section("costs", _costs(data.costs)) if data.costs else "",
+        _section("trials", _finished_note(data) + trial_sections(data.trials, s.metric)),
+    ]
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{css}</style></head><body>"
+        f"{''.join(body)}<footer>Derived from the projections of ledger search"
+        f" {escape(s.search_id)}; every value here can be re-derived with"
+        f" <code>cli.py audit</code>.</footer><script>{script}</script></body></html>"
+    )
+
+
+def _digest(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+def _outcome_css(order: Sequence[str]) -> str:
+    return "".join(f".o-{css_name(o)} {{ --c: {colour(o)}; }}\n" for o in order)
+
+
+def _section(anchor: str, content: str) -> str:
+    heading = dict(SECTIONS)[anchor]
+    return f'<section class="part"><h2 id="{anchor}">{heading}</h2>{content}</section>'
+
+
+def _header(data: ReportData, order: Sequence[str], title: str) -> str:
+    s = data.search
+    best = f"{link(s.best_seq)} {num(s.best_score, 6)}" if s.best_seq is not None else ""
+    facts = [
+        ("search", escape(s.search_id)),
+        ("task", f"{escape(s.task)} (task sha256 {escape(s.task_sha256)})"),
+        ("rules", escape(s.rules_version)),
+        ("metric", f"{escape(s.metric)}, {'lower' if s.lower_is_better else 'higher'} is better"),
+        (
+            "proposer",
+            f"{escape(s.agent)}, policy {escape(s.policy)}, lineage {'on' if s.lineage else 'off'}",
+        ),
+        ("noise floor", num(s.noise_floor)),
+        ("ran", f"{escape(s.started_at)} → {escape(s.finished_at) or 'still running'}"),
+        ("finished", escape(s.finish_reason)),
+        ("best", best),
+        ("trials", f"{len(data.trials)} (the seed recipe's run is #0)"),
+    ]
+    body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts if v)
+    nav = "".join(f'<a href="#{a}">{h}</a>' for a, h in SECTIONS if a != "costs" or data.costs)
+    return (
+        f"<header><h1>{escape(title)}</h1><nav>{nav}</nav>"
+        f'<dl class="facts">{body}</dl>{_legend(data, order)}</header>'
+    )
+
+
+def _legend(data: ReportData, order: Sequence[str]) -> str:
+    counts = {o: sum(1 for t in data.trials if t.outcome == o) for o in order}
+    buttons = "".join(
+        f'<button type="button" class="chip o-{css_name(o)}" data-toggle="{css_name(o)}"'
+        f' aria-pressed="true">{escape(o)} ({counts[o]})</button>'
+        for o in order
+    )
+    return f'<div class="legend" title="click to fade an outcome">{buttons}</div>'
+
+
+def _progress(data: ReportData) -> str:
+    s = data.search
+    svg = progress_svg(data.trials, s.metric, s.lower_is_better)
+    return (
+        '<p class="muted">Each point is a trial (click it for details); the line is the best'
+        " kept score so far. Trials without a score sit on the lower lane; triangles mark"
+        " scores beyond the plotted range. Also written as progress.png.</p>"
+        f'<div class="scroll">{svg}</div>'
+    )
+
+
+def _tree(data: ReportData) -> str:
+    svg = tree_svg(data.trials, data.search.best_seq, data.search.metric)
+    return (
+        '<p class="muted">Depth grows to the right; large rings are keeps, the thick green'
+        " path leads to the best. Hover a node to light its ancestry; click it for the"
+        f' trial.</p><div class="scroll">{svg}</div>'
+    )
+
+
+def _specialists(data: ReportData, order: Sequence[str]) -> str:
+    head = "".join(f"<th>{chip(o)}</th>" for o in order)
+    rows = []
+    for specialist, counts in stats.by_specialist(data.trials):
+        cells = "".join(f"<td>{counts.get(o, 0) or ''}</td>" for o in order)
+        rows.append(
+            f"<tr><td>{escape(specialist)}</td><td>{sum(counts.values())}</td>{cells}"
+            f"<td>{bar_svg(dict(counts), order)}</td></tr>"
+        )
+    return (
+        f"<table><thead><tr><th>specialist</th><th>proposals</th>{head}<th>shares</th></tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _mix(data: ReportData, order: Sequence[str]) -> str:
+    windows = stats.label_windows(data.trials)
+    if not windows:
+        return '<p class="muted">No finished trial yet.</p>'
+    size = windows[0].last - windows[0].first + 1
+    note = f"Finished proposals in sequence order, in windows of {size} trial numbers."
+    return f'<p class="muted">{note}</p><div class="scroll">{mix_svg(windows, order)}</div>'
+
+
+def _repairs(data: ReportData) -> str:
+    chains = stats.repair_chains(data.trials)
+    if not chains:
+        return '<p class="muted">No failure was followed by a child on its branch.</p>'
+    items = []
+    for chain in chains:
+        steps = '<span class="arrow">→</span>'.join(
+            f"{link(t.seq)} {chip(t.outcome)}" for t in chain
+        )
+        last = chain[-1]
+        detail = f" {escape(last.specialist)}" + (
+            f", {num(last.score, 6)}" if last.score is not None else ""
+        )
+        items.append(f"<li>{steps}<span class=muted> — attempt by{detail}</span></li>")
+    return (
+        '<p class="muted">A failure followed by a child whose parent is the failed trial,'
+        " with how each attempt ended.</p>"
+        f'<ol class="chains">{"".join(items)}</ol>'
+    )
+
+
+def _costs(costs: Costs) -> str:
+    head = "".join(f"<th>{escape(c)}</th>" for c in costs.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{escape(_cell(v))}</td>" for v in row) + "</tr>"
+        for row in costs.rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float | Decimal):  # sums of DECIMAL columns come back as Decimal
+        return f"{value:,.4f}"
+    return "" if value is None else str(value)
+
+
+def _finished_note(data: ReportData) -> str:
+    done = sum(1 for t in data.trials if t.finished)
+    return f'<p class="muted">{done} of {len(data.trials)} trials finished.</p>'

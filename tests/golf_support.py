@@ -1,0 +1,62 @@
+"""A tiny golf-cpu (30 steps) and one-call trial runs through the real pipeline.
+
+Each trial runs as it does in a search: the trusted pipeline in its own process, the
+recipe in the bubblewrap sandbox, the evaluator scoring through a pipe.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from uuid import uuid4
+
+from domain.ports import Outcome, RunReport
+from evaluators.evaluator import TaskEvaluator
+from evaluators.tasks import BUILTIN_ROOT
+from runners.local import LocalRunner
+
+Edit = Callable[[str], str]
+
+
+def tiny_golf(root: Path, steps: int = 30, train_seconds: int = 12) -> Path:
+    """A copy of golf-cpu that trains for `steps` steps under a short clock."""
+    folder = root / "tiny-golf"
+    shutil.copytree(BUILTIN_ROOT / "golf_cpu", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    recipe = folder / "recipe" / "train.py"
+    recipe.write_text(re.sub(r"^STEPS = \d+", f"STEPS = {steps}", recipe.read_text(), flags=re.M))
+    toml = folder / "task.toml"
+    text = toml.read_text().replace('name = "golf-cpu"', 'name = "tiny-golf"')
+    text = re.sub(r"^train_seconds = \d+", f"train_seconds = {train_seconds}", text, flags=re.M)
+    toml.write_text(text)
+    return folder
+
+
+def insert_after(anchor: str, code: str) -> Edit:
+    """An edit that adds `code` (indented like the anchor line) right after `anchor`."""
+    def edit(text: str) -> str:
+        line = next(x for x in text.splitlines() if anchor in x)
+        indent = line[: len(line) - len(line.lstrip())]
+        block = "".join(f"{indent}{row}\n" for row in code.strip("\n").splitlines())
+        return text.replace(line + "\n", line + "\n" + block, 1)
+    return edit
+
+
+AT_START = "seed_everything(seed, int(os.environ"  # first line of main()
+AFTER_ARTIFACT = '(artifact / "weights.bin").write_bytes(packed)'  # last line of main()
+
+
+def run_trial(task: Path, runs: Path, edit: Edit, sandbox: bool = True,
+              seeds: tuple[int, ...] = (0,)) -> tuple[Outcome, RunReport | None]:
+    evaluator = TaskEvaluator.open(str(task), runs, sandbox=sandbox)
+    seed_recipe = evaluator.seed_recipe()
+    recipe = {"train.py": edit(seed_recipe["train.py"])}
+    static = evaluator.check_edit(seed_recipe, recipe, evaluator.task.specialist("generalist"), False)
+    if static is not None:
+        return static, None
+    job = evaluator.make_job(runs / "searches" / "t", 1, True, uuid4(), 1, recipe, seeds, seeds)
+    samples: list[object] = []
+    report = LocalRunner().run(job, lambda seed, batch: samples.extend(batch), threading.Event())
+    return evaluator.classify(report, seeds), report

@@ -1,0 +1,127 @@
+"""Canned audit queries: each answers its question on a search planned to contain the answer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from projections import canned
+from tests.report_support import planned_search
+from tests.test_cli import assert_one_line_error, cli
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory) -> str:
+    return planned_search(tmp_path_factory.mktemp("canned"))
+
+
+def run(ledger: str, name: str) -> list[dict]:
+    done = cli("audit", "--query", name, "--format", "json", "--ledger", ledger)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def keeps_per_specialist(rows):
+    by = {r["specialist"]: r for r in rows}
+    assert (by["opt"]["proposals"], by["opt"]["keeps"]) == (9, 3)  # keeps 1, 3, 7
+    assert (by["arch"]["proposals"], by["arch"]["keeps"]) == (8, 4)  # keeps 8, 12, 14, 16
+    assert by["arch"]["best_keep_seq"] == 16
+    assert by["opt"]["improvement"] == pytest.approx(0.23)  # 0.1 + 0.1 + 0.03
+
+
+def label_mix_per_specialist(rows):
+    mix = {(r["specialist"], r["outcome"]): r["trials"] for r in rows}
+    assert mix[("arch", "size_blocked")] == 2
+    assert mix[("arch", "crash")] == 1
+    assert mix[("opt", "train_budget_overrun")] == 1
+    assert mix[("opt", "disqualified")] == 2
+    for specialist in ("opt", "arch"):
+        shares = [r["share"] for r in rows if r["specialist"] == specialist]
+        assert sum(shares) == pytest.approx(1, abs=1e-3)  # rounded to 4 places
+
+
+def repair_chains(rows):
+    assert [
+        (r["failure_seq"], r["attempt"], r["repair_seq"], r["repair_outcome"]) for r in rows
+    ] == [
+        (2, 1, 4, "size_blocked"),
+        (2, 2, 6, "discard"),
+        (5, 1, 7, "keep"),
+        (10, 1, 12, "keep"),
+        (13, 1, 15, "discard"),
+    ]
+    assert rows[1]["chain"] == "#2 size_blocked -> #4 size_blocked -> #6 discard"
+
+
+def time_per_kept_improvement(rows):
+    total = next(r for r in rows if r["specialist"] == "(all)")
+    assert (total["trials"], total["keeps"]) == (17, 7)
+    assert total["cpu_s"] == pytest.approx(6 * 2.5)  # six failures measured 2.5 s of CPU each
+    assert total["cpu_s_per_keep"] == pytest.approx(15 / 7, abs=1e-3)
+    assert total["train_s"] == pytest.approx(6 * 2.0 + 11 * 1.0)
+    assert sum(r["trials"] for r in rows if r["specialist"] != "(all)") == 17
+
+
+def retried_ideas(rows):
+    found = {(r["seq"], r["earlier_seq"], r["same"]) for r in rows}
+    assert found == {(9, 8, "recipe"), (17, 13, "idea")}
+
+
+def off_surface_edits(rows):
+    assert [(r["seq"], r["specialist"], r["outside"]) for r in rows] == [(8, "arch", ["opt"])]
+
+
+def best_ancestry(rows):
+    assert [r["seq"] for r in rows] == [0, 1, 3, 5, 7, 8, 10, 12, 14, 16]
+    assert [r["step"] for r in rows] == list(range(10))
+    assert rows[-1]["outcome"] == "keep"
+
+
+CHECKS = {
+    f.__name__: f
+    for f in (
+        keeps_per_specialist,
+        label_mix_per_specialist,
+        repair_chains,
+        time_per_kept_improvement,
+        retried_ideas,
+        off_surface_edits,
+        best_ancestry,
+    )
+}
+
+
+def test_every_canned_query_has_a_check():
+    assert {q.name for q in canned.available()} == set(CHECKS)
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_canned_query_answers_its_question(ledger, name):
+    CHECKS[name](run(ledger, name))
+
+
+def test_every_query_is_documented():
+    for query in canned.available():
+        assert query.summary.endswith("?"), query.name
+        assert "Columns:" in query.header, query.name
+
+
+def test_the_list_names_every_query():
+    done = cli("audit", "--list", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    for query in canned.available():
+        assert query.name in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--query", "no_such"), "no canned query 'no_such'"),
+        (("--query", "../../etc/passwd"), "no canned query"),
+        (("select 1", "--query", "repair_chains"), "give one SQL statement or --query"),
+        ((), "give one SQL statement or --query"),
+    ],
+)
+def test_bad_audit_requests_are_one_line(ledger, args, fragment):
+    assert_one_line_error(cli("audit", *args, "--ledger", ledger), fragment)
