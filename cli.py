@@ -6,6 +6,7 @@ turns their errors into one line on stderr with a non-zero exit.
 
 from __future__ import annotations
 
+import os
 import signal
 import tempfile
 from pathlib import Path
@@ -15,6 +16,17 @@ import typer
 from rich.console import Console
 
 from agents.catalogues import catalogue_for
+from agents.claude.api import DEFAULT_MODEL, ModelCheckError, check_model, claude_client
+from agents.claude.prices import UnknownPriceError, price_of
+from agents.claude.proposer import ClaudeProposer
+from agents.claude.recorded import (
+    RecordedCall,
+    RecordedTransport,
+    recorded_calls,
+    recorded_client,
+    replay_policy,
+)
+from agents.claude.session import Settings
 from agents.offline import OfflineProposer
 from domain.config import SearchConfig
 from domain.search import SearchStarted
@@ -23,12 +35,14 @@ from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
 from evaluators.tasks import TaskError, builtin_names, load
 from ledger import session
+from ledger.claim import new_search
 from ledger.lease import lease
 from domain.progress import SearchState, fold
 from ledger.loop import LiveExecutor
 from ledger.recorded import Recording
 from ledger.recovery import recovery_events
 from ledger.replay import regenerate, replay, search_events
+from ledger.reproduce import reproduce
 from ledger.store import Ledger, LedgerError, open_ledger
 from ledger.verify import verify as check_chain
 from projections import audit as audit_queries
@@ -39,7 +53,9 @@ from projections.db import ProjectionsBusyError, connect, projections_path, rebu
 from projections.export import ExportError, export
 from projections.lineage import DuckLineage, LineageAt
 from projections.schema import content_hash
+from domain.ports import Proposer, Runner
 from runners.local import LocalRunner
+from runners.registry import open_runner
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -49,6 +65,19 @@ app = typer.Typer(
 )
 console = Console()
 DEFAULT_LEDGER = "runs/ledger.sqlite"
+AGENTS = ("offline", "claude", "recorded")
+AgentsOpt = Annotated[
+    str, typer.Option("--agents", help="offline, claude (needs ANTHROPIC_API_KEY) or recorded.")
+]
+CostCapOpt = Annotated[
+    float | None, typer.Option(min=0, help="Stop the search once model calls cost this much.")
+]
+FromLedgerOpt = Annotated[
+    str | None, typer.Option(help="--agents recorded: the ledger holding the Claude search.")
+]
+FromSearchOpt = Annotated[
+    str | None, typer.Option(help="--agents recorded: that search's id (prefix); default: latest.")
+]
 LedgerOpt = Annotated[str, typer.Option("--ledger", help="SQLite path or postgresql:// URL.")]
 SearchOpt = Annotated[
     str | None,
@@ -87,7 +116,8 @@ def _refreshed(location: str) -> Path:
 
 
 def _runs_root(location: str) -> Path:
-    return Path("runs") if "://" in location else Path(location).parent
+    # Absolute: trial pipelines run in the project folder, not in the caller's.
+    return (Path("runs") if "://" in location else Path(location).parent).resolve()
 
 
 @app.command()
@@ -103,34 +133,55 @@ def search(
     deadline_minutes: Annotated[float | None, typer.Option(help="Stop after this much time.")] = None,
     patience: Annotated[int | None, typer.Option(help="Stop after this many trials without a keep.")] = None,
     unsafe_no_sandbox: Annotated[bool, typer.Option("--unsafe-no-sandbox", help="Run agent code without bubblewrap.")] = False,
+    runner: Annotated[str, typer.Option(help="Where trials run: local or ray.")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster; default: new.")] = None,
+    gpus_per_trial: Annotated[float, typer.Option(min=0, help="GPUs per trial (Ray).")] = 0.0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the latest unfinished search (its recorded options).")] = False,
+    agents: AgentsOpt = "offline",
+    model: Annotated[str, typer.Option(help="The Claude model (--agents claude).")] = DEFAULT_MODEL,
+    max_turns: Annotated[int, typer.Option(min=1, help="Model calls per Claude session.")] = 40,
+    cost_cap_usd: CostCapOpt = None,
+    from_ledger: FromLedgerOpt = None,
+    from_search: FromSearchOpt = None,
     search_id: SearchOpt = None,
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Run a search: baseline, then specialists' trials, ending with a leaderboard."""
     if resume:
-        _resume(ledger, search_id)
+        _resume(ledger, search_id, runner, ray_address, gpus_per_trial)
         return
     config = SearchConfig(
         task=task, trials=trials, seed=seed, workers=workers, threads=threads,
         specialists=tuple(s.strip() for s in specialists.split(",") if s.strip()),
         lineage=not no_lineage, strict_surfaces=strict_surfaces, sandbox=not unsafe_no_sandbox,
-        deadline_minutes=deadline_minutes, patience=patience,
+        deadline_minutes=deadline_minutes, patience=patience, runner=runner, agent=agents,
+        model=None if agents == "offline" else model, max_turns=max_turns,
+        cost_cap_usd=cost_cap_usd,
     )
+    if agents not in AGENTS:
+        fail(f"unknown --agents {agents!r}: use {', '.join(AGENTS)}")
+    recording = _recording(from_ledger, from_search, config) if agents == "recorded" else None
+    if recording is not None:  # the recorded search's options, so its requests come again
+        config = recording[0]
     try:
-        load(task)  # an unknown or malformed task is refused before the ledger is touched
+        load(config.task)  # an unknown or malformed task is refused before the ledger is touched
     except TaskError as error:
         fail(str(error))
+    client = _claude_client(config) if config.agent == "claude" else None
     store = _ledger(ledger)
-    evaluator = _evaluator(task, ledger, config.sandbox)
-    proposer = _proposer(evaluator)
+    evaluator = _evaluator(config.task, ledger, config.sandbox)
+    proposer, replayed = _proposer(evaluator, config, client, recording[1] if recording else None)
     try:
-        with lease(ledger):
-            state = session.start(store, config, evaluator, proposer)
-            reason = _run(store, ledger, state, config, evaluator, proposer)
+        with (
+            open_runner(runner, ray_address, gpus_per_trial) as trial_runner,
+            new_search(ledger, store, config, evaluator, proposer) as state,
+        ):
+            reason = _run(store, ledger, state, config, evaluator, proposer, trial_runner)
     except (LedgerError, ValueError, ProjectionsBusyError) as error:
         fail(str(error))
     _summary(ledger, state.started.id, reason)
+    if replayed is not None and replayed.differed:
+        fail(f"{len(replayed.differed)} requests differ from the recorded ones: the re-run diverged")
 
 
 def _evaluator(task: str, ledger: str, sandbox: bool) -> TaskEvaluator:
@@ -140,15 +191,63 @@ def _evaluator(task: str, ledger: str, sandbox: bool) -> TaskEvaluator:
         fail(str(error))
 
 
-def _proposer(evaluator: TaskEvaluator) -> OfflineProposer:
-    return OfflineProposer(catalogue_for(evaluator.task.name, evaluator.seed_recipe()))
+def _proposer(
+    evaluator: TaskEvaluator, config: SearchConfig, client: Any = None,
+    calls: list[RecordedCall] | None = None,
+) -> tuple[Proposer, RecordedTransport | None]:
+    if config.agent == "offline":
+        return OfflineProposer(catalogue_for(evaluator.task.name, evaluator.seed_recipe())), None
+    strict = config.strict_surfaces
+    check = lambda p, c, s: evaluator.check_edit(p, c, s, strict)  # noqa: E731
+    settings = Settings(model=config.model or DEFAULT_MODEL, max_turns=config.max_turns)
+    if config.agent == "claude":
+        return ClaudeProposer(client, evaluator.task, check, settings), None
+    if calls is None:
+        fail("a recorded re-run cannot be resumed: start it again with --agents recorded")
+    replay_client, transport = recorded_client(calls)
+    settings = Settings(settings.model, settings.max_turns, retry=replay_policy(calls))
+    return ClaudeProposer(replay_client, evaluator.task, check, settings, "recorded"), transport
 
 
-def _resume(ledger: str, search_id: str | None) -> None:
+def _claude_client(config: SearchConfig) -> Any:
+    """A live client, checked before any trial: key, price, model and reachability."""
+    key = os.environ.get("ANTHROPIC_API_KEY", "")
+    if not key:
+        fail("--agents claude needs an API key: set ANTHROPIC_API_KEY")
+    model = config.model or DEFAULT_MODEL
+    try:
+        price_of(model)
+        client = claude_client(key)
+        check_model(client, model)
+    except (UnknownPriceError, ModelCheckError) as error:
+        fail(str(error))
+    return client
+
+
+def _recording(location: str | None, prefix: str | None,
+               config: SearchConfig) -> tuple[SearchConfig, list[RecordedCall]]:
+    """The recorded search's options and its model calls, from the source ledger."""
+    if location is None:
+        fail("--agents recorded needs --from-ledger PATH (a ledger with a Claude search)")
+    source = _ledger(location, must_exist=True)
+    try:
+        sid = session.pick_search(source, prefix, unfinished=False)
+    except ValueError as error:
+        fail(str(error))
+    events = [event for _, event in search_events(source.read_all(), sid)]
+    calls = recorded_calls(events)
+    if not calls:
+        fail(f"search {sid} in {location} has no recorded model exchanges: nothing to replay")
+    recorded = session.config_of(fold(events))
+    return recorded.model_copy(update={"agent": "recorded", "sandbox": config.sandbox}), calls
+
+
+def _resume(ledger: str, search_id: str | None, runner: str, ray_address: str | None,
+            gpus_per_trial: float) -> None:
     store = _ledger(ledger, must_exist=True)
     try:
-        with lease(ledger):
-            sid = session.pick_search(store, search_id, unfinished=True)
+        sid = session.pick_search(store, search_id, unfinished=True)
+        with lease(ledger, sid), open_runner(runner, ray_address, gpus_per_trial) as trial_runner:
             events = store.stream(sid)
             state = fold(events)
             config = session.config_of(state)
@@ -156,19 +255,20 @@ def _resume(ledger: str, search_id: str | None) -> None:
             started = events[0]
             if isinstance(started, SearchStarted) and evaluator.task_sha256 != started.task_sha256:
                 fail(f"the task {config.task} changed since search {sid} started; resuming would mix rules")
-            recovery = recovery_events(state, LocalRunner().host)
+            recovery = recovery_events(state, trial_runner.host)
             store.append(sid, recovery)
             console.print(f"resumed search {sid}: {len(recovery) - 1} trials in flight ended harness_abort")
-            reason = _run(store, ledger, state, config, evaluator, _proposer(evaluator))
+            client = _claude_client(config) if config.agent == "claude" else None
+            proposer, _ = _proposer(evaluator, config, client)
+            reason = _run(store, ledger, state, config, evaluator, proposer, trial_runner)
     except (LedgerError, ValueError, ProjectionsBusyError) as error:
         fail(str(error))
     _summary(ledger, sid, reason)
 
 
 def _run(store: Ledger, location: str, state: SearchState, config: SearchConfig,
-         evaluator: TaskEvaluator, proposer: OfflineProposer) -> FinishReason:
+         evaluator: TaskEvaluator, proposer: Proposer, runner: Runner) -> FinishReason:
     lineage = DuckLineage(store, projections_path(location))
-    runner = LocalRunner()
     executor = LiveExecutor(runner, evaluator, config.workers)
     console.print(f"search {state.started.id} on {evaluator.task.name}: {config.trials} trials,"
                   f" seed {config.seed}, ledger {location}")
@@ -323,6 +423,34 @@ def _regenerate(store: Ledger, events: list[Any], path: Path) -> Any:
 def _content_hash(path: Path) -> str:
     with connect(path, read_only=True) as con:
         return content_hash(con)
+
+
+@app.command("reproduce")
+def reproduce_command(
+    trial: Annotated[int, typer.Argument(help="Trial number to run again.")],
+    search_id: SearchOpt = None,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Re-execute a trial with its recorded seed, threads and budgets; record the comparison."""
+    store = _ledger(ledger, must_exist=True)
+    try:
+        with lease(ledger):
+            sid = session.pick_search(store, search_id, unfinished=False)
+            config = session.config_of(fold(store.stream(sid)))
+            evaluator = _evaluator(config.task, ledger, config.sandbox)
+            out = _runs_root(ledger) / "searches" / str(sid) / f"reproduce-{trial:04d}"
+            done = reproduce(store, sid, trial, evaluator, LocalRunner(), out)
+    except (LedgerError, ValueError) as error:
+        fail(str(error))
+    event = done.event
+    console.print(f"trial {trial}: recorded {event.recorded_score}, reproduced {event.score}"
+                  f" ({done.outcome.label or 'valid'})")
+    if event.identical:
+        console.print("identical, bit for bit")
+    elif event.within_noise:
+        console.print(f"not identical, but within the noise floor ({event.tolerance:.5f})")
+    else:
+        fail(f"the reproduction differs beyond the noise floor {event.tolerance:.5f}")
 
 
 @app.command()

@@ -18,6 +18,8 @@ class SearchConfig(Immutable):
     specialists: tuple[str, ...] = ()  # empty: the task's roster without the generalist
     policy: str = "specialists"
     agent: str = "offline"
+    model: str | None = None  # the LLM behind the claude and recorded agents
+    max_turns: int = Field(default=40, ge=1)  # model calls per LLM session
     lineage: bool = True
     strict_surfaces: bool = False
     sandbox: bool = True

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.agent import AGENT_EVENTS
 from domain.base import DomainEvent
 from domain.envelope import StoredRecord, open_envelope, topic_name
 from domain.search import SEARCH_EVENTS
 from domain.trial import TRIAL_EVENTS
 
-ALL_EVENTS: list[type[DomainEvent]] = [*SEARCH_EVENTS, *TRIAL_EVENTS]
+ALL_EVENTS: list[type[DomainEvent]] = [*SEARCH_EVENTS, *TRIAL_EVENTS, *AGENT_EVENTS]
 EVENTS_BY_NAME: dict[str, type[DomainEvent]] = {cls.__name__: cls for cls in ALL_EVENTS}
 
 

@@ -36,6 +36,7 @@ class FinishReason(StrEnum):
     INTERRUPTED = "interrupted"
     COST_CAP = "cost_cap"
     BASELINE_FAILED = "baseline_failed"
+    NO_PROPOSALS = "no_proposals"  # LLM sessions kept ending without a trial
 
 
 TERMINAL_STATUSES = frozenset({TrialStatus.FAILED, TrialStatus.JUDGED})

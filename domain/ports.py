@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from domain.agent import SessionRecord
 from domain.base import Immutable, JSONValue
 from domain.labels import FailureLabel
 from domain.lineage import LineageView
@@ -30,6 +31,7 @@ class ProposalRequest(Immutable):
     seed: int  # the search seed; proposers derive their randomness from it and sequence
     lineage: bool
     strict_surfaces: bool = False
+    budget_usd: float | None = None  # what the search may still spend on model calls
 
 
 class Proposal(Immutable):
@@ -42,13 +44,18 @@ class Proposal(Immutable):
     recipe: dict[str, str] | None = None  # the child recipe; None if the edit failed
     edit_error: str = ""  # why the edit could not be made (a preflight_crash)
     view_text: str = ""
-    session_id: UUID | None = None
-    records: tuple[dict[str, JSONValue], ...] = ()  # model exchanges, for the ledger
+    session: SessionRecord | None = None  # the LLM session behind it: stored as events
 
 
 class LineageQuery(Protocol):
     def view(self, search_id: UUID, specialist: str, lineage: bool) -> LineageView: ...
     def recipe(self, trial_id: UUID) -> dict[str, str]: ...
+    def trial(self, search_id: UUID, sequence: int) -> dict[str, JSONValue]:
+        """One trial as an agent may read it: hypothesis, diff, outcome, evidence, log."""
+        ...
+    def sql(self, query: str, max_rows: int, max_bytes: int) -> str:
+        """One read-only query's rows as JSON lines, cut at the caps; ValueError if refused."""
+        ...
     def hold(self) -> AbstractContextManager[object]:
         """Keep the read model open across the reads of one proposal."""
         ...

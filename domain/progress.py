@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain import agent as a
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent, Immutable
@@ -25,6 +26,7 @@ from domain.labels import (
 )
 
 BASELINE = "baseline"
+MAX_EMPTY_SESSIONS = 10  # LLM sessions in a row that proposed nothing: the search stops
 
 
 class StopLimits(Immutable):
@@ -44,7 +46,11 @@ class SearchState:
         self.per_seed: dict[UUID, tuple[float, ...]] = {}
         self.best_id: UUID | None = None
         self.ended_since_keep = 0
-        self.cost_usd = 0.0
+        self.cost_usd = 0.0  # model calls, from AgentExchanged / AgentCallFailed
+        self.sessions = 0  # LLM sessions started (numbered on their own)
+        self.empty_sessions = 0  # sessions that ended without a trial
+        self.empty_in_a_row = 0
+        self.contexts: set[str] = set()  # context texts already stored in this search
         self.active_before = 0.0  # seconds of earlier process segments (before a resume)
         self.segment_start: datetime | None = None
         self.last_time: datetime | None = None
@@ -91,9 +97,16 @@ class SearchState:
             self.ended_since_keep += 1
 
     def _apply_other(self, event: DomainEvent) -> None:
-        usd = getattr(event, "usd", None)  # agent exchanges carry their cost
-        if isinstance(usd, float):
-            self.cost_usd += usd
+        if isinstance(event, a.AgentExchanged | a.AgentCallFailed):
+            self.cost_usd += event.usd
+        elif isinstance(event, a.AgentSessionStarted):
+            self.sessions += 1
+        elif isinstance(event, a.ContextStored):
+            self.contexts.add(event.sha256)
+        elif isinstance(event, a.AgentSessionEnded):
+            empty = event.outcome in a.EMPTY_OUTCOMES
+            self.empty_sessions += empty
+            self.empty_in_a_row = self.empty_in_a_row + 1 if empty else 0
 
     # Reading:
 
@@ -105,11 +118,26 @@ class SearchState:
 
     @property
     def proposals(self) -> int:
-        return sum(1 for seq in self.by_sequence if seq > 0)
+        """Trials that count toward the budget: not the baseline, and not a trial the
+        harness aborted (an infrastructure fault never spends an idea's turn)."""
+        return sum(
+            1 for tr in self.trials.values()
+            if tr.specialist != BASELINE and tr.label is not FailureLabel.HARNESS_ABORT
+        )
 
     @property
     def next_sequence(self) -> int:
         return max(self.by_sequence, default=-1) + 1
+
+    @property
+    def baselines(self) -> list[t.Trial]:
+        """Seed-recipe runs, oldest first; one is re-run if the harness aborted it."""
+        return sorted((tr for tr in self.trials.values() if tr.specialist == BASELINE),
+                      key=lambda tr: tr.sequence)
+
+    def baseline_pending(self) -> bool:
+        """No judged baseline yet: either one is running, or one must (re)start."""
+        return self.best is None
 
     @property
     def best(self) -> t.Trial | None:
@@ -149,18 +177,19 @@ def rotation(roster: tuple[str, ...], seed: int) -> list[str]:
 
 
 def next_specialist(state: SearchState) -> str:
+    """The baseline until one is judged (again after a harness abort), then the rotation."""
     search = state.started
-    if state.next_sequence == 0:
+    if state.best is None:
         return BASELINE
     order = rotation(search.roster, search.seed)
-    return order[state.proposals % len(order)]
+    return order[(state.proposals + state.empty_sessions) % len(order)]
 
 
 def stop_reason(state: SearchState, limits: StopLimits, now: datetime) -> FinishReason | None:
     """Why the loop must stop proposing now, or None to go on. Checked before each proposal."""
-    baseline = state.trials.get(state.by_sequence.get(0, _NO_ID))
-    if baseline is not None and baseline.status is TrialStatus.FAILED:
-        return FinishReason.BASELINE_FAILED
+    failed = [tr for tr in state.baselines if tr.status is TrialStatus.FAILED]
+    if state.best is None and any(tr.label is not FailureLabel.HARNESS_ABORT for tr in failed):
+        return FinishReason.BASELINE_FAILED  # the seed recipe itself fails: nothing to compare
     if state.proposals >= limits.trials:
         return FinishReason.TRIAL_BUDGET
     if limits.deadline_seconds is not None and state.active_seconds(now) >= limits.deadline_seconds:
@@ -169,10 +198,9 @@ def stop_reason(state: SearchState, limits: StopLimits, now: datetime) -> Finish
         return FinishReason.NO_IMPROVEMENT
     if limits.cost_usd is not None and state.cost_usd >= limits.cost_usd:
         return FinishReason.COST_CAP
+    if state.empty_in_a_row >= MAX_EMPTY_SESSIONS:
+        return FinishReason.NO_PROPOSALS
     return None
-
-
-_NO_ID = UUID(int=0)
 
 
 def judgement(state: SearchState, trial_id: UUID) -> dict[str, Any]:
@@ -182,7 +210,7 @@ def judgement(state: SearchState, trial_id: UUID) -> dict[str, Any]:
     if trial.score is None:
         raise ValueError(f"trial {trial.sequence} has no score to judge")
     best = state.best
-    if trial.sequence == 0 or best is None:
+    if trial.specialist == BASELINE or best is None:
         return {
             "verdict": Verdict.KEEP,
             "rule": BASELINE,

@@ -14,11 +14,12 @@ from uuid import UUID
 
 from domain import search as s
 from domain import trial as t
+from domain.agent import EMPTY_OUTCOMES, session_events, session_id
 from domain.base import DomainEvent
 from domain.keep import measure_noise_floor
 from domain.labels import FailureLabel
-from domain.ports import Outcome, Proposal
-from domain.progress import SearchState, judgement
+from domain.ports import Outcome, Proposal, TrialJob
+from domain.progress import BASELINE, SearchState, judgement
 from domain.recipe import (
     changed_lines,
     make_diff,
@@ -49,6 +50,9 @@ def proposal_events(
     """
     out: list[DomainEvent] = []
     seq = state.next_sequence
+    session = _session(state, proposal, seq, out)
+    if proposal.session is not None and proposal.session.outcome in EMPTY_OUTCOMES:
+        return out  # the session proposed nothing: no trial, its cost is on record
     _folded(
         state,
         t.propose(
@@ -63,7 +67,7 @@ def proposal_events(
             surfaces=_surfaces(state, proposal),
             lineage_view=proposal.view_text,
             lineage_view_sha256=text_sha256(proposal.view_text),
-            session_id=proposal.session_id,
+            session_id=session,
         ),
         out,
     )
@@ -90,12 +94,32 @@ def proposal_events(
     return out
 
 
+def _session(
+    state: SearchState, proposal: Proposal, seq: int, out: list[DomainEvent]
+) -> UUID | None:
+    """Fold the LLM session behind a proposal (if any) and return its id."""
+    if proposal.session is None:
+        return None
+    index = state.sessions
+    for event in session_events(
+        state.started.id, index, seq, proposal.session, set(state.contexts)
+    ):
+        _folded(state, event, out)
+    return session_id(state.started.id, index)
+
+
 def _surfaces(state: SearchState, proposal: Proposal) -> tuple[str, ...]:
     roster = state.started.config.get("surfaces", {})
     return tuple(roster.get(proposal.specialist, ()))
 
 
 def _edit_failure(proposal: Proposal, parent: Mapping[str, str]) -> Outcome | None:
+    if proposal.session is not None and proposal.session.outcome == "error":
+        return Outcome(
+            label=FailureLabel.HARNESS_ABORT,  # the API failed, not the idea
+            reason=f"the agent session failed: {proposal.session.detail}",
+            evidence={"stage": "agent", "fault": proposal.session.detail},
+        )
     if proposal.recipe is None:
         return Outcome(
             label=FailureLabel.PREFLIGHT_CRASH,
@@ -159,12 +183,27 @@ def outcome_events(
         ),
         out,
     )
-    if trial.sequence == 0:
+    if trial.specialist == BASELINE:
         scores = [r.score for r in outcome.per_seed if r.score is not None]
         noise = measure_noise_floor(state.started.keep_rule, scores, task.seeds.per_trial)
         _folded(state, s.measure_noise_floor(state.started, trial_id, noise), out)
     _folded(state, t.judge(state.trials[trial_id], **judgement(state, trial_id)), out)
     return out
+
+
+def launch_facts(job: TrialJob) -> dict[str, Any]:
+    """What a job fixes about a run: seeds, threads, budgets, sandbox and recipe."""
+    budgets = job.budgets.model_dump()
+    if job.size_cap_bytes is not None:
+        budgets["size_cap_bytes"] = float(job.size_cap_bytes)
+    return {
+        "seeds": job.seeds,
+        "threads": job.threads,
+        "budgets": budgets,
+        "sandbox": "bwrap" if job.sandbox else "none (--unsafe-no-sandbox)",
+        "recipe_sha256": recipe_sha256(job.recipe),
+        "deterministic": job.threads == 1,
+    }
 
 
 def abort_events(state: SearchState, trial_id: UUID, reason: str) -> list[DomainEvent]:

@@ -5,7 +5,7 @@ commands and evolution, in that order. Commands return events; they never store 
 from __future__ import annotations
 
 from functools import singledispatch
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
 from pydantic import Field, field_validator
@@ -83,7 +83,16 @@ class RecipeEdited(DomainEvent):
     lines_removed: int = 0
 
 
+def _launched_v1_to_v2(state: dict[str, Any]) -> None:
+    """v1 (before 2026-11-26) did not say whether a run is bit-reproducible; torch on
+    CPU is at a fixed seed with one thread, which is what v2 records."""
+    state["deterministic"] = state["threads"] == 1
+
+
 class TrialLaunched(DomainEvent):
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Any]] = {1: _launched_v1_to_v2}
+
     runner: str
     host: str
     seeds: tuple[int, ...]
@@ -92,6 +101,7 @@ class TrialLaunched(DomainEvent):
     sandbox: str  # "bwrap" or "none (--unsafe-no-sandbox)"
     rules_version: str
     recipe_sha256: str
+    deterministic: bool  # v2: same seed and threads give bit-identical weights and score
 
 
 class TrainingProgressed(DomainEvent):

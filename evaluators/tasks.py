@@ -45,6 +45,12 @@ def resolve(name_or_path: str) -> Path:
     folder = Path(name_or_path).expanduser()
     if (folder / "task.toml").is_file():
         return folder.resolve()
+    if (BUILTIN_ROOT / "upstream" / builtin.name / "upstream.toml").is_file():
+        raise TaskError(
+            f"{name_or_path} is an upstream adapter: make a task folder from your checkout"
+            f" (python -m evaluators.upstream.init {name_or_path} --checkout DIR --data DIR"
+            " --out FOLDER), then pass --task FOLDER"
+        )
     known = ", ".join(builtin_names())
     raise TaskError(
         f"unknown task {name_or_path!r}: not a built-in ({known}) nor a folder with task.toml"

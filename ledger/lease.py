@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
+from ledger.postgres import conninfo, schema_of
 from ledger.store import LedgerError, is_postgres
 
 
@@ -54,8 +55,11 @@ def _file_lock(ledger: Path) -> Iterator[None]:
         os.close(fd)  # closing drops the flock
 
 
-def _lock_key(search: UUID | None) -> int:
-    digest = hashlib.sha256(f"autorecipe/{search}".encode()).digest()
+def _lock_key(url: str, search: UUID | None) -> int:
+    # Advisory locks are per database: the schema keeps two ledgers' searches apart.
+    schema = schema_of(url)
+    name = f"autorecipe/{schema}/{search}" if schema else f"autorecipe/{search}"
+    digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -63,11 +67,11 @@ def _lock_key(search: UUID | None) -> int:
 def _advisory_lock(url: str, search: UUID | None) -> Iterator[None]:
     import psycopg  # an optional extra: imported only for PostgreSQL ledgers
 
-    with psycopg.connect(url, autocommit=True) as con:
-        row = con.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(search)]).fetchone()
+    with psycopg.connect(conninfo(url), autocommit=True) as con:
+        row = con.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(url, search)]).fetchone()
         if not row or not row[0]:
             raise LedgerInUseError(f"search {search} on {url} is being written by another process")
         try:
             yield
         finally:
-            con.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(search)])
+            con.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(url, search)])

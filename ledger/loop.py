@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from domain import faults
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
@@ -30,7 +31,7 @@ from domain.ports import (
     Proposer,
     TrialJob,
 )
-from domain.progress import SearchState, next_specialist, stop_reason
+from domain.progress import BASELINE, SearchState, next_specialist, stop_reason
 from domain.steps import abort_events, outcome_events, proposal_events
 from domain.trial import ProgressSample
 
@@ -123,8 +124,8 @@ class SearchLoop:
             reason = stop_reason(self.state, self.config.limits(), self.clock())
             if reason is not None or len(self.in_flight) >= self.config.workers:
                 return reason
-            if self.state.next_sequence > 0 and self.state.best is None:
-                return None  # the baseline's verdict must come first
+            if self.state.best is None and self.in_flight:
+                return None  # the baseline runs alone: every verdict needs it
             self._propose()
         return None
 
@@ -137,11 +138,11 @@ class SearchLoop:
         jobs: dict[UUID, TrialJob] = {}
 
         def launch(trial_id: UUID) -> dict[str, Any]:
-            job = self.make_job(trial_id, seq, proposal.recipe or {}, self._seeds(seq))
+            job = self.make_job(trial_id, seq, proposal.recipe or {}, self._seeds(key == BASELINE))
             jobs[trial_id] = job
             return self.launch_fields(job)
 
-        specialist = self.evaluator.task.specialist(key) if key != "baseline" else None
+        specialist = self.evaluator.task.specialist(key) if key != BASELINE else None
         check = (
             (
                 lambda child: self.evaluator.check_edit(
@@ -151,13 +152,15 @@ class SearchLoop:
             if specialist
             else (lambda child: None)
         )
+        faults.point("propose")
         self.record(proposal_events(self.state, proposal, parent, check, launch))
         for trial_id, job in jobs.items():
             self.in_flight.add(trial_id)
             self.executor.submit(trial_id, job)
+            faults.point("launched")
 
     def _proposal(self, key: str, seq: int) -> Proposal:
-        if key == "baseline":
+        if key == BASELINE:
             return Proposal(
                 specialist="baseline",
                 agent="harness",
@@ -167,6 +170,7 @@ class SearchLoop:
                 idea="baseline",
                 view_text="(the baseline sees no lineage)",
             )
+        cap = self.config.cost_cap_usd
         request = ProposalRequest(
             search_id=self.state.started.id,
             sequence=seq,
@@ -174,11 +178,12 @@ class SearchLoop:
             seed=self.config.seed,
             lineage=self.config.lineage,
             strict_surfaces=self.config.strict_surfaces,
+            budget_usd=None if cap is None else cap - self.state.cost_usd,
         )
         return self.proposer.propose(request, self.lineage)
 
-    def _seeds(self, seq: int) -> tuple[int, ...]:
-        return self.config.trial_seeds(self.evaluator.task, baseline=seq == 0)
+    def _seeds(self, baseline: bool) -> tuple[int, ...]:
+        return self.config.trial_seeds(self.evaluator.task, baseline=baseline)
 
     def _handle(self, message: Message) -> None:
         if isinstance(message, Progressed):
@@ -188,6 +193,7 @@ class SearchLoop:
                 self.state.apply(event)
                 self.record([event])
             return
+        faults.point("outcome")
         self.in_flight.discard(message.trial_id)
         events = outcome_events(self.state, message.trial_id, message.outcome, self.evaluator.task)
         self.record(events)

@@ -13,24 +13,26 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from domain import agent as a
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
 from domain.ports import Outcome, Proposal, ProposalRequest, RunReport, TrialJob
-from domain.recipe import apply_diff
+from domain.progress import BASELINE
+from domain.recipe import apply_diff, recipe_sha256
 from domain.task import RosterEntry, TaskSpec
 from ledger.loop import Finished, Message, Progressed
 
 
-class EndOfRecording(Exception):  # noqa: N818 - a signal, not an error
+class EndOfRecording(Exception):
     """The log stops here: the search was still running, or its process died."""
 
 
-class ResumePoint(Exception):  # noqa: N818 - a signal, not an error
+class ResumePoint(Exception):
     """The log shows a resume here: the replay must recover as a live resume did."""
 
 
-class Divergence(Exception):  # noqa: N818 - the name users see in reports
+class Divergence(Exception):
     def __init__(self, position: int | None, what: str, recorded: Any, produced: Any) -> None:
         self.position, self.what, self.recorded, self.produced = position, what, recorded, produced
         super().__init__(f"position {position}: {what}")
@@ -45,10 +47,13 @@ class Recording:
     edits: dict[UUID, t.RecipeEdited] = field(default_factory=dict)
     launches: dict[UUID, t.TrialLaunched] = field(default_factory=dict)
     recipes: dict[UUID, dict[str, str]] = field(default_factory=dict)
+    # by trial number: (position of AgentSessionStarted, the session)
+    sessions: dict[int, list[tuple[int, a.SessionRecord]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, events: list[tuple[int, DomainEvent]]) -> Recording:
         rec = cls(events)
+        rec.sessions = recorded_sessions(events)
         for _position, event in events:
             if isinstance(event, t.TrialProposed):
                 rec.proposals[event.sequence] = event
@@ -68,24 +73,91 @@ class Recording:
     def started(self) -> s.SearchStarted:
         first = self.events[0][1]
         if not isinstance(first, s.SearchStarted):
-            raise Divergence(self.events[0][0], "the search does not begin with SearchStarted", None, None)
+            raise Divergence(
+                self.events[0][0], "the search does not begin with SearchStarted", None, None
+            )
         return first
 
     def task(self) -> TaskSpec:
         if "task_spec" not in self.started.config:
-            raise ValueError("this search's log does not record its task rules (an older"
-                             " autorecipe wrote it), so its decisions cannot be replayed")
+            raise ValueError(
+                "this search's log does not record its task rules (an older"
+                " autorecipe wrote it), so its decisions cannot be replayed"
+            )
         return TaskSpec.model_validate(self.started.config["task_spec"])
+
+
+def recorded_sessions(
+    events: list[tuple[int, DomainEvent]],
+) -> dict[int, list[tuple[int, a.SessionRecord]]]:
+    """Each LLM session rebuilt from its events, grouped by the trial number it served."""
+    contexts = {e.sha256: e.text for _, e in events if isinstance(e, a.ContextStored)}
+    by_id: dict[UUID, list[tuple[int, DomainEvent]]] = {}
+    for position, event in events:
+        if isinstance(event, a.AGENT_EVENTS):
+            by_id.setdefault(event.originator_id, []).append((position, event))
+    out: dict[int, list[tuple[int, a.SessionRecord]]] = {}
+    for pairs in by_id.values():
+        group = [e for _, e in pairs]
+        started, ended = group[0], group[-1]
+        if not isinstance(started, a.AgentSessionStarted) or not isinstance(
+            ended, a.AgentSessionEnded
+        ):
+            continue  # a session cut off by a crash: nothing was proposed from it
+        exchanges = [
+            _exchange(e, contexts)
+            for e in group
+            if isinstance(e, a.AgentExchanged | a.AgentCallFailed)
+        ]
+        session = a.SessionRecord(
+            specialist=started.specialist,
+            model=started.model,
+            backend=started.backend,
+            outcome=ended.outcome,
+            exchanges=tuple(exchanges),
+            detail=ended.detail,
+        )
+        out.setdefault(started.sequence, []).append((pairs[0][0], session))
+    return out
+
+
+def _exchange(
+    event: a.AgentExchanged | a.AgentCallFailed, contexts: dict[str, str]
+) -> a.ExchangeRecord:
+    common = {
+        "turn": event.turn,
+        "model": event.model,
+        "request_sha256": event.request_sha256,
+        "context_sha256": event.context_sha256,
+        "context": contexts.get(event.context_sha256, ""),
+        "usd": event.usd,
+        "attempts": event.attempts,
+    }
+    if isinstance(event, a.AgentCallFailed):
+        return a.ExchangeRecord(**common, error=event.error)
+    return a.ExchangeRecord(
+        **common, response=event.response, usage=event.usage, price_table=event.price_table
+    )
 
 
 def recorded_outcome(event: DomainEvent) -> Outcome:
     if isinstance(event, t.TrialScored):
-        return Outcome(label=None, score=event.score, per_seed=event.per_seed,
-                       measurements=event.measurements, rules_version=event.rules_version)
+        return Outcome(
+            label=None,
+            score=event.score,
+            per_seed=event.per_seed,
+            measurements=event.measurements,
+            rules_version=event.rules_version,
+        )
     assert isinstance(event, t.TrialFailed)
-    return Outcome(label=event.label, reason=event.reason, evidence=event.evidence,
-                   log_excerpt=event.log_excerpt, measurements=event.measurements,
-                   rules_version=event.rules_version)
+    return Outcome(
+        label=event.label,
+        reason=event.reason,
+        evidence=event.evidence,
+        log_excerpt=event.log_excerpt,
+        measurements=event.measurements,
+        rules_version=event.rules_version,
+    )
 
 
 class RecordedProposer:
@@ -93,19 +165,39 @@ class RecordedProposer:
 
     name = "recorded"
 
-    def __init__(self, rec: Recording) -> None:
+    def __init__(self, rec: Recording, after: int = 0) -> None:
         self.rec = rec
+        self.sessions = {
+            seq: [s for position, s in pairs if position > after]
+            for seq, pairs in rec.sessions.items()
+        }
 
     def propose(self, request: ProposalRequest, lineage: Any) -> Proposal:
+        sessions = self.sessions.get(request.sequence, [])
+        session = sessions.pop(0) if sessions else None
+        if session is not None and session.outcome in a.EMPTY_OUTCOMES:
+            return Proposal(
+                specialist=session.specialist,
+                agent=session.backend,
+                parent_id=None,
+                hypothesis="",
+                session=session,
+            )
         recorded = self.rec.proposals.get(request.sequence)
         if recorded is None:
             raise EndOfRecording(f"no proposal {request.sequence} in the log")
         recipe = self.rec.recipes.get(recorded.originator_id)
         return Proposal(
-            specialist=recorded.specialist, agent=recorded.agent, parent_id=recorded.parent_id,
-            hypothesis=recorded.hypothesis, expected_delta=recorded.expected_delta,
-            idea=recorded.idea, recipe=recipe, view_text=recorded.lineage_view,
-            session_id=recorded.session_id, edit_error=self._edit_error(recorded, recipe),
+            specialist=recorded.specialist,
+            agent=recorded.agent,
+            parent_id=recorded.parent_id,
+            hypothesis=recorded.hypothesis,
+            expected_delta=recorded.expected_delta,
+            idea=recorded.idea,
+            recipe=recipe,
+            view_text=recorded.lineage_view,
+            session=session,
+            edit_error=self._edit_error(recorded, recipe),
         )
 
     def _edit_error(self, recorded: t.TrialProposed, recipe: Mapping[str, str] | None) -> str:
@@ -132,6 +224,12 @@ class RecordedLineage:
     def recipe(self, trial_id: UUID) -> dict[str, str]:
         return dict(self.rec.recipes[trial_id])
 
+    def trial(self, search_id: UUID, sequence: int) -> Any:
+        raise RuntimeError("a recorded proposer reads no trial")
+
+    def sql(self, query: str, max_rows: int, max_bytes: int) -> str:
+        raise RuntimeError("a recorded proposer runs no query")
+
 
 class RecordedEvaluator:
     """The task's rules from the log, and each static check's recorded verdict in order."""
@@ -142,16 +240,17 @@ class RecordedEvaluator:
         self.rec = rec
         self.task = rec.task()
         self.task_sha256 = rec.started.task_sha256
-        self.checks = iter(self._static_failures())
+        self.checks = dict(self._static_verdicts())
 
-    def _static_failures(self) -> Iterator[Outcome | None]:
-        """For every edited non-baseline trial: its pre-launch failure, or None."""
-        for seq in sorted(self.rec.proposals):
-            tid = self.rec.proposals[seq].originator_id
-            if seq == 0 or tid not in self.rec.edits:
+    def _static_verdicts(self) -> Iterator[tuple[tuple[str, str], Outcome | None]]:
+        """(child recipe, specialist) -> its pre-launch failure or None: the static check
+        is a pure function of those two, so a repeated edit gets the same verdict."""
+        for seq, proposed in self.rec.proposals.items():
+            tid = proposed.originator_id
+            if proposed.specialist == BASELINE or tid not in self.rec.edits:
                 continue
-            failure = None if tid in self.rec.launches else self._failure_of(tid)
-            yield failure
+            verdict = None if tid in self.rec.launches else self._failure_of(tid)
+            yield (self.rec.edits[tid].child_sha256, proposed.specialist), verdict
 
     def _failure_of(self, trial_id: UUID) -> Outcome | None:
         for _pos, event in self.rec.events:
@@ -162,8 +261,10 @@ class RecordedEvaluator:
     def seed_recipe(self) -> dict[str, str]:
         return dict(self.rec.recipes[self.rec.proposals[0].originator_id])
 
-    def check_edit(self, parent: Any, child: Any, specialist: RosterEntry, strict: bool) -> Outcome | None:
-        return next(self.checks, None)
+    def check_edit(
+        self, parent: Any, child: Any, specialist: RosterEntry, strict: bool
+    ) -> Outcome | None:
+        return self.checks.get((recipe_sha256(child), specialist.key))
 
     def classify(self, report: RunReport, scoring_seeds: tuple[int, ...]) -> Outcome:
         raise RuntimeError("recorded outcomes are never re-classified")
@@ -172,10 +273,16 @@ class RecordedEvaluator:
 class RecordedExecutor:
     """Delivers runner messages exactly in the recorded order: progress and completions."""
 
-    def __init__(self, rec: Recording, on_interrupt: Any) -> None:
+    def __init__(self, rec: Recording, on_interrupt: Any, after: int = 0) -> None:
+        kinds = (
+            t.TrainingProgressed,
+            t.TrialScored,
+            t.TrialFailed,
+            s.SearchResumed,
+            s.SearchFinished,
+        )
         self.queue: list[tuple[int, DomainEvent]] = [
-            (p, e) for p, e in rec.events
-            if isinstance(e, t.TrainingProgressed | t.TrialScored | t.TrialFailed | s.SearchResumed | s.SearchFinished)
+            (p, e) for p, e in rec.events if p > after and isinstance(e, kinds)
         ]
         self.rec, self.on_interrupt = rec, on_interrupt
         self.submitted: set[UUID] = set()
@@ -186,8 +293,11 @@ class RecordedExecutor:
 
     def _drop_pre_launch(self) -> None:
         """Failures before launch are written by the loop itself, not delivered."""
-        while self.queue and isinstance(self.queue[0][1], t.TrialFailed) and \
-                self.queue[0][1].originator_id not in self.rec.launches:
+        while (
+            self.queue
+            and isinstance(self.queue[0][1], t.TrialFailed)
+            and self.queue[0][1].originator_id not in self.rec.launches
+        ):
             self.queue.pop(0)
 
     def next(self, timeout: float) -> Message | None:
@@ -201,17 +311,20 @@ class RecordedExecutor:
             self.on_interrupt()
             return None
         if isinstance(event, s.SearchFinished):
-            raise Divergence(position, "the log finished the search while replay still had trials running", event, None)
+            raise Divergence(
+                position,
+                "the log finished the search while replay still had trials running",
+                event,
+                None,
+            )
         self.queue.pop(0)
         if event.originator_id not in self.submitted:
-            raise Divergence(position, "the log completes a trial that replay never launched", event, None)
+            raise Divergence(
+                position, "the log completes a trial that replay never launched", event, None
+            )
         if isinstance(event, t.TrainingProgressed):
             return Progressed(event.originator_id, event.seed, list(event.samples))
         return Finished(event.originator_id, recorded_outcome(event))
-
-    def skip_recovery(self, abandoned: int) -> None:
-        """Drop the resume and its aborts: recovery writes those events itself."""
-        self.queue = self.queue[1 + abandoned :]
 
     def cancel_all(self) -> None:
         """Nothing runs in a replay: the loop's own abort events are compared instead."""
@@ -220,4 +333,8 @@ class RecordedExecutor:
 def _is_interrupt(event: DomainEvent) -> bool:
     if isinstance(event, s.SearchFinished):
         return event.reason == "interrupted"
-    return isinstance(event, t.TrialFailed) and event.label == "harness_abort" and event.reason.startswith("interrupted")
+    return (
+        isinstance(event, t.TrialFailed)
+        and event.label == "harness_abort"
+        and event.reason.startswith("interrupted")
+    )

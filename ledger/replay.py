@@ -21,8 +21,9 @@ from domain.config import SearchConfig
 from domain.envelope import open_envelope
 from domain.events import decode
 from domain.ports import LineageQuery, Proposal, ProposalRequest, Proposer, TrialJob
-from domain.progress import SearchState
+from domain.progress import SearchState, fold
 from domain.recipe import recipe_sha256, text_sha256
+from domain.steps import launch_facts
 from ledger.loop import SearchLoop
 from ledger.recorded import (
     Divergence,
@@ -69,57 +70,93 @@ class ComparingSink:
             if self.index >= len(self.expected):
                 raise EndOfRecording("replay went past the end of the log")
             position, recorded = self.expected[self.index]
+            if isinstance(recorded, s.SearchResumed) and not isinstance(event, s.SearchResumed):
+                raise ResumePoint(position)  # the process died before it stored this step
             want, got = plain(recorded), plain(event)
             if want != got:
                 keys = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
-                raise Divergence(position, f"{want['type']} differs in {', '.join(keys)}",
-                                 {k: want.get(k) for k in keys}, {k: got.get(k) for k in keys})
+                raise Divergence(
+                    position,
+                    f"{want['type']} differs in {', '.join(keys)}",
+                    {k: want.get(k) for k in keys},
+                    {k: got.get(k) for k in keys},
+                )
             self.index += 1
 
 
-def _loop(rec: Recording, state: SearchState, sink: ComparingSink, config: SearchConfig) -> SearchLoop:
+def _loop(
+    rec: Recording, state: SearchState, sink: ComparingSink, config: SearchConfig, after: int
+) -> SearchLoop:
+    """A loop over the recorded world from ledger position `after` on."""
     evaluator = RecordedEvaluator(rec)
     holder: list[SearchLoop] = []
-    executor = RecordedExecutor(rec, on_interrupt=lambda: holder[0].stop_requested.set())
+    executor = RecordedExecutor(rec, lambda: holder[0].stop_requested.set(), after)
 
     def make_job(trial_id: UUID, seq: int, recipe: Any, seeds: tuple[int, ...]) -> TrialJob:
         return TrialJob(
-            trial_id=trial_id, sequence=seq, task_dir="(recorded)", recipe=dict(recipe),
-            seeds=seeds, scoring_seeds=config.scoring_seeds(evaluator.task),
-            threads=config.threads, budgets=evaluator.task.budgets,
-            size_cap_bytes=evaluator.task.size_cap_bytes, sandbox=config.sandbox,
-            run_dir="(recorded)", data_dir="", heldout_dir="", smoke=config.smoke,
+            trial_id=trial_id,
+            sequence=seq,
+            task_dir="(recorded)",
+            recipe=dict(recipe),
+            seeds=seeds,
+            scoring_seeds=config.scoring_seeds(evaluator.task),
+            threads=config.threads,
+            budgets=evaluator.task.budgets,
+            size_cap_bytes=evaluator.task.size_cap_bytes,
+            sandbox=config.sandbox,
+            run_dir="(recorded)",
+            data_dir="",
+            heldout_dir="",
+            smoke=config.smoke,
             backstop_seconds=0,
         )
 
     def launch_fields(job: TrialJob) -> dict[str, Any]:
         recorded = rec.launches.get(job.trial_id)
         if recorded is None:
-            raise Divergence(None, f"replay launched trial {job.sequence}, the log never did", None, job.sequence)
-        fields = {k: getattr(recorded, k) for k in ("runner", "host", "budgets", "sandbox", "rules_version")}
-        return {**fields, "seeds": job.seeds, "threads": job.threads, "recipe_sha256": recipe_sha256(job.recipe)}
+            raise Divergence(
+                None, f"replay launched trial {job.sequence}, the log never did", None, job.sequence
+            )
+        # Where it ran is a fact of the log; what it ran with is re-derived and compared.
+        return {
+            **launch_facts(job),
+            "runner": recorded.runner,
+            "host": recorded.host,
+            "rules_version": recorded.rules_version,
+        }
 
-    loop = SearchLoop(state, sink, evaluator, executor, RecordedProposer(rec), RecordedLineage(rec),
-                      config, make_job, launch_fields)
+    loop = SearchLoop(
+        state,
+        sink,
+        evaluator,
+        executor,
+        RecordedProposer(rec, after),
+        RecordedLineage(rec),
+        config,
+        make_job,
+        launch_fields,
+    )
     holder.append(loop)
     return loop
 
 
 def replay(events: list[tuple[int, DomainEvent]]) -> ReplayReport:
-    """Replay one search (its events in ledger order) and report the first divergence."""
+    """Replay one search (its events in ledger order) and report the first divergence.
+
+    At each resume in the log, replay does what the resumed process did: it folds the log
+    so far into a fresh state, re-derives the recovery, and starts a fresh loop there.
+    """
     rec = Recording.of(events)
-    state = SearchState()
-    state.apply(rec.started)
     sink = ComparingSink(events[1:])
-    loop = _loop(rec, state, sink, config_of(state))
+    state, after = fold([rec.started]), 0
     ending = "finished"
     try:
         while True:
             try:
-                loop.run()
+                _loop(rec, state, sink, config_of(state), after).run()
                 break
             except ResumePoint:
-                _recover(rec, loop, sink)
+                state, after = _recover(rec, sink)
     except EndOfRecording as stop:
         ending = f"the log ends before the search did ({stop})"
     except Divergence as divergence:
@@ -127,23 +164,21 @@ def replay(events: list[tuple[int, DomainEvent]]) -> ReplayReport:
     return ReplayReport(len(events), sink.index, None, ending)
 
 
-def _recover(rec: Recording, loop: SearchLoop, sink: ComparingSink) -> None:
+def _recover(rec: Recording, sink: ComparingSink) -> tuple[SearchState, int]:
+    """The recovery a resumed process made, from the log up to the resume point."""
     position, recorded = sink.expected[sink.index]
     if not isinstance(recorded, s.SearchResumed):
         raise Divergence(position, "replay expected a resume here", None, type(recorded).__name__)
-    events = recovery_events(loop.state, recorded.host, recorded.config)
-    sink.append(loop.state.started.id, events)
-    executor = loop.executor
-    assert isinstance(executor, RecordedExecutor)
-    executor.skip_recovery(len(events) - 1)
-    loop.in_flight.clear()
+    state = fold([rec.started, *(e for _, e in sink.expected[: sink.index])])
+    recovery = recovery_events(state, recorded.host, recorded.config)
+    sink.append(state.started.id, recovery)
+    return state, sink.expected[sink.index - 1][0]
 
 
 def search_events(records: Any, search_id: UUID) -> list[tuple[int, DomainEvent]]:
     """(position, event) for one search, from a ledger's stored records."""
     key = str(search_id)
     return [(r.position, decode(r)) for r in records if open_envelope(r.state).stream == key]
-
 
 
 def regenerate(
@@ -160,17 +195,24 @@ def regenerate(
         if not isinstance(event, t.TrialProposed) or event.agent != proposer.name:
             continue
         request = ProposalRequest(
-            search_id=event.search_id, sequence=event.sequence,
-            specialist=task.specialist(event.specialist), seed=config.seed,
-            lineage=config.lineage, strict_surfaces=config.strict_surfaces,
+            search_id=event.search_id,
+            sequence=event.sequence,
+            specialist=task.specialist(event.specialist),
+            seed=config.seed,
+            lineage=config.lineage,
+            strict_surfaces=config.strict_surfaces,
         )
         lineage = lineage_at(position - 1)
         with lineage.hold():
             again = proposer.propose(request, lineage)
         found = _proposal_difference(rec, event, again)
         if found:
-            return Divergence(position, f"trial {event.sequence}'s proposal differs in {found[0]}",
-                              found[1], found[2])
+            return Divergence(
+                position,
+                f"trial {event.sequence}'s proposal differs in {found[0]}",
+                found[1],
+                found[2],
+            )
     return None
 
 
@@ -180,7 +222,9 @@ def _started_state(rec: Recording) -> SearchState:
     return state
 
 
-def _proposal_difference(rec: Recording, recorded: t.TrialProposed, again: Proposal) -> tuple[str, Any, Any] | None:
+def _proposal_difference(
+    rec: Recording, recorded: t.TrialProposed, again: Proposal
+) -> tuple[str, Any, Any] | None:
     child = rec.recipes.get(recorded.originator_id)
     pairs = {
         "parent": (recorded.parent_id, again.parent_id),

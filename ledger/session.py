@@ -17,6 +17,7 @@ from domain.config import SearchConfig
 from domain.events import topic_of
 from domain.ports import Evaluator, LineageQuery, Proposer, TrialJob
 from domain.progress import SearchState
+from domain.steps import launch_facts
 from ledger.loop import Executor, Observer, SearchLoop, Sink
 from ledger.store import Ledger
 
@@ -70,7 +71,11 @@ def recorded_config(config: SearchConfig, evaluator: Evaluator) -> dict[str, Any
 
 
 def start(
-    ledger: Ledger, config: SearchConfig, evaluator: Evaluator, proposer: Proposer
+    ledger: Ledger,
+    config: SearchConfig,
+    evaluator: Evaluator,
+    proposer: Proposer,
+    ordinal: int | None = None,  # given by ledger/claim.py, which leases its id first
 ) -> SearchState:
     task = evaluator.task
     roster = config.roster(task)
@@ -78,7 +83,7 @@ def start(
     if unknown:
         raise ValueError(f"unknown specialists for {task.name}: {', '.join(unknown)}")
     event = s.start(
-        count_searches(ledger),
+        count_searches(ledger) if ordinal is None else ordinal,
         task.name,
         config.seed,
         task_sha256=evaluator.task_sha256,
@@ -127,18 +132,11 @@ def build_loop(
         return job
 
     def launch_fields(job: TrialJob) -> dict[str, Any]:
-        budgets = job.budgets.model_dump()
-        if job.size_cap_bytes is not None:
-            budgets["size_cap_bytes"] = float(job.size_cap_bytes)
         return {
+            **launch_facts(job),
             "runner": runner_name,
             "host": host,
-            "seeds": job.seeds,
-            "threads": job.threads,
-            "budgets": budgets,
             "rules_version": evaluator.task.rules_version,
-            "sandbox": "bwrap" if job.sandbox else "none (--unsafe-no-sandbox)",
-            "recipe_sha256": _sha(job.recipe),
         }
 
     return SearchLoop(
@@ -153,12 +151,6 @@ def build_loop(
         launch_fields,
         observers,
     )
-
-
-def _sha(recipe: dict[str, str]) -> str:
-    from domain.recipe import recipe_sha256
-
-    return recipe_sha256(recipe)
 
 
 def _topic_ids(ledger: Ledger, cls: type) -> list[UUID]:
@@ -185,10 +177,14 @@ def pick_search(ledger: Ledger, prefix: str | None, unfinished: bool) -> UUID:
         if len(pool) != 1:
             raise ValueError(f"{len(pool)} searches match {prefix!r}")
     if not pool:
-        raise ValueError("no unfinished search to resume" if unfinished else "the ledger holds no search")
+        raise ValueError(
+            "no unfinished search to resume" if unfinished else "the ledger holds no search"
+        )
     return pool[-1]
 
 
 def config_of(state: SearchState) -> SearchConfig:
     recorded = state.started.config
-    return SearchConfig.model_validate({k: v for k, v in recorded.items() if k in SearchConfig.model_fields})
+    return SearchConfig.model_validate(
+        {k: v for k, v in recorded.items() if k in SearchConfig.model_fields}
+    )

@@ -17,9 +17,11 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from domain import faults
 from domain.base import DomainEvent
 from domain.envelope import GENESIS, StoredRecord, open_envelope, seal
 from domain.events import body_of, decode, topic_of
+from ledger.postgres import create_schema, schema_of
 
 
 class LedgerError(Exception):
@@ -68,6 +70,7 @@ class Ledger(Application[UUID]):
                     state=state,
                 )
             )
+        faults.point("append")  # a kill here, mid-step, must leave no event of the step
         try:
             positions = self.recorder.insert_events(stored) or []
         except IntegrityError as error:
@@ -135,6 +138,7 @@ def postgres_env(url: str) -> dict[str, str]:
         "POSTGRES_PORT": str(parts.port or 5432),
         "POSTGRES_USER": unquote(parts.username or os.environ.get("USER", "postgres")),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_SCHEMA": schema_of(url),
     }
 
 
@@ -160,6 +164,8 @@ def open_ledger(location: str) -> Ledger:
             raise LedgerError(f"the ledger folder {path.parent} is not writable")
         env = sqlite_env(path)
     try:
+        if is_postgres(location):
+            create_schema(location)
         return Ledger(env=env, location=location)
     except Exception as error:  # noqa: BLE001 - driver errors vary; one line for the user
         raise LedgerError(f"cannot open the ledger {location}: {error}") from None

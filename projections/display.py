@@ -23,7 +23,7 @@ from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
 from domain.labels import TERMINAL_STATUSES
-from domain.progress import SearchState
+from domain.progress import BASELINE, SearchState
 
 STATUS_STYLE = {
     "keep": "bold green",
@@ -88,7 +88,7 @@ def leaderboard(con: duckdb.DuckDBPyConnection, search_id: UUID, limit: int = 10
 
 def status_counts(con: duckdb.DuckDBPyConnection, search_id: UUID) -> str:
     rows = con.execute(
-        "SELECT status, count(*) FROM trials WHERE search_id = ? AND seq > 0"
+        "SELECT status, count(*) FROM trials WHERE search_id = ? AND specialist <> 'baseline'"
         " GROUP BY 1 ORDER BY 2 DESC, 1",
         [search_id],
     ).fetchall()
@@ -176,7 +176,8 @@ class LiveProgress:
 
     def __init__(self, console: Console, trials: int, metric: str, state: SearchState) -> None:
         self.metric = metric
-        done = sum(1 for tr in state.trials.values() if tr.sequence > 0 and tr.status in TERMINAL_STATUSES)
+        done = sum(1 for tr in state.trials.values()
+                   if tr.specialist != BASELINE and tr.status in TERMINAL_STATUSES)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -208,7 +209,7 @@ class LiveProgress:
                 else ""
             )
             line = f"last #{trial.sequence} {trial.specialist}: {label}; {best_text}"
-            if trial.sequence > 0:
+            if trial.specialist != BASELINE:
                 self.progress.advance(self.task)
             self.progress.update(self.task, status=line)
             self.progress.console.print(

@@ -48,6 +48,8 @@ class Batch:
         self.new_recipes: dict[str, dict[str, str]] = {}
         self.views: dict[str, str] = {}
         self.progress: list[tuple[Any, ...]] = []
+        # SQL other projections queue (costs.py), run in order after the rows above
+        self.statements: list[tuple[str, list[Any]]] = []
         self.touched_trials: set[str] = set()
         self.touched_searches: set[str] = set()
 

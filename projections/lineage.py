@@ -15,8 +15,10 @@ from uuid import UUID
 
 import duckdb
 
+from domain.base import JSONValue
 from domain.envelope import StoredRecord
 from domain.lineage import LineageView, TrialLine, TriedEdit
+from projections import agent_reads
 from projections.db import Projections
 from projections.projector import EventReader
 
@@ -52,6 +54,14 @@ class DuckLineage:
         if row is None:
             raise KeyError(f"no recipe projected for trial {trial_id}")
         return dict(json.loads(row[0]))
+
+    def trial(self, search_id: UUID, sequence: int) -> dict[str, JSONValue]:
+        with self.projections.open() as con:
+            return agent_reads.trial_detail(con, search_id, sequence)
+
+    def sql(self, query: str, max_rows: int, max_bytes: int) -> str:
+        with self.projections.open() as con:
+            return agent_reads.agent_sql(con, query, max_rows, max_bytes)
 
 
 def _build_view(
@@ -194,7 +204,7 @@ def _tried(con: duckdb.DuckDBPyConnection, search_id: UUID) -> tuple[TriedEdit, 
     rows = con.execute(
         "SELECT t.parent_seq, t.child_sha256, t.idea, t.specialist, t.status, t.seq"  # noqa: S608
         " FROM trials t"
-        f" WHERE t.search_id = ? AND t.seq > 0 AND {_TERMINAL} ORDER BY t.seq",
+        f" WHERE t.search_id = ? AND t.specialist <> 'baseline' AND {_TERMINAL} ORDER BY t.seq",
         [search_id],
     ).fetchall()
     return tuple(

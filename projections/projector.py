@@ -16,8 +16,10 @@ from uuid import UUID
 
 import duckdb
 
+from domain import faults
 from domain.envelope import StoredRecord, topic_name
 from domain.events import EVENTS_BY_NAME, upcast
+from projections import costs as _costs  # noqa: F401 - registers the agent-event handlers
 from projections import fold, schema
 
 APP = "ledger"
@@ -85,6 +87,7 @@ def _project(con: duckdb.DuckDBPyConnection, items: list[Decoded]) -> None:
     con.begin()
     try:
         _write(con, items, work)
+        faults.point("project")  # a kill here must leave neither rows nor position
         con.execute(
             "INSERT OR REPLACE INTO tracking VALUES (?, ?)",
             [APP, items[-1].record.position],
@@ -188,6 +191,8 @@ def _write(con: duckdb.DuckDBPyConnection, items: list[Decoded], work: fold.Batc
         action="upsert",
     )
     _append(con, "views", sorted(work.views.items()), action="upsert")
+    for sql, params in work.statements:
+        con.execute(sql, params)
 
 
 def _event_row(item: Decoded) -> tuple[Any, ...]:

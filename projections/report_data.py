@@ -177,7 +177,7 @@ def _costs(con: duckdb.DuckDBPyConnection, search_id: UUID) -> Costs | None:
     if not described:
         return None
     names = {name for name, _ in described}
-    summed = [n for n, kind in described if kind.startswith(_NUMERIC) and n not in ("seq",)]
+    summed = [n for n, kind in described if kind.startswith(_NUMERIC) and n not in ("seq", "turn")]
     if "specialist" in names:
         source, who = "costs c", "c.specialist"
     elif "trial_id" in names:  # attribute each row to its trial's specialist

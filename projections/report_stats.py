@@ -34,7 +34,7 @@ def outcomes(trials: Iterable[Trial]) -> list[str]:
 
 def proposals(trials: Iterable[Trial]) -> list[Trial]:
     """Trials the specialists proposed: all but the harness's run of the seed recipe."""
-    return [t for t in trials if t.seq > 0]
+    return [t for t in trials if t.specialist != "baseline"]
 
 
 def best_so_far(trials: Sequence[Trial], lower_is_better: bool) -> list[tuple[int, float]]:

@@ -116,6 +116,22 @@ DDL: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS views (sha256 VARCHAR PRIMARY KEY, text VARCHAR)",
     "CREATE TABLE IF NOT EXISTS progress (position BIGINT, trial_id UUID, seed INTEGER,"
     " step INTEGER, loss DOUBLE, elapsed_s DOUBLE)",
+    # LLM sessions, their model exchanges and the contexts agents saw (projections/costs.py).
+    "CREATE TABLE IF NOT EXISTS agent_sessions (session_id UUID PRIMARY KEY, search_id UUID,"
+    " seq INTEGER, specialist VARCHAR, model VARCHAR, backend VARCHAR, outcome VARCHAR,"
+    " turns INTEGER, usd DOUBLE, detail VARCHAR, started_position BIGINT)",
+    "CREATE TABLE IF NOT EXISTS exchanges (session_id UUID, turn INTEGER, model VARCHAR,"
+    " attempts INTEGER, input_tokens BIGINT, output_tokens BIGINT, cache_read_tokens BIGINT,"
+    " cache_write_tokens BIGINT, usd DOUBLE, price_table VARCHAR, context_sha256 VARCHAR,"
+    " error VARCHAR, position BIGINT, PRIMARY KEY (session_id, turn))",
+    "CREATE TABLE IF NOT EXISTS contexts (sha256 VARCHAR PRIMARY KEY, text VARCHAR)",
+    # One row per exchange with its session's search, trial number and specialist; trial_id
+    # is the trial the session produced (NULL when it submitted nothing).
+    "CREATE OR REPLACE VIEW costs AS SELECT s.search_id, x.session_id, s.seq, s.specialist,"
+    " x.model, x.turn, x.attempts, x.input_tokens, x.output_tokens, x.cache_read_tokens,"
+    " x.cache_write_tokens, x.usd, x.price_table, t.trial_id, x.context_sha256, x.error"
+    " FROM exchanges x JOIN agent_sessions s USING (session_id)"
+    " LEFT JOIN trials t ON t.session_id = x.session_id",
     # Valid trials ranked within their search; the baseline (seq 0) included.
     "CREATE OR REPLACE VIEW leaderboard AS SELECT t.search_id, t.seq, t.trial_id,"
     " t.specialist, t.status, t.score, t.delta, t.artifact_bytes, t.train_s, t.hypothesis,"
@@ -134,6 +150,9 @@ HASHED_TABLES: tuple[tuple[str, str], ...] = (
     ("recipes", "sha256"),
     ("views", "sha256"),
     ("progress", "position, seed, step"),
+    ("agent_sessions", "session_id"),
+    ("exchanges", "session_id, turn"),
+    ("contexts", "sha256"),
 )
 
 

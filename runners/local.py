@@ -8,6 +8,7 @@ that dies without a report is an infrastructure fault, reported as `abort`.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from domain.trial import ProgressSample
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ("-m", "evaluators.pipeline")
+PR_SET_PDEATHSIG = 1
 
 
 class LocalRunner:
@@ -43,6 +45,7 @@ class LocalRunner:
         with (run_dir / "pipeline.log").open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, *PIPELINE, str(job_file)],
+                preexec_fn=_die_with_parent,
                 cwd=PROJECT_ROOT,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -54,6 +57,12 @@ class LocalRunner:
                 },
             )
             return _follow(process, job, on_progress, cancel, run_dir)
+
+
+def _die_with_parent() -> None:
+    """SIGKILL the pipeline if the search process dies (it runs in its own session, so
+    nothing else would stop it); its sandbox then dies with it (--die-with-parent)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _follow(

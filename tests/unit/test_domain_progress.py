@@ -31,10 +31,13 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-class AgentCharged(DomainEvent):
-    """A test-only 'other' event: agent exchanges carry their cost in `usd`."""
+def AgentCharged(*, originator_id, originator_version, usd, **fields):  # noqa: N802
+    """A model exchange that cost `usd`: the cost the cap counts."""
+    from domain.agent import AgentExchanged
 
-    usd: float
+    return AgentExchanged(originator_id=originator_id, originator_version=originator_version,
+                          turn=1, model="m", request_sha256="r", context_sha256="c",
+                          response={}, usage={}, usd=usd, price_table="p", **fields)
 
 
 def started(seed: int = 0, keep_rule: KeepRule | None = None) -> s.SearchStarted:
@@ -76,8 +79,9 @@ class Scenario:
         self.clock += seconds
         return at(self.clock)
 
-    def propose(self, sequence: int | None = None, specialist: str = "opt") -> UUID:
+    def propose(self, sequence: int | None = None, specialist: str | None = None) -> UUID:
         seq = self.state.next_sequence if sequence is None else sequence
+        specialist = specialist or ("baseline" if seq == 0 else "opt")
         event = t.propose(
             self.state.started.id,
             seq,
@@ -113,6 +117,7 @@ class Scenario:
                 sandbox="none",
                 rules_version="tiny/1",
                 recipe_sha256="c",
+                deterministic=True,
                 timestamp=self.tick(),
             )
         )
@@ -269,27 +274,47 @@ def test_active_seconds_run_from_the_start_without_a_resume() -> None:
     assert SearchState().active_seconds(at(42)) == 0
 
 
-def test_other_events_with_a_cost_add_up() -> None:
-    state = given(started())
-    for usd in (0.25, 0.5):
-        state.apply(AgentCharged(originator_id=UUID(int=9), originator_version=1, usd=usd))
+def test_model_calls_add_up_once_and_sessions_count() -> None:
+    from domain import agent as a
 
-    assert state.cost_usd == 0.75
+    state = given(started())
+    sid = UUID(int=9)
+    common = {"model": "m", "request_sha256": "r", "context_sha256": "c"}
+    state.apply(a.AgentSessionStarted(originator_id=sid, originator_version=1, search_id=sid,
+                                      sequence=1, specialist="opt", model="m", backend="claude"))
+    state.apply(a.AgentExchanged(originator_id=sid, originator_version=2, turn=1, response={},
+                                 usage={}, usd=0.25, price_table="p", **common))
+    state.apply(a.AgentCallFailed(originator_id=sid, originator_version=3, turn=2, error="529",
+                                  attempts=3, usd=0.5, **common))
+    state.apply(a.AgentSessionEnded(originator_id=sid, originator_version=4, outcome="no_submit",
+                                    turns=2, usd=0.75))
+
+    assert state.cost_usd == 0.75  # the session's own total is not counted again
+    assert (state.sessions, state.empty_sessions, state.empty_in_a_row) == (1, 1, 1)
     assert state.trials == {}
 
 
 # Specialists:
 
 
+def _judged_baseline(run: Scenario) -> None:
+    tid = run.propose(specialist=BASELINE)
+    run.launch(tid)
+    run.score(tid, 1.0)
+    run.state.apply(t.judge(run.state.trials[tid], **judgement(run.state, tid)))
+
+
 def test_the_baseline_goes_first_then_the_rotation_cycles() -> None:
     run = Scenario(seed=0)
     order = rotation(ROSTER, 0)
+    assert next_specialist(run.state) == BASELINE
+    _judged_baseline(run)
     turns = []
-    for _ in range(len(ROSTER) * 2 + 1):
+    for _ in range(len(ROSTER) * 2):
         turns.append(next_specialist(run.state))
         run.propose(specialist=turns[-1])
 
-    assert turns == [BASELINE, *order, *order]
+    assert turns == [*order, *order]
     assert sorted(order) == sorted(ROSTER)
 
 
@@ -303,7 +328,7 @@ def test_two_seeds_give_two_first_specialists_after_the_baseline() -> None:
     first = []
     for seed in (0, 1):
         run = Scenario(seed=seed)
-        run.propose(specialist=BASELINE)
+        _judged_baseline(run)
         first.append(next_specialist(run.state))
 
     assert first == [rotation(ROSTER, 0)[0], rotation(ROSTER, 1)[0]]
@@ -370,11 +395,13 @@ def test_a_failed_baseline_stops_the_search_before_any_other_reason() -> None:
     assert stop_reason(run.state, limits, at(999)) is FinishReason.BASELINE_FAILED
 
 
-def test_an_aborted_baseline_also_stops_the_search() -> None:
+def test_an_aborted_baseline_runs_again_instead_of_stopping_the_search() -> None:
     run = Scenario()
     run.failed(FailureLabel.HARNESS_ABORT)
 
-    assert stop_reason(run.state, NO_LIMITS, at(0)) is FinishReason.BASELINE_FAILED
+    assert stop_reason(run.state, NO_LIMITS, at(0)) is None
+    assert next_specialist(run.state) == BASELINE
+    assert run.state.proposals == 0  # an aborted baseline spends no trial budget
 
 
 # Judgement:

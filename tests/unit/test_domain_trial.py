@@ -51,6 +51,7 @@ def launched(trial: t.Trial) -> t.TrialLaunched:
         sandbox="bwrap",
         rules_version="tiny/1",
         recipe_sha256="c" * 64,
+        deterministic=True,
     )
 
 

@@ -1,0 +1,1 @@
+"""Claude specialists: one SDK session per trial proposal, recorded exchange by exchange."""

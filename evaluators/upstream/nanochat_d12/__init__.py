@@ -1,0 +1,1 @@
+"""karpathy/nanochat base training at depth 12: the CORE metric at the last step."""

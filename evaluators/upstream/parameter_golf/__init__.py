@@ -1,0 +1,1 @@
+"""openai/parameter-golf: train_gpt.py under torchrun, val_bpb, a 16,000,000 B artifact."""

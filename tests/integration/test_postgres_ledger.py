@@ -1,0 +1,187 @@
+"""The PostgreSQL ledger on the real server: chained atomic appends in ledger order, the
+per-search lease, concurrent writers of different searches, and racing search starts."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from domain import search as s
+from domain import trial as t
+from domain.config import SearchConfig
+from domain.envelope import GENESIS, open_envelope
+from domain.keep import KeepRule
+from ledger import session
+from ledger.claim import new_search
+from ledger.lease import LedgerInUseError, lease
+from ledger.store import ConcurrentWriteError, LedgerError, open_ledger
+from ledger.verify import verify
+from tests.postgres_support import fresh_ledger_url, rows
+from tests.support import ScriptedEvaluator, StepProposer
+from tests.test_cli import assert_one_line_error, cli
+
+
+@pytest.fixture
+def url():
+    with fresh_ledger_url() as fresh:
+        yield fresh
+
+
+def _started(ordinal: int) -> s.SearchStarted:
+    return s.start(
+        ordinal, "tiny", 0, task_sha256="0" * 64, rules_version="tiny/1", metric="loss",
+        lower_is_better=True, roster=("opt",), policy="specialists", agent="offline",
+        lineage=True, keep_rule=KeepRule(), config={}, environment={},
+    )  # fmt: skip
+
+
+def _proposed(search: s.SearchStarted, seq: int) -> t.TrialProposed:
+    return t.propose(
+        search.originator_id, seq, specialist="opt", agent="offline", parent_id=None,
+        hypothesis=f"idea {seq}", lineage_view_sha256="0" * 64, lineage_view="v",
+    )  # fmt: skip
+
+
+def _claim(url: str, tmp: Path, store: Any = None) -> Any:
+    return new_search(
+        url, store or open_ledger(url), SearchConfig(task="tiny", trials=0),
+        ScriptedEvaluator(tmp), StepProposer(),
+    )  # fmt: skip
+
+
+def test_steps_are_chained_atomic_and_read_in_ledger_order(url):
+    store = open_ledger(url)
+    started = _started(0)
+    assert store.append(started.originator_id, [started, _proposed(started, 0)]) == [1, 2]
+    duplicate = _proposed(started, 0)
+    with pytest.raises(ConcurrentWriteError):
+        store.append(started.originator_id, [_proposed(started, 1), duplicate])
+    store.append(started.originator_id, [_proposed(started, 1)])
+    records = list(open_ledger(url).read_all())  # a new process reads what was committed
+    assert [r.aggregate_id for r in records] == [
+        str(e.originator_id) for e in (started, duplicate, _proposed(started, 1))
+    ]
+    assert [r.position for r in records] == sorted(r.position for r in records)
+    assert open_envelope(records[0].state).prev == GENESIS
+    verdict = verify(records)
+    assert verdict.ok, verdict.problem
+    assert (verdict.events, verdict.streams) == (3, 1)
+    table = rows(url, "SELECT count(*) FROM ledger_events")
+    assert table == [(3,)]  # the failed step left nothing behind
+
+
+def test_the_schema_parameter_keeps_ledgers_and_their_leases_apart(url):
+    with fresh_ledger_url() as other:
+        started = _started(0)
+        for location in (url, other):
+            with lease(location, started.originator_id):  # both held at once: no clash
+                open_ledger(location).append(started.originator_id, [started])
+        assert [r.position for r in open_ledger(other).read_all()] == [1]
+
+
+def test_a_bad_schema_name_is_one_clear_error(url):
+    with pytest.raises(LedgerError, match="not a plain name"):
+        open_ledger(url.replace("schema=", "schema=x;drop"))
+
+
+def test_a_second_writer_of_a_search_is_refused_in_one_line(url, tmp_path):
+    with _claim(url, tmp_path) as state:
+        sid = state.started.id
+    with lease(url, sid):
+        with pytest.raises(LedgerInUseError, match=f"search {sid}"):
+            with lease(url, sid):
+                pass
+        done = cli("search", "--resume", "--ledger", url, cwd=tmp_path)
+        assert_one_line_error(done, f"search {sid}", "being written by another process")
+        with lease(url, _started(7).originator_id):  # another search is free meanwhile
+            pass
+
+
+def test_a_held_id_makes_a_new_search_take_the_next_ordinal(url, tmp_path):
+    taken = s.search_id(0, "tiny", 0)
+    with lease(url, taken), _claim(url, tmp_path) as state:
+        assert state.started.id == s.search_id(1, "tiny", 0)
+
+
+def test_an_id_stored_first_by_another_process_moves_on_after_the_integrity_error(
+    url, tmp_path, monkeypatch
+):
+    store = open_ledger(url)
+    store.append(s.search_id(0, "tiny", 0), [_started(0)])
+    monkeypatch.setattr(session, "count_searches", lambda ledger: 0)  # a stale count
+    with _claim(url, tmp_path) as state:
+        assert state.started.id == s.search_id(1, "tiny", 0)
+    assert verify(store.read_all()).ok
+
+
+def test_sqlite_refuses_a_busy_ledger_without_trying_other_ids(tmp_path):
+    location = str(tmp_path / "l.sqlite")
+    with lease(location), pytest.raises(LedgerInUseError), _claim(location, tmp_path):
+        pass
+
+
+def _start_after(url: str, barrier: Any, hold_s: float, out: Any, tmp: str) -> None:
+    store = open_ledger(url)
+    barrier.wait()  # every process counts the searches at the same moment
+    with _claim(url, Path(tmp), store) as state:
+        time.sleep(hold_s)  # 0: the first may be done before the next one even tries
+        out.put(str(state.started.id))
+
+
+def _race(url: str, tmp: Path, processes: int, hold_s: float) -> list[str]:
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(processes), ctx.Queue()
+    workers = [
+        ctx.Process(target=_start_after, args=(url, barrier, hold_s, out, str(tmp)))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    ids = [out.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+    return ids
+
+
+@pytest.mark.parametrize("hold_s", [0.0, 0.5])
+def test_processes_starting_searches_at_once_get_distinct_ordinals(url, tmp_path, hold_s):
+    open_ledger(url)  # the table exists before the race: creating it is not what is tested
+    ids = _race(url, tmp_path, processes=3, hold_s=hold_s)
+    assert sorted(ids) == sorted(str(s.search_id(n, "tiny", 0)) for n in range(3))
+    ordinals = rows(url, "SELECT convert_from(state, 'UTF8')::json->'event'->>'ordinal'"
+                         " FROM ledger_events ORDER BY notification_id")  # fmt: skip
+    assert sorted(int(r[0]) for r in ordinals) == [0, 1, 2]
+    assert verify(open_ledger(url).read_all()).ok
+
+
+def _write_steps(url: str, ordinal: int, steps: int, barrier: Any) -> None:
+    store, started = open_ledger(url), _started(ordinal)
+    with lease(url, started.originator_id):
+        store.append(started.originator_id, [started])
+        barrier.wait()
+        for seq in range(steps):
+            store.append(started.originator_id, [_proposed(started, seq)])
+
+
+def test_concurrent_writers_of_different_searches_keep_each_chain(url):
+    open_ledger(url)
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    writers = [ctx.Process(target=_write_steps, args=(url, n, 60, barrier)) for n in (0, 1)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+        assert writer.exitcode == 0
+    records = list(open_ledger(url).read_all())
+    verdict = verify(records)
+    assert verdict.ok, verdict.problem
+    assert (verdict.events, verdict.streams) == (122, 2)
+    streams = [open_envelope(r.state).stream for r in records]
+    switches = sum(1 for a, b in zip(streams, streams[1:], strict=False) if a != b)
+    assert switches > 2  # the two searches' appends really interleaved
