@@ -14,7 +14,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from agents.baselines import OptunaProposer, RandomProposer
 from agents.catalogues import catalogue_for
 from agents.claude.api import DEFAULT_MODEL, ModelCheckError, check_model, claude_client
 from agents.claude.prices import UnknownPriceError, price_of
@@ -29,15 +31,16 @@ from agents.claude.recorded import (
 from agents.claude.session import Settings
 from agents.offline import OfflineProposer
 from domain.config import SearchConfig
-from domain.search import SearchStarted
 from domain.labels import FinishReason
+from domain.ports import Proposer, Runner
+from domain.progress import SearchState, fold
+from domain.search import SearchStarted
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
 from evaluators.tasks import TaskError, builtin_names, load
 from ledger import session
 from ledger.claim import new_search
 from ledger.lease import lease
-from domain.progress import SearchState, fold
 from ledger.loop import LiveExecutor
 from ledger.recorded import Recording
 from ledger.recovery import recovery_events
@@ -53,7 +56,6 @@ from projections.db import ProjectionsBusyError, connect, projections_path, rebu
 from projections.export import ExportError, export
 from projections.lineage import DuckLineage, LineageAt
 from projections.schema import content_hash
-from domain.ports import Proposer, Runner
 from runners.local import LocalRunner
 from runners.registry import open_runner
 
@@ -66,6 +68,9 @@ app = typer.Typer(
 console = Console()
 DEFAULT_LEDGER = "runs/ledger.sqlite"
 AGENTS = ("offline", "claude", "recorded")
+POLICIES = ("specialists", "generalist", "random", "optuna")
+LIVE_SAME = "identical to the live ones"
+LIVE_DIFFERENT = "[red]DIFFERENT from the live ones[/]"
 AgentsOpt = Annotated[
     str, typer.Option("--agents", help="offline, claude (needs ANTHROPIC_API_KEY) or recorded.")
 ]
@@ -86,7 +91,8 @@ SearchOpt = Annotated[
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    Console(stderr=True).print(f"[red]Error:[/] {message}", highlight=False, soft_wrap=True)
+    text = escape(message)  # messages quote paths and commands: `.[ray]` is not markup
+    Console(stderr=True).print(f"[red]Error:[/] {text}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -125,19 +131,43 @@ def search(
     task: Annotated[str, typer.Option(help="A built-in task name or a task folder.")] = "golf-cpu",
     trials: Annotated[int, typer.Option(min=0, help="Trials after the seed-recipe baseline.")] = 8,
     seed: int = 0,
-    specialists: Annotated[str, typer.Option(help="Comma-separated roster; default: the task's.")] = "",
-    no_lineage: Annotated[bool, typer.Option("--no-lineage", help="Blank the lineage view (ablation).")] = False,
+    specialists: Annotated[
+        str, typer.Option(help="Comma-separated roster; default: the task's.")
+    ] = "",
+    no_lineage: Annotated[
+        bool, typer.Option("--no-lineage", help="Blank the lineage view (ablation).")
+    ] = False,
     workers: Annotated[int, typer.Option(min=1, help="Trials in flight at once.")] = 1,
     threads: Annotated[int, typer.Option(min=1, help="Torch threads per trial.")] = 1,
-    strict_surfaces: Annotated[bool, typer.Option(help="Reject edits outside the specialist's surfaces.")] = False,
-    deadline_minutes: Annotated[float | None, typer.Option(help="Stop after this much time.")] = None,
-    patience: Annotated[int | None, typer.Option(help="Stop after this many trials without a keep.")] = None,
-    unsafe_no_sandbox: Annotated[bool, typer.Option("--unsafe-no-sandbox", help="Run agent code without bubblewrap.")] = False,
+    strict_surfaces: Annotated[
+        bool, typer.Option(help="Reject edits outside the specialist's surfaces.")
+    ] = False,
+    deadline_minutes: Annotated[
+        float | None, typer.Option(help="Stop after this much time.")
+    ] = None,
+    patience: Annotated[
+        int | None, typer.Option(help="Stop after this many trials without a keep.")
+    ] = None,
+    unsafe_no_sandbox: Annotated[
+        bool, typer.Option("--unsafe-no-sandbox", help="Run agent code without bubblewrap.")
+    ] = False,
     runner: Annotated[str, typer.Option(help="Where trials run: local or ray.")] = "local",
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster; default: new.")] = None,
     gpus_per_trial: Annotated[float, typer.Option(min=0, help="GPUs per trial (Ray).")] = 0.0,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the latest unfinished search (its recorded options).")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the latest unfinished search (its recorded options)."
+        ),
+    ] = False,
     agents: AgentsOpt = "offline",
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="specialists, generalist (one agent, every surface), random or optuna"
+            " (HPO baselines over the catalogue)."
+        ),
+    ] = "specialists",
     model: Annotated[str, typer.Option(help="The Claude model (--agents claude).")] = DEFAULT_MODEL,
     max_turns: Annotated[int, typer.Option(min=1, help="Model calls per Claude session.")] = 40,
     cost_cap_usd: CostCapOpt = None,
@@ -150,12 +180,26 @@ def search(
     if resume:
         _resume(ledger, search_id, runner, ray_address, gpus_per_trial)
         return
+    if policy not in POLICIES:
+        fail(f"unknown --policy {policy!r}: use {', '.join(POLICIES)}")
+    roster = tuple(s.strip() for s in specialists.split(",") if s.strip())
     config = SearchConfig(
-        task=task, trials=trials, seed=seed, workers=workers, threads=threads,
-        specialists=tuple(s.strip() for s in specialists.split(",") if s.strip()),
-        lineage=not no_lineage, strict_surfaces=strict_surfaces, sandbox=not unsafe_no_sandbox,
-        deadline_minutes=deadline_minutes, patience=patience, runner=runner, agent=agents,
-        model=None if agents == "offline" else model, max_turns=max_turns,
+        task=task,
+        trials=trials,
+        seed=seed,
+        workers=workers,
+        threads=threads,
+        policy=policy,
+        specialists=roster if policy == "specialists" else ("generalist",),
+        lineage=not no_lineage,
+        strict_surfaces=strict_surfaces,
+        sandbox=not unsafe_no_sandbox,
+        deadline_minutes=deadline_minutes,
+        patience=patience,
+        runner=runner,
+        agent=agents,
+        model=None if agents == "offline" else model,
+        max_turns=max_turns,
         cost_cap_usd=cost_cap_usd,
     )
     if agents not in AGENTS:
@@ -181,7 +225,9 @@ def search(
         fail(str(error))
     _summary(ledger, state.started.id, reason)
     if replayed is not None and replayed.differed:
-        fail(f"{len(replayed.differed)} requests differ from the recorded ones: the re-run diverged")
+        fail(
+            f"{len(replayed.differed)} requests differ from the recorded ones: the re-run diverged"
+        )
 
 
 def _evaluator(task: str, ledger: str, sandbox: bool) -> TaskEvaluator:
@@ -192,11 +238,20 @@ def _evaluator(task: str, ledger: str, sandbox: bool) -> TaskEvaluator:
 
 
 def _proposer(
-    evaluator: TaskEvaluator, config: SearchConfig, client: Any = None,
+    evaluator: TaskEvaluator,
+    config: SearchConfig,
+    client: Any = None,
     calls: list[RecordedCall] | None = None,
 ) -> tuple[Proposer, RecordedTransport | None]:
+    catalogue = catalogue_for(evaluator.task.name, evaluator.seed_recipe())
+    if config.policy in ("random", "optuna"):
+        baseline = RandomProposer if config.policy == "random" else OptunaProposer
+        try:
+            return baseline(catalogue, evaluator.seed_recipe()), None
+        except ValueError as error:
+            fail(str(error))
     if config.agent == "offline":
-        return OfflineProposer(catalogue_for(evaluator.task.name, evaluator.seed_recipe())), None
+        return OfflineProposer(catalogue), None
     strict = config.strict_surfaces
     check = lambda p, c, s: evaluator.check_edit(p, c, s, strict)  # noqa: E731
     settings = Settings(model=config.model or DEFAULT_MODEL, max_turns=config.max_turns)
@@ -224,8 +279,9 @@ def _claude_client(config: SearchConfig) -> Any:
     return client
 
 
-def _recording(location: str | None, prefix: str | None,
-               config: SearchConfig) -> tuple[SearchConfig, list[RecordedCall]]:
+def _recording(
+    location: str | None, prefix: str | None, config: SearchConfig
+) -> tuple[SearchConfig, list[RecordedCall]]:
     """The recorded search's options and its model calls, from the source ledger."""
     if location is None:
         fail("--agents recorded needs --from-ledger PATH (a ledger with a Claude search)")
@@ -242,8 +298,9 @@ def _recording(location: str | None, prefix: str | None,
     return recorded.model_copy(update={"agent": "recorded", "sandbox": config.sandbox}), calls
 
 
-def _resume(ledger: str, search_id: str | None, runner: str, ray_address: str | None,
-            gpus_per_trial: float) -> None:
+def _resume(
+    ledger: str, search_id: str | None, runner: str, ray_address: str | None, gpus_per_trial: float
+) -> None:
     store = _ledger(ledger, must_exist=True)
     try:
         sid = session.pick_search(store, search_id, unfinished=True)
@@ -254,10 +311,15 @@ def _resume(ledger: str, search_id: str | None, runner: str, ray_address: str | 
             evaluator = _evaluator(config.task, ledger, config.sandbox)
             started = events[0]
             if isinstance(started, SearchStarted) and evaluator.task_sha256 != started.task_sha256:
-                fail(f"the task {config.task} changed since search {sid} started; resuming would mix rules")
+                fail(
+                    f"the task {config.task} changed since search {sid} started;"
+                    " resuming would mix rules"
+                )
             recovery = recovery_events(state, trial_runner.host)
             store.append(sid, recovery)
-            console.print(f"resumed search {sid}: {len(recovery) - 1} trials in flight ended harness_abort")
+            console.print(
+                f"resumed search {sid}: {len(recovery) - 1} trials in flight ended harness_abort"
+            )
             client = _claude_client(config) if config.agent == "claude" else None
             proposer, _ = _proposer(evaluator, config, client)
             reason = _run(store, ledger, state, config, evaluator, proposer, trial_runner)
@@ -266,15 +328,36 @@ def _resume(ledger: str, search_id: str | None, runner: str, ray_address: str | 
     _summary(ledger, sid, reason)
 
 
-def _run(store: Ledger, location: str, state: SearchState, config: SearchConfig,
-         evaluator: TaskEvaluator, proposer: Proposer, runner: Runner) -> FinishReason:
+def _run(
+    store: Ledger,
+    location: str,
+    state: SearchState,
+    config: SearchConfig,
+    evaluator: TaskEvaluator,
+    proposer: Proposer,
+    runner: Runner,
+) -> FinishReason:
     lineage = DuckLineage(store, projections_path(location))
     executor = LiveExecutor(runner, evaluator, config.workers)
-    console.print(f"search {state.started.id} on {evaluator.task.name}: {config.trials} trials,"
-                  f" seed {config.seed}, ledger {location}")
-    with display.LiveProgress(console, config.trials, evaluator.task.metric.name, state) as progress:
-        loop = session.build_loop(state, store, evaluator, executor, proposer, lineage, config,
-                                  runner.name, runner.host, observers=[progress])
+    console.print(
+        f"search {state.started.id} on {evaluator.task.name}: {config.trials} trials,"
+        f" seed {config.seed}, ledger {location}"
+    )
+    with display.LiveProgress(
+        console, config.trials, evaluator.task.metric.name, state
+    ) as progress:
+        loop = session.build_loop(
+            state,
+            store,
+            evaluator,
+            executor,
+            proposer,
+            lineage,
+            config,
+            runner.name,
+            runner.host,
+            observers=[progress],
+        )
         previous = signal.signal(signal.SIGINT, lambda *_: loop.stop_requested.set())
         try:
             return loop.run()
@@ -396,14 +479,20 @@ def replay_command(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDG
         fresh = Path(tmp) / "rebuild.duckdb"
         rebuild(store, fresh)
         same = _content_hash(live) == _content_hash(fresh)
-        console.print(f"projections rebuilt from {store.max_position()} events: "
-                      + ("identical to the live ones" if same else "[red]DIFFERENT from the live ones[/]"))
+        console.print(
+            f"projections rebuilt from {store.max_position()} events: "
+            + (LIVE_SAME if same else LIVE_DIFFERENT)
+        )
         report = replay(events)
-        console.print(f"decisions: {report.compared} of {report.events - 1} events re-derived; {report.ending}")
+        compared = f"{report.compared} of {report.events - 1}"
+        console.print(f"decisions: {compared} events re-derived; {report.ending}")
         regenerated = _regenerate(store, events, Path(tmp) / "regen.duckdb")
     for divergence in (report.divergence, regenerated):
         if divergence is not None:
-            fail(f"divergence at {divergence}: recorded {divergence.recorded!r}, replay produced {divergence.produced!r}")
+            fail(
+                f"divergence at {divergence}: recorded {divergence.recorded!r},"
+                f" replay produced {divergence.produced!r}"
+            )
     if not same:
         fail("the live projections differ from a rebuild: delete the .duckdb file to rebuild it")
     console.print(f"search {sid}: no divergence")
@@ -415,8 +504,10 @@ def _regenerate(store: Ledger, events: list[Any], path: Path) -> Any:
     proposer = OfflineProposer(catalogue_for(recording.task().name, seed_recipe))
     divergence = regenerate(events, LineageAt(store, path), proposer)
     offline = sum(1 for p in recording.proposals.values() if p.agent == proposer.name)
-    console.print(f"offline proposals regenerated from seed and lineage: {offline}"
-                  + ("" if divergence else ", all identical"))
+    console.print(
+        f"offline proposals regenerated from seed and lineage: {offline}"
+        + ("" if divergence else ", all identical")
+    )
     return divergence
 
 
@@ -443,8 +534,10 @@ def reproduce_command(
     except (LedgerError, ValueError) as error:
         fail(str(error))
     event = done.event
-    console.print(f"trial {trial}: recorded {event.recorded_score}, reproduced {event.score}"
-                  f" ({done.outcome.label or 'valid'})")
+    console.print(
+        f"trial {trial}: recorded {event.recorded_score}, reproduced {event.score}"
+        f" ({done.outcome.label or 'valid'})"
+    )
     if event.identical:
         console.print("identical, bit for bit")
     elif event.within_noise:

@@ -75,8 +75,10 @@ def repair_target(view: LineageView) -> TrialLine | None:
     chain = {line.sequence for line in view.chain}
     parents = {edit.sequence: edit.parent_sequence for edit in view.tried}
     for line in view.recent:
-        if line.status in REPAIRS and line.sequence not in built_on and _reaches(
-            line.parent_sequence, chain, parents
+        if (
+            line.status in REPAIRS
+            and line.sequence not in built_on
+            and _reaches(line.parent_sequence, chain, parents)
         ):
             return line
     return None

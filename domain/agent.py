@@ -110,20 +110,47 @@ def session_events(
     def add(cls: type[DomainEvent], **fields: object) -> None:
         out.append(cls(originator_id=sid, originator_version=len(out) + 1, **fields))
 
-    add(AgentSessionStarted, search_id=search_id, sequence=sequence,
-        specialist=record.specialist, model=record.model, backend=record.backend)
+    add(
+        AgentSessionStarted,
+        search_id=search_id,
+        sequence=sequence,
+        specialist=record.specialist,
+        model=record.model,
+        backend=record.backend,
+    )
     for ex in record.exchanges:
         if ex.context_sha256 not in known_contexts:
             known_contexts.add(ex.context_sha256)
             add(ContextStored, sha256=ex.context_sha256, text=ex.context)
         if ex.error:
-            add(AgentCallFailed, turn=ex.turn, model=ex.model, request_sha256=ex.request_sha256,
-                context_sha256=ex.context_sha256, error=ex.error, attempts=ex.attempts,
-                usd=ex.usd)
+            add(
+                AgentCallFailed,
+                turn=ex.turn,
+                model=ex.model,
+                request_sha256=ex.request_sha256,
+                context_sha256=ex.context_sha256,
+                error=ex.error,
+                attempts=ex.attempts,
+                usd=ex.usd,
+            )
         else:
-            add(AgentExchanged, turn=ex.turn, model=ex.model, request_sha256=ex.request_sha256,
-                context_sha256=ex.context_sha256, response=ex.response, usage=ex.usage,
-                usd=ex.usd, price_table=ex.price_table, attempts=ex.attempts)
-    add(AgentSessionEnded, outcome=record.outcome, turns=len(record.exchanges),
-        usd=sum(ex.usd for ex in record.exchanges), detail=record.detail)
+            add(
+                AgentExchanged,
+                turn=ex.turn,
+                model=ex.model,
+                request_sha256=ex.request_sha256,
+                context_sha256=ex.context_sha256,
+                response=ex.response,
+                usage=ex.usage,
+                usd=ex.usd,
+                price_table=ex.price_table,
+                attempts=ex.attempts,
+            )
+    add(
+        AgentSessionEnded,
+        outcome=record.outcome,
+        turns=len(record.exchanges),
+        usd=sum(ex.usd for ex in record.exchanges),
+        detail=record.detail,
+    )
     return out

@@ -37,6 +37,7 @@ class FinishReason(StrEnum):
     COST_CAP = "cost_cap"
     BASELINE_FAILED = "baseline_failed"
     NO_PROPOSALS = "no_proposals"  # LLM sessions kept ending without a trial
+    HARNESS_FAULTS = "harness_faults"  # trial after trial aborted: an API or machine is down
 
 
 TERMINAL_STATUSES = frozenset({TrialStatus.FAILED, TrialStatus.JUDGED})

@@ -39,6 +39,7 @@ class TriedEdit(Immutable):
     specialist: str
     status: str
     sequence: int
+    score: float | None = None
 
 
 class LineageView(Immutable):

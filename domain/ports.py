@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
 from pydantic import Field
@@ -53,9 +53,11 @@ class LineageQuery(Protocol):
     def trial(self, search_id: UUID, sequence: int) -> dict[str, JSONValue]:
         """One trial as an agent may read it: hypothesis, diff, outcome, evidence, log."""
         ...
+
     def sql(self, query: str, max_rows: int, max_bytes: int) -> str:
         """One read-only query's rows as JSON lines, cut at the caps; ValueError if refused."""
         ...
+
     def hold(self) -> AbstractContextManager[object]:
         """Keep the read model open across the reads of one proposal."""
         ...
@@ -114,6 +116,7 @@ class EvalReport(Immutable):
     measurements: dict[str, float] = Field(default_factory=dict)
     illegal: str = ""  # the model broke a rule (non-causal, not normalised, ...)
     error: str = ""  # the evaluator could not score it
+    label: FailureLabel | None = None  # an overrun the task's own clocks saw (upstream runs)
 
 
 class SeedReport(Immutable):
@@ -181,7 +184,5 @@ class Evaluator(Protocol):
         specialist: RosterEntry,
         strict: bool,
     ) -> Outcome | None: ...
-
-    def job(self, **fields: Any) -> TrialJob: ...
 
     def classify(self, report: RunReport, scoring_seeds: tuple[int, ...]) -> Outcome: ...

@@ -27,6 +27,7 @@ from domain.labels import (
 
 BASELINE = "baseline"
 MAX_EMPTY_SESSIONS = 10  # LLM sessions in a row that proposed nothing: the search stops
+MAX_ABORTS_IN_A_ROW = 10  # aborted trials in a row: infrastructure is down, not ideas
 
 
 class StopLimits(Immutable):
@@ -50,11 +51,17 @@ class SearchState:
         self.sessions = 0  # LLM sessions started (numbered on their own)
         self.empty_sessions = 0  # sessions that ended without a trial
         self.empty_in_a_row = 0
+        self.aborts_in_a_row = 0  # trials ended harness_abort with nothing else between
+        self.cost_cap_hit = False  # a session stopped itself at the cost cap
         self.contexts: set[str] = set()  # context texts already stored in this search
         self.active_before = 0.0  # seconds of earlier process segments (before a resume)
         self.segment_start: datetime | None = None
         self.last_time: datetime | None = None
         self.events = 0
+        # Kept up to date by apply(), so every question below is O(1) or O(open trials):
+        self.proposals = 0  # trials that count toward the budget (see _count)
+        self.baseline_ids: list[UUID] = []  # seed-recipe runs, oldest first
+        self.open: set[UUID] = set()  # trials without a terminal event
 
     # Folding:
 
@@ -80,6 +87,7 @@ class SearchState:
         before = self.trials.get(event.originator_id)
         trial = t.mutate(event, before)
         self.trials[trial.id] = trial
+        self._count(before, trial)
         if isinstance(event, t.TrialProposed):
             self.by_sequence[event.sequence] = trial.id
         elif isinstance(event, t.TrialScored):
@@ -88,6 +96,26 @@ class SearchState:
             self._after_verdict(trial, event.verdict)
         elif isinstance(event, t.TrialFailed) and event.label is not FailureLabel.HARNESS_ABORT:
             self.ended_since_keep += 1
+        if isinstance(event, t.TrialFailed | t.TrialJudged):
+            aborted = isinstance(event, t.TrialFailed) and event.label is FailureLabel.HARNESS_ABORT
+            self.aborts_in_a_row = self.aborts_in_a_row + 1 if aborted else 0
+
+    def _count(self, before: t.Trial | None, trial: t.Trial) -> None:
+        """A trial counts toward the budget unless it is the baseline or the harness
+        aborted it (an infrastructure fault never spends an idea's turn)."""
+        if before is None:
+            self.open.add(trial.id)
+            if trial.specialist == BASELINE:
+                self.baseline_ids.append(trial.id)
+            else:
+                self.proposals += 1
+        if trial.status in TERMINAL_STATUSES:
+            self.open.discard(trial.id)
+        aborted_now = trial.label is FailureLabel.HARNESS_ABORT and (
+            before is None or before.label is None
+        )
+        if aborted_now and trial.specialist != BASELINE:
+            self.proposals -= 1
 
     def _after_verdict(self, trial: t.Trial, verdict: Verdict) -> None:
         if verdict is Verdict.KEEP:
@@ -105,6 +133,7 @@ class SearchState:
             self.contexts.add(event.sha256)
         elif isinstance(event, a.AgentSessionEnded):
             empty = event.outcome in a.EMPTY_OUTCOMES
+            self.cost_cap_hit = self.cost_cap_hit or event.outcome == "cost_cap"
             self.empty_sessions += empty
             self.empty_in_a_row = self.empty_in_a_row + 1 if empty else 0
 
@@ -117,27 +146,13 @@ class SearchState:
         return self.search
 
     @property
-    def proposals(self) -> int:
-        """Trials that count toward the budget: not the baseline, and not a trial the
-        harness aborted (an infrastructure fault never spends an idea's turn)."""
-        return sum(
-            1 for tr in self.trials.values()
-            if tr.specialist != BASELINE and tr.label is not FailureLabel.HARNESS_ABORT
-        )
-
-    @property
     def next_sequence(self) -> int:
-        return max(self.by_sequence, default=-1) + 1
+        return len(self.by_sequence)  # trial numbers are 0, 1, 2, ... without gaps
 
     @property
     def baselines(self) -> list[t.Trial]:
         """Seed-recipe runs, oldest first; one is re-run if the harness aborted it."""
-        return sorted((tr for tr in self.trials.values() if tr.specialist == BASELINE),
-                      key=lambda tr: tr.sequence)
-
-    def baseline_pending(self) -> bool:
-        """No judged baseline yet: either one is running, or one must (re)start."""
-        return self.best is None
+        return [self.trials[tid] for tid in self.baseline_ids]
 
     @property
     def best(self) -> t.Trial | None:
@@ -145,8 +160,7 @@ class SearchState:
 
     def in_flight(self) -> list[t.Trial]:
         """Trials without a terminal event, oldest first; SCORED waits for a verdict."""
-        open_ = [tr for tr in self.trials.values() if tr.status not in TERMINAL_STATUSES]
-        return sorted(open_, key=lambda tr: tr.sequence)
+        return sorted((self.trials[tid] for tid in self.open), key=lambda tr: tr.sequence)
 
     def trial(self, sequence: int) -> t.Trial:
         return self.trials[self.by_sequence[sequence]]
@@ -196,10 +210,12 @@ def stop_reason(state: SearchState, limits: StopLimits, now: datetime) -> Finish
         return FinishReason.DEADLINE
     if limits.patience is not None and state.ended_since_keep >= limits.patience:
         return FinishReason.NO_IMPROVEMENT
-    if limits.cost_usd is not None and state.cost_usd >= limits.cost_usd:
+    if state.cost_cap_hit or (limits.cost_usd is not None and state.cost_usd >= limits.cost_usd):
         return FinishReason.COST_CAP
     if state.empty_in_a_row >= MAX_EMPTY_SESSIONS:
         return FinishReason.NO_PROPOSALS
+    if state.aborts_in_a_row >= MAX_ABORTS_IN_A_ROW:
+        return FinishReason.HARNESS_FAULTS
     return None
 
 

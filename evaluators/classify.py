@@ -8,7 +8,8 @@ Priority (as in the paper's classifier, with our preflight and infrastructure ro
  then for each seed, in the order they ran:
  4. evaluation killed at its cap                               -> eval_budget_overrun
  5. training killed at its cap, or longer than cap + tolerance -> train_budget_overrun
- 6. evaluation longer than its cap                             -> eval_budget_overrun
+ 6. evaluation longer than its cap, or an overrun that the
+    task's own phase clocks report (upstream runs)              -> eval/train_budget_overrun
  7. artifact over the size cap, or the file-size limit hit     -> size_blocked
  8. training exited non-zero or was killed                     -> crash
  9. the model broke an evaluation rule (look-ahead, ...)       -> disqualified
@@ -113,6 +114,8 @@ def _seed_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
             eval_s=ev.process.wall_s,
             cap_s=budgets.eval_seconds,
         )
+    if ev is not None and ev.label is not None:  # an overrun the task's own phase clocks saw
+        return _fail(ev.label, ev.error or str(ev.label), ev.process.log_tail, source="evaluator")
     found = _size_failure(seed, spec) or _crash_failure(seed)
     if found is None and ev is not None:
         found = _eval_failure(ev, needs_score=spec.metric.source == "evaluator")

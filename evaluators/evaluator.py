@@ -31,6 +31,12 @@ class TaskEvaluator:
     @classmethod
     def open(cls, name_or_path: str, runs_root: Path, sandbox: bool = True) -> TaskEvaluator:
         """Load a task, refuse to run agent code unsandboxed unless asked, prepare data."""
+        task = load(name_or_path)
+        if sandbox and task.spec.kind == "upstream":
+            raise SandboxUnavailableError(
+                "upstream tasks train on GPUs, which the sandbox cannot expose yet: pass"
+                " --unsafe-no-sandbox (see evaluators/upstream/README.md for what that means)"
+            )
         if sandbox:
             problem = bwrap_problem()
             if problem:
@@ -38,7 +44,7 @@ class TaskEvaluator:
                     f"cannot sandbox agent-written code: {problem}. Install bubblewrap"
                     " (apt-get install bubblewrap) or pass --unsafe-no-sandbox"
                 )
-        evaluator = cls(load(name_or_path), runs_root, sandbox)
+        evaluator = cls(task, runs_root, sandbox)
         staging.ensure_data(evaluator.task_obj, runs_root / "data")
         return evaluator
 

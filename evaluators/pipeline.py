@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from domain.labels import FailureLabel
 from domain.ports import (
     EvalReport,
     PreflightReport,
@@ -158,7 +159,8 @@ def run_preflight(
     error = preflight.syntax_error(job.recipe)
     if error:
         return preflight.failed("syntax", error)
-    missing = _import_check(job, task, paths)
+    # Upstream recipes import from the user's own environment; their smoke run checks it.
+    missing = None if task.spec.kind == "upstream" else _import_check(job, task, paths)
     if missing:
         return preflight.failed("import", missing)
     if not job.smoke:
@@ -242,10 +244,17 @@ def _eval_report(process: ProcessReport, lines: list[str]) -> EvalReport:
                     },
                     illegal=str(result.get("illegal") or ""),
                     error=str(result.get("error") or ""),
+                    label=_overrun_label(result.get("label")),
                 )
             except (ValueError, TypeError, AttributeError):
                 break
     return EvalReport(process=process, error="the evaluator printed no JSON result line")
+
+
+def _overrun_label(value: object) -> FailureLabel | None:
+    """Only budget overruns may come from the evaluator: every other label is ours."""
+    overruns = (FailureLabel.TRAIN_BUDGET_OVERRUN, FailureLabel.EVAL_BUDGET_OVERRUN)
+    return FailureLabel(str(value)) if value in overruns else None
 
 
 def run_seeds(
@@ -263,7 +272,10 @@ def run_seeds(
             break
         links = staging.artifact_links(artifact)
         if links:  # a link could point the trusted evaluator at files the recipe cannot read
-            illegal = EvalReport(process=ProcessReport(rc=0), illegal=f"the artifact holds symbolic links: {', '.join(links)}")
+            illegal = EvalReport(
+                process=ProcessReport(rc=0),
+                illegal=f"the artifact holds symbolic links: {', '.join(links)}",
+            )
             reports.append(report.model_copy(update={"eval": illegal}))
             break
         report = report.model_copy(update={"eval": run_eval(job, task, paths, seed, artifact)})

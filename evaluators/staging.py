@@ -73,8 +73,9 @@ def _prepare(task: Task, train: Path, heldout: Path) -> None:
     if not command:
         return
     argv = fill(command, {"task": str(task.folder), "data": str(train), "heldout": str(heldout)})
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=task.folder,
-                          env=trusted_env(1))
+    done = subprocess.run(
+        argv, capture_output=True, text=True, check=False, cwd=task.folder, env=trusted_env(1)
+    )
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise DataPreparationError(f"{task.spec.name}: data preparation failed: {tail[0]}")
@@ -126,8 +127,9 @@ def trusted_env(threads: int) -> dict[str, str]:
     without an install) and nothing of a trial's AUTORECIPE_ settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTORECIPE_")}
     path = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
-    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads), PYTHONHASHSEED="0",
-               PYTHONPATH=path)
+    env.update(
+        PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads), PYTHONHASHSEED="0", PYTHONPATH=path
+    )
     return env
 
 

@@ -149,7 +149,8 @@ def recorded_outcome(event: DomainEvent) -> Outcome:
             measurements=event.measurements,
             rules_version=event.rules_version,
         )
-    assert isinstance(event, t.TrialFailed)
+    if not isinstance(event, t.TrialFailed):
+        raise TypeError(f"not an outcome event: {type(event).__name__}")
     return Outcome(
         label=event.label,
         reason=event.reason,
@@ -245,7 +246,7 @@ class RecordedEvaluator:
     def _static_verdicts(self) -> Iterator[tuple[tuple[str, str], Outcome | None]]:
         """(child recipe, specialist) -> its pre-launch failure or None: the static check
         is a pure function of those two, so a repeated edit gets the same verdict."""
-        for seq, proposed in self.rec.proposals.items():
+        for proposed in self.rec.proposals.values():
             tid = proposed.originator_id
             if proposed.specialist == BASELINE or tid not in self.rec.edits:
                 continue

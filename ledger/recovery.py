@@ -21,14 +21,17 @@ class NothingToResumeError(ValueError):
     pass
 
 
-def recovery_events(state: SearchState, host: str, config: dict[str, Any] | None = None) -> list[DomainEvent]:
+def recovery_events(
+    state: SearchState, host: str, config: dict[str, Any] | None = None
+) -> list[DomainEvent]:
     """SearchResumed, then a harness_abort for every trial without a terminal event."""
     search = state.started
     if search.finished is not None:
         raise NothingToResumeError(f"search {search.id} already finished ({search.finished})")
     open_trials = state.in_flight()
-    resumed = s.resume(search, abandoned=tuple(tr.id for tr in open_trials), host=host,
-                       config=config or {})
+    resumed = s.resume(
+        search, abandoned=tuple(tr.id for tr in open_trials), host=host, config=config or {}
+    )
     state.apply(resumed)
     events: list[DomainEvent] = [resumed]
     for trial in open_trials:

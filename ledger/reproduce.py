@@ -31,8 +31,9 @@ class Reproduction:
     outcome: Outcome
 
 
-def reproduce(ledger: Ledger, search_id: UUID, sequence: int, evaluator: Any, runner: Runner,
-              out_dir: Path) -> Reproduction:
+def reproduce(
+    ledger: Ledger, search_id: UUID, sequence: int, evaluator: Any, runner: Runner, out_dir: Path
+) -> Reproduction:
     """Re-execute trial `sequence` and append a TrialReproduced event (needs the lease)."""
     events = search_events(ledger.read_all(), search_id)
     rec = Recording.of(events)
@@ -47,8 +48,16 @@ def reproduce(ledger: Ledger, search_id: UUID, sequence: int, evaluator: Any, ru
         raise NotReproducibleError(f"the task {rec.started.task_id} changed since the search ran")
     recorded = _recorded_score(events, proposed.originator_id)
     scoring = tuple(r.seed for r in recorded[1] if r.scoring) if recorded else launched.seeds
-    job = evaluator.make_job(out_dir, launched.threads, True, proposed.originator_id, sequence,
-                             rec.recipes[proposed.originator_id], launched.seeds, scoring)
+    job = evaluator.make_job(
+        out_dir,
+        launched.threads,
+        True,
+        proposed.originator_id,
+        sequence,
+        rec.recipes[proposed.originator_id],
+        launched.seeds,
+        scoring,
+    )
     report = runner.run(job, lambda seed, samples: None, threading.Event())
     outcome = evaluator.classify(report, scoring)
     noise = state.started.noise_floor
@@ -58,21 +67,33 @@ def reproduce(ledger: Ledger, search_id: UUID, sequence: int, evaluator: Any, ru
     return Reproduction(event, outcome)
 
 
-def _recorded_score(events: list[tuple[int, Any]], trial_id: UUID) -> tuple[float, tuple[t.SeedResult, ...]] | None:
+def _recorded_score(
+    events: list[tuple[int, Any]], trial_id: UUID
+) -> tuple[float, tuple[t.SeedResult, ...]] | None:
     for _pos, event in events:
         if isinstance(event, t.TrialScored) and event.originator_id == trial_id:
             return event.score, event.per_seed
     return None
 
 
-def _comparison(trial: t.Trial, outcome: Outcome, recorded: Any, tolerance: float) -> t.TrialReproduced:
+def _comparison(
+    trial: t.Trial, outcome: Outcome, recorded: Any, tolerance: float
+) -> t.TrialReproduced:
     recorded_score = recorded[0] if recorded else None
     score = outcome.score if outcome.label is None else None
     identical = score is not None and score == recorded_score
-    within = identical or (score is not None and recorded_score is not None
-                           and abs(score - recorded_score) <= tolerance)
+    within = identical or (
+        score is not None
+        and recorded_score is not None
+        and abs(score - recorded_score) <= tolerance
+    )
     return t.record_reproduction(
-        trial, outcome=str(outcome.label or "scored"), score=score, recorded_score=recorded_score,
-        identical=identical, within_noise=within, tolerance=tolerance,
+        trial,
+        outcome=str(outcome.label or "scored"),
+        score=score,
+        recorded_score=recorded_score,
+        identical=identical,
+        within_noise=within,
+        tolerance=tolerance,
         measurements=outcome.measurements,
     )

@@ -154,7 +154,8 @@ def build_loop(
 
 
 def _topic_ids(ledger: Ledger, cls: type) -> list[UUID]:
-    ids, after = [], 0
+    ids: list[UUID] = []
+    after = 0
     while notes := ledger.recorder.select_notifications(
         start=after, limit=10_000, topics=[topic_of(cls)], inclusive_of_start=False
     ):

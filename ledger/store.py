@@ -7,6 +7,7 @@ at all. `read` pages through the notification log in ledger order.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from domain import faults
 from domain.base import DomainEvent
 from domain.envelope import GENESIS, StoredRecord, open_envelope, seal
 from domain.events import body_of, decode, topic_of
-from ledger.postgres import create_schema, schema_of
+from ledger.postgres import creating, schema_of
 
 
 class LedgerError(Exception):
@@ -50,7 +51,9 @@ class Ledger(Application[UUID]):
         """Seal and insert events atomically; returns their notification positions."""
         if not events:
             return []
-        head = self.head(stream)
+        first = events[0]
+        starts = first.originator_id == stream and first.originator_version == 1
+        head = GENESIS if starts else self.head(stream)  # a new search begins its own chain
         stored: list[StoredEvent] = []
         for event in events:
             state, head = seal(
@@ -164,8 +167,7 @@ def open_ledger(location: str) -> Ledger:
             raise LedgerError(f"the ledger folder {path.parent} is not writable")
         env = sqlite_env(path)
     try:
-        if is_postgres(location):
-            create_schema(location)
-        return Ledger(env=env, location=location)
+        with creating(location) if is_postgres(location) else contextlib.nullcontext():
+            return Ledger(env=env, location=location)
     except Exception as error:  # noqa: BLE001 - driver errors vary; one line for the user
         raise LedgerError(f"cannot open the ledger {location}: {error}") from None

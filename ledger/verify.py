@@ -46,10 +46,14 @@ def _check(record: StoredRecord, heads: dict[str, str]) -> str:
         return f"the stored state is not a readable envelope ({type(error).__name__})"
     actual = chain_hash(envelope, record.topic, record.aggregate_id, record.version)
     if actual != stored:
-        return f"its content does not match its hash (stored {stored[:12]}…, computed {actual[:12]}…)"
+        return (
+            f"its content does not match its hash (stored {stored[:12]}…, computed {actual[:12]}…)"
+        )
     expected = heads.get(stream, GENESIS)
     if prev != expected:
-        return (f"it links to {prev[:12]}… but the previous event of search {stream[:8]} "
-                f"hashes to {expected[:12]}… (an event was removed, inserted or reordered)")
+        return (
+            f"it links to {prev[:12]}… but the previous event of search {stream[:8]} "
+            f"hashes to {expected[:12]}… (an event was removed, inserted or reordered)"
+        )
     heads[stream] = stored
     return ""

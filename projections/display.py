@@ -176,8 +176,11 @@ class LiveProgress:
 
     def __init__(self, console: Console, trials: int, metric: str, state: SearchState) -> None:
         self.metric = metric
-        done = sum(1 for tr in state.trials.values()
-                   if tr.specialist != BASELINE and tr.status in TERMINAL_STATUSES)
+        done = sum(
+            1
+            for tr in state.trials.values()
+            if tr.specialist != BASELINE and tr.status in TERMINAL_STATUSES
+        )
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -187,7 +190,9 @@ class LiveProgress:
             console=console,
         )
         self.task = self.progress.add_task(
-            "trials", total=trials, completed=done,
+            "trials",
+            total=trials,
+            completed=done,
             status="running the seed recipe" if not done else f"resumed after {done} trials",
         )
 

@@ -233,17 +233,16 @@ def _launched(batch: Batch, e: dict[str, Any], m: Meta) -> None:
 def _progress(batch: Batch, e: dict[str, Any], m: Meta) -> None:
     row = batch.trial(m.aggregate_id)
     samples = e["samples"]
-    for sample in samples:
-        batch.progress.append(
-            (
-                m.position,
-                m.aggregate_id,
-                e["seed"],
-                sample["step"],
-                sample["loss"],
-                sample["elapsed_s"],
-            )
+    batch.progress.append(
+        (
+            m.position,
+            m.aggregate_id,
+            e["seed"],
+            [x["step"] for x in samples],
+            [x["loss"] for x in samples],
+            [x["elapsed_s"] for x in samples],
         )
+    )
     row["progress_samples"] = (row["progress_samples"] or 0) + len(samples)
     if samples:
         row["last_loss"] = samples[-1]["loss"]

@@ -202,7 +202,8 @@ def _numbers(measurements: str | None, evidence: str | None) -> dict[str, float]
 
 def _tried(con: duckdb.DuckDBPyConnection, search_id: UUID) -> tuple[TriedEdit, ...]:
     rows = con.execute(
-        "SELECT t.parent_seq, t.child_sha256, t.idea, t.specialist, t.status, t.seq"  # noqa: S608
+        "SELECT t.parent_seq, t.child_sha256, t.idea, t.specialist, t.status, t.seq,"  # noqa: S608
+        " t.score"
         " FROM trials t"
         f" WHERE t.search_id = ? AND t.specialist <> 'baseline' AND {_TERMINAL} ORDER BY t.seq",
         [search_id],
@@ -215,6 +216,7 @@ def _tried(con: duckdb.DuckDBPyConnection, search_id: UUID) -> tuple[TriedEdit, 
             specialist=r[3],
             status=r[4],
             sequence=r[5],
+            score=r[6],
         )
         for r in rows
     )

@@ -62,7 +62,7 @@ def catch_up(
     reader: EventReader,
     con: duckdb.DuckDBPyConnection,
     until: int | None = None,
-    batch: int = 5000,
+    batch: int = 20_000,
 ) -> int:
     """Project every event after the tracking position (up to `until`); returns the count."""
     done = 0

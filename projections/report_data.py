@@ -80,7 +80,7 @@ class Search:
 
 @dataclass(frozen=True)
 class Costs:
-    """A costs table summed per specialist; only present when that projection exists."""
+    """A costs table summed per specialist; only present when the search has model costs."""
 
     columns: tuple[str, ...]  # "specialist", then the summed numeric columns
     rows: tuple[tuple[Any, ...], ...]
@@ -189,4 +189,6 @@ def _costs(con: duckdb.DuckDBPyConnection, search_id: UUID) -> Costs | None:
     # Names come from the table's own schema, quoted; no value is spliced in.
     sql = f"SELECT coalesce({who}, '(none)'){sums} FROM {source} {where} GROUP BY 1 ORDER BY 1"  # noqa: S608
     rows = con.execute(sql, [search_id] if where else []).fetchall()
+    if not rows:  # a search without model calls (the costs view always exists)
+        return None
     return Costs(("specialist", *summed), tuple(tuple(r) for r in rows))

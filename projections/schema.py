@@ -105,17 +105,21 @@ def _table(name: str, columns: tuple[tuple[str, str], ...]) -> str:
 DDL: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS tracking (app VARCHAR PRIMARY KEY, position BIGINT NOT NULL)",
     # Enough of every envelope (topic, class version, stream, prev) to re-check its hash.
-    "CREATE TABLE IF NOT EXISTS events (position BIGINT PRIMARY KEY, search_id UUID,"
+    # Insert-only tables carry no key: positions are unique by construction, and an index
+    # would be maintained on every insert (most of a rebuild's cost).
+    "CREATE TABLE IF NOT EXISTS events (position BIGINT, search_id UUID,"
     " aggregate_id UUID, version INTEGER, type VARCHAR, time TIMESTAMPTZ, payload JSON,"
     " hash VARCHAR, prev_hash VARCHAR, topic VARCHAR, class_version INTEGER)",
     _table("searches", SEARCH_COLUMNS),
     _table("trials", TRIAL_COLUMNS),
-    "CREATE TABLE IF NOT EXISTS lineage (trial_id UUID PRIMARY KEY, search_id UUID,"
+    "CREATE TABLE IF NOT EXISTS lineage (trial_id UUID, search_id UUID,"
     " depth INTEGER, path VARCHAR, ancestors UUID[])",
     "CREATE TABLE IF NOT EXISTS recipes (sha256 VARCHAR PRIMARY KEY, files JSON)",
     "CREATE TABLE IF NOT EXISTS views (sha256 VARCHAR PRIMARY KEY, text VARCHAR)",
-    "CREATE TABLE IF NOT EXISTS progress (position BIGINT, trial_id UUID, seed INTEGER,"
-    " step INTEGER, loss DOUBLE, elapsed_s DOUBLE)",
+    # One row per TrainingProgressed batch (lists, not a row per sample: 10x fewer rows);
+    # `SELECT unnest(step), unnest(loss) FROM progress` gives the samples.
+    "CREATE TABLE IF NOT EXISTS progress (position BIGINT, trial_id UUID,"
+    " seed INTEGER, step INTEGER[], loss DOUBLE[], elapsed_s DOUBLE[])",
     # LLM sessions, their model exchanges and the contexts agents saw (projections/costs.py).
     "CREATE TABLE IF NOT EXISTS agent_sessions (session_id UUID PRIMARY KEY, search_id UUID,"
     " seq INTEGER, specialist VARCHAR, model VARCHAR, backend VARCHAR, outcome VARCHAR,"
@@ -149,7 +153,7 @@ HASHED_TABLES: tuple[tuple[str, str], ...] = (
     ("lineage", "trial_id"),
     ("recipes", "sha256"),
     ("views", "sha256"),
-    ("progress", "position, seed, step"),
+    ("progress", "position"),
     ("agent_sessions", "session_id"),
     ("exchanges", "session_id, turn"),
     ("contexts", "sha256"),

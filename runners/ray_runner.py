@@ -41,7 +41,7 @@ class RayUnavailableError(RuntimeError):
     """Ray is not installed, or its cluster cannot be reached; one line for the CLI."""
 
 
-def import_ray() -> ModuleType:
+def _import_ray() -> ModuleType:
     try:
         import ray
     except ImportError:
@@ -58,7 +58,7 @@ class RayRunner:
         gpus_per_trial: float = 0.0,
         pending_timeout_s: float = 300.0,
     ) -> None:
-        self.ray = import_ray()
+        self.ray = _import_ray()
         self.gpus, self.pending_timeout_s = gpus_per_trial, pending_timeout_s
         self.host = socket.gethostname()
         self.owns_cluster = not self.ray.is_initialized()
@@ -71,7 +71,7 @@ class RayRunner:
     ) -> RunReport:
         refusal = self.refusal(self.needs(job))
         if refusal:
-            return aborted(job, refusal)
+            return _aborted(job, refusal)
         # The driver enforces the backstop; the worker's own one only trails it.
         slack = {"backstop_seconds": job.backstop_seconds + WORKER_SLACK_S}
         stream = self.task.options(
@@ -96,7 +96,7 @@ class RayRunner:
         most = {k: max((node.get(k, 0) for node in nodes), default=0) for k in needs}
         return (
             f"no node of the Ray cluster can run this trial: it asks for {_amounts(needs)};"
-            f" the best node has {_amounts(most)}"
+            f" the nodes have at most {_amounts(most)}"
         )
 
     def close(self) -> None:
@@ -125,7 +125,7 @@ class _Followed:
             overdue = self.overdue()
             if overdue:
                 self.ray.cancel(self.stream, force=True)
-                return aborted(self.job, overdue)
+                return _aborted(self.job, overdue)
             ready, _ = self.ray.wait([self.stream], timeout=POLL_S)
             if ready:
                 report = self.take()
@@ -155,9 +155,9 @@ class _Followed:
         try:
             message = self.ray.get(next(self.stream))
         except StopIteration:
-            return aborted(self.job, "the Ray task ended without a report")
+            return _aborted(self.job, "the Ray task ended without a report")
         except self.ray.exceptions.RayError as error:
-            return aborted(self.job, f"the Ray task failed: {_one_line(error)}")
+            return _aborted(self.job, f"the Ray task failed: {_one_line(error)}")
         kind = message["kind"]
         if kind == "started":
             self.started = time.monotonic()
@@ -167,7 +167,7 @@ class _Followed:
         elif kind == "report":
             return RunReport.model_validate(message["report"])
         else:
-            return aborted(self.job, f"the runner on the Ray worker failed: {message['error']}")
+            return _aborted(self.job, f"the runner on the Ray worker failed: {message['error']}")
         return None
 
 
@@ -206,7 +206,7 @@ def _run_local(
     messages.put({"kind": "report", "report": report.model_dump(mode="json")})
 
 
-def aborted(job: TrialJob, reason: str) -> RunReport:
+def _aborted(job: TrialJob, reason: str) -> RunReport:
     return RunReport(trial_id=job.trial_id, preflight=PreflightReport(ok=True), abort=reason)
 
 

@@ -1,7 +1,7 @@
 """Where trials run, by name: `local` (a subprocess here, the default) or `ray`.
 
 The Ray runner is an optional extra: it is imported only when asked for, and a missing
-Ray or an unreachable cluster is one line for the CLI, before the ledger is touched.
+Ray or an unreachable cluster is one line for the CLI, before the search starts.
 """
 
 from __future__ import annotations

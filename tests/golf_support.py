@@ -23,24 +23,44 @@ Edit = Callable[[str], str]
 
 def tiny_golf(root: Path, steps: int = 30, train_seconds: int = 12) -> Path:
     """A copy of golf-cpu that trains for `steps` steps under a short clock."""
-    folder = root / "tiny-golf"
-    shutil.copytree(BUILTIN_ROOT / "golf_cpu", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    knobs, rules = {"STEPS": steps}, {"train_seconds": train_seconds}
+    return tiny_task(root, "golf-cpu", knobs, rules, name="tiny-golf")
+
+
+def tiny_task(
+    root: Path, task: str, knobs: dict[str, object], rules: dict[str, object], name: str = ""
+) -> Path:
+    """A copy of a built-in task, named `name` (tiny-<task>): recipe knobs and task.toml
+    lines (the first `key = value` at the start of a line) set to the given values."""
+    name = name or f"tiny-{task}"
+    folder = root / name
+    source = BUILTIN_ROOT / task.replace("-", "_")
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("__pycache__"))
     recipe = folder / "recipe" / "train.py"
-    recipe.write_text(re.sub(r"^STEPS = \d+", f"STEPS = {steps}", recipe.read_text(), flags=re.M))
+    recipe.write_text(_set_lines(recipe.read_text(), knobs))
     toml = folder / "task.toml"
-    text = toml.read_text().replace('name = "golf-cpu"', 'name = "tiny-golf"')
-    text = re.sub(r"^train_seconds = \d+", f"train_seconds = {train_seconds}", text, flags=re.M)
-    toml.write_text(text)
+    text = toml.read_text().replace(f'name = "{task}"', f'name = "{name}"')
+    toml.write_text(_set_lines(text, rules))
     return folder
+
+
+def _set_lines(text: str, values: dict[str, object]) -> str:
+    for key, value in values.items():
+        line = rf"^{key} = [^#\n]*"
+        text, found = re.subn(line, f"{key} = {value!r} ", text, count=1, flags=re.M)
+        assert found, f"{key} not found"
+    return text
 
 
 def insert_after(anchor: str, code: str) -> Edit:
     """An edit that adds `code` (indented like the anchor line) right after `anchor`."""
+
     def edit(text: str) -> str:
         line = next(x for x in text.splitlines() if anchor in x)
         indent = line[: len(line) - len(line.lstrip())]
         block = "".join(f"{indent}{row}\n" for row in code.strip("\n").splitlines())
         return text.replace(line + "\n", line + "\n" + block, 1)
+
     return edit
 
 
@@ -48,12 +68,15 @@ AT_START = "seed_everything(seed, int(os.environ"  # first line of main()
 AFTER_ARTIFACT = '(artifact / "weights.bin").write_bytes(packed)'  # last line of main()
 
 
-def run_trial(task: Path, runs: Path, edit: Edit, sandbox: bool = True,
-              seeds: tuple[int, ...] = (0,)) -> tuple[Outcome, RunReport | None]:
+def run_trial(
+    task: Path, runs: Path, edit: Edit, sandbox: bool = True, seeds: tuple[int, ...] = (0,)
+) -> tuple[Outcome, RunReport | None]:
     evaluator = TaskEvaluator.open(str(task), runs, sandbox=sandbox)
     seed_recipe = evaluator.seed_recipe()
     recipe = {"train.py": edit(seed_recipe["train.py"])}
-    static = evaluator.check_edit(seed_recipe, recipe, evaluator.task.specialist("generalist"), False)
+    static = evaluator.check_edit(
+        seed_recipe, recipe, evaluator.task.specialist("generalist"), False
+    )
     if static is not None:
         return static, None
     job = evaluator.make_job(runs / "searches" / "t", 1, True, uuid4(), 1, recipe, seeds, seeds)

@@ -27,7 +27,7 @@ _EPHEMERAL = {"type": "ephemeral"}
 class Settings:
     model: str = DEFAULT_MODEL
     max_turns: int = 40  # model calls per session
-    max_tokens: int = 8192
+    max_tokens: int = 16_000  # room for adaptive thinking before the tool call
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 

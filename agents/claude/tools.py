@@ -95,6 +95,8 @@ class Workbench:
                 f"no file {path!r}; the recipe has: {', '.join(sorted(self.copy))}"
             )
         lines = self.copy[path].split("\n")
+        if lines[-1] == "":
+            lines.pop()  # the newline that ends the file starts no line
         first, last = max(start, 1), min(end or len(lines), len(lines))
         body = "\n".join(lines[first - 1 : last])
         return f"# {path}, lines {first}-{last} of {len(lines)} (your copy of #{self.base})\n{body}"
@@ -146,7 +148,7 @@ class Workbench:
         if not hypothesis.strip():
             raise ToolInputError("the hypothesis is empty: say what the edit changes and why")
         self.submission = Submission(
-            self.base, hypothesis.strip(), expected_delta, idea.strip(), dict(self.copy)
+            self.base, hypothesis.strip(), float(expected_delta), idea.strip(), dict(self.copy)
         )
         return f"submitted against #{self.base}"
 

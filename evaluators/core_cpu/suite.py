@@ -4,13 +4,15 @@ Each item is a context and a few continuations, one of them the real text. A mod
 answers with the continuation it gives the highest mean log-probability per byte
 (nanochat's CORE rule for multiple choice); `scoring` computes that on the trusted side.
 
-* next_word: a line cut before a word; the real word or 3 words of the same length
-  drawn from the held-out plays (frequency-weighted, in the real word's letter case).
-* shuffled_line: the real line or the same line with two adjacent words swapped (never
-  the first word, whose capital would give the answer away).
+* next_word: a line cut before a word; the real word or 3 other words of the same
+  length from the held-out plays (each distinct word equally likely, in the real
+  word's letter case).
+* shuffled_line: the real line or the same line with every word but the first shuffled
+  (the first stays: its capital would give the answer away).
 * speaker: the two short speeches before a speech, headings included; the real
   speaker's heading (`NAME.`) or 3 others from the same stretch of the play (then the
-  play's most frequent speakers). Who speaks next is in the context, if anywhere.
+  play's most frequent speakers), never the one who just spoke: who speaks next is in
+  the context, if anywhere, and the names there tell it.
 * continuation: a line cut at a word boundary near its middle; its real rest or the
   rests of 3 other held-out lines cut the same way.
 
@@ -104,11 +106,11 @@ class Builder:
     def __init__(self, plays: Sequence[Play], seen_lines: set[str], seed: int) -> None:
         self.plays = list(plays)
         self.seen = seen_lines
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311  (seeded, reproducible draws)
         self.all_lines = sorted({x for p in self.plays for x in p.lines() if len(x) >= 15})
         words = [w.strip(",.;:!?") for x in self.all_lines for w in x.split()]
         self.words: dict[int, list[str]] = {}
-        for word in filter(WORD.match, words):
+        for word in sorted(set(filter(WORD.match, words))):
             self.words.setdefault(len(word), []).append(word)
 
     def fresh(self, line: str) -> bool:
@@ -127,7 +129,7 @@ class Builder:
         line = self.plays[p].speeches[s].lines[j]
         words = line.split()
         spots = [k for k in range(2, len(words)) if WORD.match(words[k])]
-        spots = [k for k in spots if len(set(self.words.get(len(words[k]), ()))) > 10]
+        spots = [k for k in spots if len(self.words.get(len(words[k]), ())) > 10]
         if len(words) < 4 or not spots or not self.fresh(line):
             return None
         k = self.rng.choice(spots)
@@ -144,13 +146,13 @@ class Builder:
     def shuffled_line(self, p: int, s: int, j: int) -> Item | None:
         line = self.plays[p].speeches[s].lines[j]
         words = line.split()
-        if not 5 <= len(words) <= 10 or not self.fresh(line):
+        if not 5 <= len(words) <= 10 or not self.fresh(line) or len(set(words[1:])) < 2:
             return None
-        k = self.rng.randrange(1, len(words) - 1)
-        if words[k] == words[k + 1]:
-            return None
-        mixed = [*words[:k], words[k + 1], words[k], *words[k + 2 :]]
-        choices, answer = _shuffled(self.rng, [line, " ".join(mixed)], line)
+        tail = words[1:]
+        mixed = tail[:]
+        while mixed == tail:
+            self.rng.shuffle(mixed)
+        choices, answer = _shuffled(self.rng, [line, " ".join([words[0], *mixed])], line)
         return Item("shuffled_line", context_of(self.plays[p].before(s, j)), choices, answer)
 
     def speaker(self, p: int, s: int, j: int) -> Item | None:
@@ -160,9 +162,10 @@ class Builder:
             return None  # one item per speech, and only after two short speeches
         real = play.speeches[s].speaker
         near = play.speeches[max(0, s - LOCAL_SPEECHES) : s + LOCAL_SPEECHES]
-        cast = [x for x in dict.fromkeys(x.speaker for x in near) if x != real]
+        last = play.speeches[s - 1].speaker
+        cast = [x for x in dict.fromkeys(x.speaker for x in near) if x not in (real, last)]
         common = [n for n, _ in Counter(x.speaker for x in play.speeches).most_common()]
-        pool = cast + [n for n in common if n != real and n not in cast]
+        pool = cast + [n for n in common if n not in (real, last) and n not in cast]
         need = CHOICES["speaker"] - 1
         others = self.rng.sample(cast, need) if len(cast) >= need else pool[:need]
         names = [x + "." for x in (real, *others)]
@@ -193,7 +196,9 @@ def _cut(line: str) -> tuple[str, str]:
     return " ".join(words[:middle]) + " ", " ".join(words[middle:])
 
 
-def build_suite(plays: Sequence[Play], seen_lines: set[str], per_task: int, seed: int) -> list[Item]:
+def build_suite(
+    plays: Sequence[Play], seen_lines: set[str], per_task: int, seed: int
+) -> list[Item]:
     """`per_task` items of each task, from positions drawn without replacement."""
     builder = Builder(plays, seen_lines, seed)
     makers: dict[str, Callable[[int, int, int], Item | None]] = {

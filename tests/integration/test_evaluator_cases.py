@@ -20,26 +20,33 @@ def test_the_tiny_seed_recipe_scores(golf):
     assert 3.0 < outcome.score < 8.0
     assert report.sandbox == "bwrap"
     assert outcome.measurements["artifact_bytes"] > 100_000
-    assert outcome.measurements["cpu_s"] > 0 and outcome.measurements["peak_rss_mb"] > 50
+    assert outcome.measurements["cpu_s"] > 0
+    assert outcome.measurements["peak_rss_mb"] > 50
 
 
 def test_a_printed_score_and_a_result_file_are_ignored(golf):
     honest, _ = run_trial(*golf, lambda text: text)
-    fake = insert_after(AFTER_ARTIFACT, """
+    fake = insert_after(
+        AFTER_ARTIFACT,
+        """
 print('{"score": 0.001, "val_bpb": 0.001}')
 print("val_bpb: 0.001")
 (artifact / "result.json").write_text('{"score": 0.001}')
-""")
+""",
+    )
     outcome, _ = run_trial(*golf, fake)
     assert outcome.label is None
     assert outcome.score == pytest.approx(honest.score, abs=0.02)  # same model, bytes aside
 
 
 def test_an_artifact_over_the_cap_after_training_is_size_blocked(golf):
-    pad = insert_after(AFTER_ARTIFACT, """
+    pad = insert_after(
+        AFTER_ARTIFACT,
+        """
 if os.environ.get("AUTORECIPE_SMOKE") != "1":
     (artifact / "pad.bin").write_bytes(bytes(50_000))
-""")
+""",
+    )
     outcome, _ = run_trial(*golf, pad)
     assert outcome.label is L.SIZE_BLOCKED
     assert outcome.evidence["artifact_bytes"] > outcome.evidence["cap_bytes"] == 147_000
@@ -54,21 +61,33 @@ def test_a_model_too_big_for_the_cap_is_blocked_before_training(golf):
 
 
 def test_training_past_the_clock_is_a_train_budget_overrun(golf):
-    outcome, report = run_trial(*golf, insert_after(AT_START, """
+    outcome, report = run_trial(
+        *golf,
+        insert_after(
+            AT_START,
+            """
 if os.environ.get("AUTORECIPE_SMOKE") != "1":
     import time
     time.sleep(600)
-"""))
+""",
+        ),
+    )
     assert outcome.label is L.TRAIN_BUDGET_OVERRUN
     assert report.seeds[0].train.timed_out
     assert 12 <= outcome.evidence["train_s"] < 30
 
 
 def test_a_crash_names_the_exception_and_its_line(golf):
-    outcome, _ = run_trial(*golf, insert_after(AT_START, """
+    outcome, _ = run_trial(
+        *golf,
+        insert_after(
+            AT_START,
+            """
 if os.environ.get("AUTORECIPE_SMOKE") != "1":
     raise RuntimeError("shapes do not line up")
-"""))
+""",
+        ),
+    )
     assert outcome.label is L.CRASH
     assert outcome.evidence["exception"]["type"] == "RuntimeError"
     assert outcome.evidence["exception"]["where"].startswith("train.py:")
@@ -76,7 +95,9 @@ if os.environ.get("AUTORECIPE_SMOKE") != "1":
 
 
 def test_a_syntax_error_is_a_preflight_crash_without_any_run(golf):
-    outcome, report = run_trial(*golf, lambda text: text.replace("def main() -> None:", "def main( -> None:"))
+    outcome, report = run_trial(
+        *golf, lambda text: text.replace("def main() -> None:", "def main( -> None:")
+    )
     assert outcome.label is L.PREFLIGHT_CRASH
     assert outcome.reason.startswith("SyntaxError")
     assert "train.py:" in outcome.reason
@@ -84,7 +105,9 @@ def test_a_syntax_error_is_a_preflight_crash_without_any_run(golf):
 
 
 def test_an_import_that_does_not_resolve_is_a_preflight_crash(golf):
-    outcome, report = run_trial(*golf, lambda text: text.replace("import numpy as np", "import numpyy as np"))
+    outcome, report = run_trial(
+        *golf, lambda text: text.replace("import numpy as np", "import numpyy as np")
+    )
     assert outcome.label is L.PREFLIGHT_CRASH
     assert outcome.evidence["stage"] == "import"
     assert "numpyy" in outcome.reason

@@ -13,7 +13,18 @@ from projections.export import checksum, read_back
 from tests.report_support import planned_search
 from tests.test_cli import cli
 
-TABLES = {"events", "searches", "trials", "lineage", "recipes", "views", "progress"}
+TABLES = {
+    "events",
+    "searches",
+    "trials",
+    "lineage",
+    "recipes",
+    "views",
+    "progress",
+    "agent_sessions",
+    "exchanges",
+    "contexts",
+}
 
 
 @pytest.fixture(scope="module")

@@ -38,8 +38,14 @@ def _search(task, ledger, *extra, fault=None):
     if fault:
         env["AUTORECIPE_FAULT"] = fault
     args = ["--resume"] if "--resume" in extra else ["--task", str(task), "--trials", str(TRIALS)]
-    return subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "search", *args, "--ledger", str(ledger)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "search", *args, "--ledger", str(ledger)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def independent_count(ledger: Path) -> dict[str, object]:
@@ -65,8 +71,14 @@ def independent_count(ledger: Path) -> dict[str, object]:
             ends[seq] = ends.get(seq, 0) + 1
             if body.get("label") == "harness_abort":
                 aborted.add(seq)
-    return {"proposed": proposed, "ends": ends, "aborted": aborted, "baselines": baselines,
-            "finished": names.count("SearchFinished"), "resumed": names.count("SearchResumed")}
+    return {
+        "proposed": proposed,
+        "ends": ends,
+        "aborted": aborted,
+        "baselines": baselines,
+        "finished": names.count("SearchFinished"),
+        "resumed": names.count("SearchResumed"),
+    }
 
 
 def assert_whole(ledger: Path, tmp: Path) -> dict[str, object]:

@@ -3,6 +3,7 @@ per-search lease, concurrent writers of different searches, and racing search st
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import time
 from pathlib import Path
@@ -23,6 +24,11 @@ from ledger.verify import verify
 from tests.postgres_support import fresh_ledger_url, rows
 from tests.support import ScriptedEvaluator, StepProposer
 from tests.test_cli import assert_one_line_error, cli
+
+ORDINALS = (
+    "SELECT convert_from(state, 'UTF8')::json->'event'->>'ordinal', notification_id"
+    " FROM ledger_events WHERE topic LIKE '%SearchStarted' ORDER BY notification_id"
+)
 
 
 @pytest.fixture
@@ -92,9 +98,8 @@ def test_a_second_writer_of_a_search_is_refused_in_one_line(url, tmp_path):
     with _claim(url, tmp_path) as state:
         sid = state.started.id
     with lease(url, sid):
-        with pytest.raises(LedgerInUseError, match=f"search {sid}"):
-            with lease(url, sid):
-                pass
+        with pytest.raises(LedgerInUseError, match=f"search {sid}"), lease(url, sid):
+            pass
         done = cli("search", "--resume", "--ledger", url, cwd=tmp_path)
         assert_one_line_error(done, f"search {sid}", "being written by another process")
         with lease(url, _started(7).originator_id):  # another search is free meanwhile
@@ -124,38 +129,56 @@ def test_sqlite_refuses_a_busy_ledger_without_trying_other_ids(tmp_path):
         pass
 
 
-def _start_after(url: str, barrier: Any, hold_s: float, out: Any, tmp: str) -> None:
-    store = open_ledger(url)
-    barrier.wait()  # every process counts the searches at the same moment
-    with _claim(url, Path(tmp), store) as state:
-        time.sleep(hold_s)  # 0: the first may be done before the next one even tries
-        out.put(str(state.started.id))
+def _start_racing(url: str, tmp: str, barrier: Any, winner_done: Any, late: bool, out: Any) -> None:
+    """Start a search after every racer has counted the searches (so all pick ordinal 0);
+    a late racer also waits until the first one has finished its start."""
+    count, first = session.count_searches, [True]
+
+    def count_then_wait(ledger: Any) -> int:
+        found = count(ledger)
+        if first.pop() if first else False:
+            barrier.wait()
+            if late:
+                winner_done.wait(timeout=60)
+        return found
+
+    session.count_searches = count_then_wait  # in this spawned process only
+    with _claim(url, Path(tmp)) as state:
+        time.sleep(0 if late else 0.5)  # together: the loser meets the winner's lease
+    winner_done.set()
+    out.put(str(state.started.id))
 
 
-def _race(url: str, tmp: Path, processes: int, hold_s: float) -> list[str]:
+def _race(url: str, tmp: Path, late: tuple[bool, ...]) -> list[str]:
     ctx = multiprocessing.get_context("spawn")
-    barrier, out = ctx.Barrier(processes), ctx.Queue()
-    workers = [
-        ctx.Process(target=_start_after, args=(url, barrier, hold_s, out, str(tmp)))
-        for _ in range(processes)
+    barrier, winner_done, out = ctx.Barrier(len(late)), ctx.Event(), ctx.Queue()
+    racers = [
+        ctx.Process(target=_start_racing, args=(url, str(tmp), barrier, winner_done, is_late, out))
+        for is_late in late
     ]
-    for worker in workers:
-        worker.start()
-    ids = [out.get(timeout=60) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=30)
-        assert worker.exitcode == 0
+    for racer in racers:
+        racer.start()
+    ids = [out.get(timeout=90) for _ in racers]
+    for racer in racers:
+        racer.join(timeout=30)
+        assert racer.exitcode == 0
     return ids
 
 
-@pytest.mark.parametrize("hold_s", [0.0, 0.5])
-def test_processes_starting_searches_at_once_get_distinct_ordinals(url, tmp_path, hold_s):
+def test_processes_that_start_searches_at_once_take_distinct_ordinals(url, tmp_path):
     open_ledger(url)  # the table exists before the race: creating it is not what is tested
-    ids = _race(url, tmp_path, processes=3, hold_s=hold_s)
+    ids = _race(url, tmp_path, late=(False, False, False))
     assert sorted(ids) == sorted(str(s.search_id(n, "tiny", 0)) for n in range(3))
-    ordinals = rows(url, "SELECT convert_from(state, 'UTF8')::json->'event'->>'ordinal'"
-                         " FROM ledger_events ORDER BY notification_id")  # fmt: skip
+    assert verify(open_ledger(url).read_all()).ok
+
+
+def test_late_starters_with_a_stale_count_move_on_after_the_integrity_error(url, tmp_path):
+    open_ledger(url)
+    ids = _race(url, tmp_path, late=(False, True, True))
+    assert sorted(ids) == sorted(str(s.search_id(n, "tiny", 0)) for n in range(3))
+    ordinals = rows(url, ORDINALS)
     assert sorted(int(r[0]) for r in ordinals) == [0, 1, 2]
+    assert ordinals[-1][1] > 3  # ids used up by rejected inserts: the IntegrityError happened
     assert verify(open_ledger(url).read_all()).ok
 
 
@@ -183,5 +206,5 @@ def test_concurrent_writers_of_different_searches_keep_each_chain(url):
     assert verdict.ok, verdict.problem
     assert (verdict.events, verdict.streams) == (122, 2)
     streams = [open_envelope(r.state).stream for r in records]
-    switches = sum(1 for a, b in zip(streams, streams[1:], strict=False) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(streams) if a != b)
     assert switches > 2  # the two searches' appends really interleaved

@@ -3,6 +3,7 @@ the first changed decision named where something did."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from dataclasses import replace
@@ -17,7 +18,7 @@ from ledger.loop import Finished
 from ledger.recovery import ABANDONED, recovery_events
 from ledger.replay import regenerate, replay, search_events
 from projections.lineage import DuckLineage, LineageAt
-from tests.support import SyncExecutor, StepProposer, ScriptedEvaluator, by_lr, scripted_loop
+from tests.support import ScriptedEvaluator, StepProposer, SyncExecutor, by_lr, scripted_loop
 
 
 def _run(tmp_path, **kwargs):
@@ -41,11 +42,14 @@ def test_a_search_replays_without_divergence(tmp_path):
 def test_a_hand_edited_verdict_is_reported_as_a_divergence(tmp_path):
     loop, store, location = _run(tmp_path, trials=6)
     with sqlite3.connect(location) as con:
-        rows = con.execute("SELECT rowid, state FROM stored_events WHERE topic LIKE '%TrialJudged'"
-                           " ORDER BY rowid").fetchall()
+        rows = con.execute(
+            "SELECT rowid, state FROM stored_events WHERE topic LIKE '%TrialJudged' ORDER BY rowid"
+        ).fetchall()
         position, state = next((p, s) for p, s in rows if b'"verdict":"discard"' in s)
-        con.execute("UPDATE stored_events SET state = ? WHERE rowid = ?",
-                    [state.replace(b'"verdict":"discard"', b'"verdict":"keep"'), position])
+        con.execute(
+            "UPDATE stored_events SET state = ? WHERE rowid = ?",
+            [state.replace(b'"verdict":"discard"', b'"verdict":"keep"'), position],
+        )
     report = replay(_events(store, loop))
     assert not report.ok
     assert report.divergence.position == position
@@ -83,29 +87,37 @@ def _crash_after(tmp_path, sequence):
             raise Crash
 
     loop.executor.submit = crash
-    try:
+    with contextlib.suppress(Crash):
         loop.run()
-    except Crash:
-        pass
     return store, location, loop.state.started.id
 
 
 def test_resume_abandons_trials_in_flight_and_finishes_the_budget(tmp_path):
-    store, location, sid = _crash_after(tmp_path, 3)
+    store, _location, sid = _crash_after(tmp_path, 3)
     state = fold(store.stream(sid))
     assert [tr.sequence for tr in state.in_flight()] == [3]
     store.append(sid, recovery_events(state, "host-b"))
     evaluator = ScriptedEvaluator(tmp_path)
-    loop = session.build_loop(state, store, evaluator, SyncExecutor(by_lr), StepProposer(),
-                              DuckLineage(store, tmp_path / "ledger.duckdb"), session.config_of(state),
-                              "sync", "host-b")
+    loop = session.build_loop(
+        state,
+        store,
+        evaluator,
+        SyncExecutor(by_lr),
+        StepProposer(),
+        DuckLineage(store, tmp_path / "ledger.duckdb"),
+        session.config_of(state),
+        "sync",
+        "host-b",
+    )
     assert loop.run() is FinishReason.TRIAL_BUDGET
     events = [decode(r) for r in store.read_all()]
     proposed = [e.sequence for e in events if isinstance(e, t.TrialProposed)]
     assert proposed == list(range(9))  # nothing lost or repeated; the abandoned one ran again
     ends = [e for e in events if isinstance(e, t.TrialFailed | t.TrialJudged)]
     assert len(ends) == 9  # every trial has exactly one terminal event
-    aborted = [e for e in events if isinstance(e, t.TrialFailed) and e.label is FailureLabel.HARNESS_ABORT]
+    aborted = [
+        e for e in events if isinstance(e, t.TrialFailed) and e.label is FailureLabel.HARNESS_ABORT
+    ]
     assert [e.reason for e in aborted] == [ABANDONED]
     report = replay(search_events(store.read_all(), sid))
     assert report.ok, report.divergence
@@ -123,7 +135,7 @@ def test_two_workers_replay_from_the_recorded_completion_order(tmp_path):
                 return last
             return super().next(timeout)
 
-    loop, store, location = scripted_loop(tmp_path, trials=6, workers=2)
+    loop, store, _location = scripted_loop(tmp_path, trials=6, workers=2)
     loop.executor = Reversed(by_lr, progress=False)
     loop.run()
     events = _events(store, loop)
@@ -142,8 +154,13 @@ def test_offline_proposals_regenerate_from_seed_and_lineage(tmp_path):
     loop, store, _ = _run(tmp_path, trials=5, proposer=proposer)
     events = _events(store, loop)
     assert regenerate(events, LineageAt(store, tmp_path / "regen.duckdb"), proposer) is None
-    edited = [replace(t, hypothesis=t.hypothesis + " (catalogue v2)") for t in generic_catalogue(TINY_RECIPE)]
-    found = regenerate(events, LineageAt(store, tmp_path / "regen2.duckdb"), OfflineProposer(edited))
+    edited = [
+        replace(t, hypothesis=t.hypothesis + " (catalogue v2)")
+        for t in generic_catalogue(TINY_RECIPE)
+    ]
+    found = regenerate(
+        events, LineageAt(store, tmp_path / "regen2.duckdb"), OfflineProposer(edited)
+    )
     assert found is not None
     assert found.what == "trial 1's proposal differs in hypothesis"
 

@@ -219,6 +219,7 @@ def test_the_cost_section_appears_only_with_a_costs_table(ledger, tmp_path):
     copy = tmp_path / "with-costs.duckdb"
     shutil.copyfile(Path(ledger).with_suffix(".duckdb"), copy)
     with duckdb.connect(str(copy)) as con:
+        con.execute("DROP VIEW costs")  # the projections' own (empty here) gives way to a table
         con.execute(
             "CREATE TABLE costs AS SELECT trial_id, search_id, 1000 AS input_tokens,"
             " 0.25 AS usd FROM trials WHERE seq > 0"

@@ -42,7 +42,9 @@ def test_a_search_runs_end_to_end_and_verifies_and_replays(task, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "Leaderboard (val_bpb)" in done.stdout
     assert "finished (trial_budget)" in done.stdout
-    counts = cli("audit", "select count(*) n from trials", "--format", "json", "--ledger", str(ledger))
+    counts = cli(
+        "audit", "select count(*) n from trials", "--format", "json", "--ledger", str(ledger)
+    )
     assert json.loads(counts.stdout)["n"] == 4
     verified = cli("verify", "--ledger", str(ledger))
     assert verified.returncode == 0
@@ -56,8 +58,18 @@ def test_two_searches_with_the_same_seed_make_the_same_proposals_diffs_and_score
     runs = []
     for name in ("a", "b"):
         ledger = tmp_path / name / "ledger.sqlite"
-        done = cli("search", "--task", str(task), "--trials", "3", "--seed", "5",
-                   "--ledger", str(ledger), timeout=600)
+        done = cli(
+            "search",
+            "--task",
+            str(task),
+            "--trials",
+            "3",
+            "--seed",
+            "5",
+            "--ledger",
+            str(ledger),
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr
         runs.append(_decisions(ledger))
     assert runs[0] == runs[1]

@@ -20,8 +20,10 @@ from tests.support import scripted_loop
 def _as_written_by_v1(path) -> int:
     """Rewrite every TrialLaunched as the v1 program stored it, resealing the chain."""
     with sqlite3.connect(path) as con:
-        rows = con.execute("SELECT rowid, originator_id, originator_version, topic, state"
-                           " FROM stored_events ORDER BY rowid").fetchall()
+        rows = con.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state"
+            " FROM stored_events ORDER BY rowid"
+        ).fetchall()
         heads: dict[str, str] = {}
         rewritten = 0
         for rowid, aggregate, version, topic, state in rows:
@@ -31,8 +33,9 @@ def _as_written_by_v1(path) -> int:
                 del body["deterministic"]
                 v, rewritten = 1, rewritten + 1
             stream = envelope["stream"]
-            new_state, heads[stream] = seal(body, v, stream, heads.get(stream, GENESIS), topic,
-                                            str(UUID(aggregate)), version)
+            new_state, heads[stream] = seal(
+                body, v, stream, heads.get(stream, GENESIS), topic, str(UUID(aggregate)), version
+            )
             con.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", [new_state, rowid])
     return rewritten
 
@@ -52,8 +55,18 @@ def test_an_older_ledger_still_verifies_loads_projects_and_replays(tmp_path):
     path = tmp_path / "rebuilt.duckdb"
     rebuild(store, path)
     with connect(path, read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM trials WHERE status IN ('keep', 'discard', 'crash')").fetchone()[0] == 5
-        assert con.execute("SELECT min(class_version) FROM events WHERE type = 'TrialLaunched'").fetchone()[0] == 1
+        assert (
+            con.execute(
+                "SELECT count(*) FROM trials WHERE status IN ('keep', 'discard', 'crash')"
+            ).fetchone()[0]
+            == 5
+        )
+        assert (
+            con.execute(
+                "SELECT min(class_version) FROM events WHERE type = 'TrialLaunched'"
+            ).fetchone()[0]
+            == 1
+        )
 
     report = replay(search_events(store.read_all(), loop.state.started.id))
     assert report.ok, report.divergence

@@ -95,11 +95,6 @@ def test_golf_evaluation_overrun_fails_the_trial_with_its_reason(golf_eval_overr
     assert report.seeds[0].eval is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="classify does not read the evaluator's `label` yet "
-    "(evaluators/upstream/README.md, 'What the harness still needs')",
-)
 def test_golf_evaluation_overrun_is_labelled_as_such(golf_eval_overrun):
     assert golf_eval_overrun[0].label is L.EVAL_BUDGET_OVERRUN
 

@@ -170,3 +170,9 @@ def test_airbench_is_stopped_after_its_first_run(tmp_path):
     assert ran.seconds < 10  # not the 30 s the second run would start after
     assert (ran.work / "cifar10").is_symlink()
     assert list(ran.artifact.iterdir()) == []  # nothing counted: airbench has no size rule
+
+
+def test_golf_smoke_run_that_cannot_score_fails_the_preflight(tmp_path):
+    ran = run_wrapper(fake_task(tmp_path, "parameter-golf", "pg_no_model.log"), smoke=True)
+    assert ran.rc == 1  # the upstream exited 0; the preflight reads only the exit code
+    assert "[autorecipe] crash: the run wrote no model file matching final_model*.ptz" in ran.log

@@ -26,30 +26,41 @@ def ledger(tmp_path):
 
 def _flip_byte(path: Path, position: int, old: bytes, new: bytes) -> None:
     with sqlite3.connect(path) as con:
-        (state,) = con.execute("SELECT state FROM stored_events WHERE rowid = ?", [position]).fetchone()
+        (state,) = con.execute(
+            "SELECT state FROM stored_events WHERE rowid = ?", [position]
+        ).fetchone()
         assert old in state
-        con.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", [state.replace(old, new, 1), position])
+        con.execute(
+            "UPDATE stored_events SET state = ? WHERE rowid = ?",
+            [state.replace(old, new, 1), position],
+        )
 
 
 def _independent(path: Path) -> subprocess.CompletedProcess[str]:
     script = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S).group(1)
-    return subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
-                          text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=False
+    )
 
 
 def test_an_untouched_ledger_verifies(ledger):
     store, path = ledger
     verdict = verify(store.read_all())
-    assert verdict.ok and verdict.events == store.max_position() and verdict.streams == 1
+    assert verdict.ok
+    assert verdict.events == store.max_position()
+    assert verdict.streams == 1
     done = _independent(path)
-    assert done.returncode == 0 and done.stdout.startswith(f"ok: {verdict.events} events")
+    assert done.returncode == 0
+    assert done.stdout.startswith(f"ok: {verdict.events} events")
 
 
 def test_one_changed_byte_is_named_by_its_position(ledger):
     store, path = ledger
     with sqlite3.connect(path) as con:
-        (position,) = con.execute("SELECT min(rowid) FROM stored_events WHERE topic LIKE"
-                                  " '%TrialProposed' AND CAST(state AS TEXT) LIKE '%scale LR%'").fetchone()
+        (position,) = con.execute(
+            "SELECT min(rowid) FROM stored_events WHERE topic LIKE"
+            " '%TrialProposed' AND CAST(state AS TEXT) LIKE '%scale LR%'"
+        ).fetchone()
     _flip_byte(path, position, b'"hypothesis":"scale', b'"hypothesis":"Scale')
     verdict = verify(store.read_all())
     assert verdict.bad_position == position
@@ -62,7 +73,8 @@ def test_a_deleted_event_breaks_the_link_of_the_next(ledger):
     with sqlite3.connect(path) as con:
         con.execute("DELETE FROM stored_events WHERE rowid = 4")
     verdict = verify(store.read_all())
-    assert verdict.bad_position == 5 and "link" in verdict.problem
+    assert verdict.bad_position == 5
+    assert "link" in verdict.problem
     assert "position 5" in _independent(path).stderr
 
 

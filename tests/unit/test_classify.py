@@ -30,7 +30,10 @@ def seed(n=0, train=OK, size=900, ev=None, **eval_fields):
     return SeedReport(seed=n, train=train, artifact_bytes=size, eval=ev)
 
 
-def run(*seeds, preflight=PreflightReport(ok=True), abort=""):
+PREFLIGHT_OK = PreflightReport(ok=True)
+
+
+def run(*seeds, preflight=PREFLIGHT_OK, abort=""):
     return RunReport(trial_id=TID, preflight=preflight, seeds=seeds, abort=abort, wall_s=9.0)
 
 
@@ -45,7 +48,9 @@ def test_an_infrastructure_fault_wins_over_everything():
 
 
 def test_a_projected_size_over_the_cap_is_size_blocked_before_training():
-    pre = PreflightReport(ok=False, stage="project", reason="projected 2,000 B", projected_bytes=2000)
+    pre = PreflightReport(
+        ok=False, stage="project", reason="projected 2,000 B", projected_bytes=2000
+    )
     outcome = label(run(preflight=pre))
     assert outcome.label is L.SIZE_BLOCKED
     assert outcome.evidence == {"projected_bytes": 2000, "cap_bytes": 1000, "stage": "preflight"}
@@ -53,8 +58,12 @@ def test_a_projected_size_over_the_cap_is_size_blocked_before_training():
 
 @pytest.mark.parametrize("stage", ["syntax", "import", "smoke", "surface"])
 def test_other_preflight_failures_are_preflight_crash(stage):
-    smoke = ProcessReport(rc=1, exception=ExceptionInfo(type="ValueError", message="m", where="t.py:3 in f"))
-    outcome = label(run(preflight=PreflightReport(ok=False, stage=stage, reason="why", smoke=smoke)))
+    smoke = ProcessReport(
+        rc=1, exception=ExceptionInfo(type="ValueError", message="m", where="t.py:3 in f")
+    )
+    outcome = label(
+        run(preflight=PreflightReport(ok=False, stage=stage, reason="why", smoke=smoke))
+    )
     assert outcome.label is L.PREFLIGHT_CRASH
     assert outcome.evidence["stage"] == stage
     assert outcome.evidence["exception"]["where"] == "t.py:3 in f"
@@ -86,19 +95,31 @@ def test_an_oversized_artifact_is_size_blocked_with_the_overage():
     assert "1,234 B over the 1,000 B cap by 234 B" in outcome.reason
 
 
-@pytest.mark.parametrize("train", [
-    ProcessReport(rc=-signal.SIGXFSZ),
-    ProcessReport(rc=1, exception=ExceptionInfo(type="OSError", message="[Errno 27] File too large", where="t.py:9 in main")),
-])
+@pytest.mark.parametrize(
+    "train",
+    [
+        ProcessReport(rc=-signal.SIGXFSZ),
+        ProcessReport(
+            rc=1,
+            exception=ExceptionInfo(
+                type="OSError", message="[Errno 27] File too large", where="t.py:9 in main"
+            ),
+        ),
+    ],
+)
 def test_hitting_the_file_size_limit_is_size_blocked(train):
     assert label(run(seed(train=train))).label is L.SIZE_BLOCKED
 
 
 def test_a_training_crash_carries_its_exception():
-    exc = ExceptionInfo(type="RuntimeError", message="shape mismatch", where="train.py:88 in forward")
+    exc = ExceptionInfo(
+        type="RuntimeError", message="shape mismatch", where="train.py:88 in forward"
+    )
     outcome = label(run(seed(train=ProcessReport(rc=1, exception=exc, log_tail="...trace"))))
     assert outcome.label is L.CRASH
-    assert outcome.reason == "training exited 1: RuntimeError: shape mismatch (train.py:88 in forward)"
+    assert (
+        outcome.reason == "training exited 1: RuntimeError: shape mismatch (train.py:88 in forward)"
+    )
     assert outcome.log_excerpt.endswith("trace")
 
 
@@ -112,12 +133,15 @@ def test_an_illegal_model_is_disqualified():
     assert "depend on byte 7" in outcome.reason
 
 
-@pytest.mark.parametrize("ev", [
-    EvalReport(process=ProcessReport(rc=2)),
-    EvalReport(process=ProcessReport(rc=0), error="artifact has no weights.bin"),
-    EvalReport(process=ProcessReport(rc=0), score=float("nan")),
-    EvalReport(process=ProcessReport(rc=0), score=None),
-])
+@pytest.mark.parametrize(
+    "ev",
+    [
+        EvalReport(process=ProcessReport(rc=2)),
+        EvalReport(process=ProcessReport(rc=0), error="artifact has no weights.bin"),
+        EvalReport(process=ProcessReport(rc=0), score=float("nan")),
+        EvalReport(process=ProcessReport(rc=0), score=None),
+    ],
+)
 def test_an_evaluation_without_a_finite_score_is_a_crash(ev):
     assert label(run(seed(ev=ev))).label is L.CRASH
 
@@ -154,9 +178,13 @@ def test_resource_totals_cover_every_process():
 
 
 def test_a_train_time_metric_comes_from_the_harness_clock_not_the_evaluator():
-    spec = TINY_TASK.model_copy(update={"metric": Metric(name="train_s", direction="minimize", source="train_seconds")})
+    spec = TINY_TASK.model_copy(
+        update={"metric": Metric(name="train_s", direction="minimize", source="train_seconds")}
+    )
     fast = ProcessReport(rc=0, wall_s=3.25)
-    ev = EvalReport(process=ProcessReport(rc=0, wall_s=1.0), score=None, measurements={"accuracy": 0.95})
+    ev = EvalReport(
+        process=ProcessReport(rc=0, wall_s=1.0), score=None, measurements={"accuracy": 0.95}
+    )
     outcome = label(run(seed(train=fast, ev=ev)), spec)
     assert outcome.label is None
     assert outcome.score == 3.25

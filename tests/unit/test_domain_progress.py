@@ -31,13 +31,23 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def AgentCharged(*, originator_id, originator_version, usd, **fields):  # noqa: N802
+def AgentCharged(*, originator_id, originator_version, usd, **fields):
     """A model exchange that cost `usd`: the cost the cap counts."""
     from domain.agent import AgentExchanged
 
-    return AgentExchanged(originator_id=originator_id, originator_version=originator_version,
-                          turn=1, model="m", request_sha256="r", context_sha256="c",
-                          response={}, usage={}, usd=usd, price_table="p", **fields)
+    return AgentExchanged(
+        originator_id=originator_id,
+        originator_version=originator_version,
+        turn=1,
+        model="m",
+        request_sha256="r",
+        context_sha256="c",
+        response={},
+        usage={},
+        usd=usd,
+        price_table="p",
+        **fields,
+    )
 
 
 def started(seed: int = 0, keep_rule: KeepRule | None = None) -> s.SearchStarted:
@@ -280,14 +290,45 @@ def test_model_calls_add_up_once_and_sessions_count() -> None:
     state = given(started())
     sid = UUID(int=9)
     common = {"model": "m", "request_sha256": "r", "context_sha256": "c"}
-    state.apply(a.AgentSessionStarted(originator_id=sid, originator_version=1, search_id=sid,
-                                      sequence=1, specialist="opt", model="m", backend="claude"))
-    state.apply(a.AgentExchanged(originator_id=sid, originator_version=2, turn=1, response={},
-                                 usage={}, usd=0.25, price_table="p", **common))
-    state.apply(a.AgentCallFailed(originator_id=sid, originator_version=3, turn=2, error="529",
-                                  attempts=3, usd=0.5, **common))
-    state.apply(a.AgentSessionEnded(originator_id=sid, originator_version=4, outcome="no_submit",
-                                    turns=2, usd=0.75))
+    state.apply(
+        a.AgentSessionStarted(
+            originator_id=sid,
+            originator_version=1,
+            search_id=sid,
+            sequence=1,
+            specialist="opt",
+            model="m",
+            backend="claude",
+        )
+    )
+    state.apply(
+        a.AgentExchanged(
+            originator_id=sid,
+            originator_version=2,
+            turn=1,
+            response={},
+            usage={},
+            usd=0.25,
+            price_table="p",
+            **common,
+        )
+    )
+    state.apply(
+        a.AgentCallFailed(
+            originator_id=sid,
+            originator_version=3,
+            turn=2,
+            error="529",
+            attempts=3,
+            usd=0.5,
+            **common,
+        )
+    )
+    state.apply(
+        a.AgentSessionEnded(
+            originator_id=sid, originator_version=4, outcome="no_submit", turns=2, usd=0.75
+        )
+    )
 
     assert state.cost_usd == 0.75  # the session's own total is not counted again
     assert (state.sessions, state.empty_sessions, state.empty_in_a_row) == (1, 1, 1)
@@ -480,3 +521,31 @@ def test_a_score_without_scoring_seeds_stands_for_itself() -> None:
     run.score(tid, 0.8, t.SeedResult(seed=0, score=None), seed(1, 9.0, scoring=False))
 
     assert run.state.per_seed[tid] == (0.8,)
+
+
+def test_ten_harness_aborts_in_a_row_stop_the_search_but_one_outcome_resets_the_count() -> None:
+    from domain.progress import MAX_ABORTS_IN_A_ROW
+
+    run = Scenario()
+    run.judged(1.0, Verdict.KEEP)  # the baseline
+    for _ in range(MAX_ABORTS_IN_A_ROW - 1):
+        run.failed(FailureLabel.HARNESS_ABORT)
+    assert stop_reason(run.state, NO_LIMITS, at(0)) is None
+    run.failed(FailureLabel.CRASH)
+    assert run.state.aborts_in_a_row == 0
+    for _ in range(MAX_ABORTS_IN_A_ROW):
+        run.failed(FailureLabel.HARNESS_ABORT)
+    assert stop_reason(run.state, NO_LIMITS, at(0)) is FinishReason.HARNESS_FAULTS
+
+
+def test_a_session_that_stopped_at_the_cost_cap_stops_the_search() -> None:
+    from domain import agent as a
+
+    state = given(started())
+    assert stop_reason(state, StopLimits(trials=100, cost_usd=1.0), at(0)) is None
+    state.apply(
+        a.AgentSessionEnded(
+            originator_id=UUID(int=9), originator_version=2, outcome="cost_cap", turns=3, usd=0.99
+        )
+    )
+    assert stop_reason(state, StopLimits(trials=100, cost_usd=1.0), at(0)) is FinishReason.COST_CAP

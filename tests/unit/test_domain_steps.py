@@ -476,34 +476,61 @@ def test_abort_events_end_an_open_trial_as_harness_abort(scored_first: bool) -> 
 # LLM sessions:
 
 
-def _session(outcome: str = "submitted", contexts: tuple[str, ...] = ("ctx",), error: str = "") -> a.SessionRecord:
+def _session(
+    outcome: str = "submitted", contexts: tuple[str, ...] = ("ctx",), error: str = ""
+) -> a.SessionRecord:
     exchanges = tuple(
-        a.ExchangeRecord(turn=i + 1, model="claude-x", request_sha256=f"req{i}",
-                         context_sha256=hashlib.sha256(text.encode()).hexdigest(), context=text,
-                         response={"stop_reason": "tool_use"}, usage={"input_tokens": 10},
-                         usd=0.01, price_table="2026-11", error=error if i == len(contexts) - 1 else "")
+        a.ExchangeRecord(
+            turn=i + 1,
+            model="claude-x",
+            request_sha256=f"req{i}",
+            context_sha256=hashlib.sha256(text.encode()).hexdigest(),
+            context=text,
+            response={"stop_reason": "tool_use"},
+            usage={"input_tokens": 10},
+            usd=0.01,
+            price_table="2026-11",
+            error=error if i == len(contexts) - 1 else "",
+        )
         for i, text in enumerate(contexts)
     )
-    return a.SessionRecord(specialist="opt", model="claude-x", backend="claude", outcome=outcome,
-                           exchanges=exchanges, detail=error)
+    return a.SessionRecord(
+        specialist="opt",
+        model="claude-x",
+        backend="claude",
+        outcome=outcome,
+        exchanges=exchanges,
+        detail=error,
+    )
 
 
 def test_a_submitted_session_is_stored_before_its_trial_and_linked_to_it() -> None:
     state = with_baseline(BASELINE_SCORE)
-    events = proposal_events(state, proposal(session=_session(contexts=("a", "a"))), PARENT,
-                             Checker(), Launcher())
-    assert kinds(events) == [a.AgentSessionStarted, a.ContextStored, a.AgentExchanged,
-                             a.AgentExchanged, a.AgentSessionEnded, t.TrialProposed,
-                             t.RecipeEdited, t.TrialLaunched]
+    events = proposal_events(
+        state, proposal(session=_session(contexts=("a", "a"))), PARENT, Checker(), Launcher()
+    )
+    assert kinds(events) == [
+        a.AgentSessionStarted,
+        a.ContextStored,
+        a.AgentExchanged,
+        a.AgentExchanged,
+        a.AgentSessionEnded,
+        t.TrialProposed,
+        t.RecipeEdited,
+        t.TrialLaunched,
+    ]
     assert events[5].session_id == a.session_id(state.started.id, 0) == events[0].originator_id
     assert state.cost_usd == pytest.approx(0.02)
 
 
 def test_a_context_already_stored_in_the_search_is_not_stored_again() -> None:
     state = with_baseline(BASELINE_SCORE)
-    proposal_events(state, proposal(session=_session(contexts=("a",))), PARENT, Checker(), Launcher())
-    second = proposal_events(state, proposal(session=_session(contexts=("a", "b"))), PARENT,
-                             Checker(), Launcher())
+    proposal_events(
+        state, proposal(session=_session(contexts=("a",))), PARENT, Checker(), Launcher()
+    )
+    second = proposal_events(
+        state, proposal(session=_session(contexts=("a", "b"))), PARENT, Checker(), Launcher()
+    )
     stored = [e.text for e in second if isinstance(e, a.ContextStored)]
     assert stored == ["b"]
     assert second[0].originator_id == a.session_id(state.started.id, 1)
@@ -512,18 +539,21 @@ def test_a_context_already_stored_in_the_search_is_not_stored_again() -> None:
 @pytest.mark.parametrize("outcome", ["no_submit", "turn_limit", "cost_cap"])
 def test_a_session_without_a_submission_leaves_no_trial(outcome: str) -> None:
     state = with_baseline(BASELINE_SCORE)
-    events = proposal_events(state, proposal(session=_session(outcome), recipe=None), PARENT,
-                             Checker(), Launcher())
+    events = proposal_events(
+        state, proposal(session=_session(outcome), recipe=None), PARENT, Checker(), Launcher()
+    )
     assert kinds(events)[-1] is a.AgentSessionEnded
     assert not any(isinstance(e, t.TrialProposed) for e in events)
-    assert state.next_sequence == 1 and state.empty_sessions == 1
+    assert state.next_sequence == 1
+    assert state.empty_sessions == 1
 
 
 def test_an_api_failure_ends_the_trial_as_harness_abort() -> None:
     state = with_baseline(BASELINE_SCORE)
     session = _session("error", error="overloaded after 4 attempts")
-    events = proposal_events(state, proposal(session=session, recipe=None), PARENT, Checker(),
-                             Launcher())
+    events = proposal_events(
+        state, proposal(session=session, recipe=None), PARENT, Checker(), Launcher()
+    )
     assert isinstance(events[2], a.AgentCallFailed)
     failed = events[-1]
     assert isinstance(failed, t.TrialFailed)

@@ -115,7 +115,7 @@ def test_placeholders_are_filled_and_unknown_braces_left_alone():
     assert expand("{work}/a-{seed}-{other}", values) == "/w/a-3-{other}"
 
 
-def test_prepare_protects_evaluation_code_and_links_data(tmp_path):
+def test_prepare_protects_evaluation_code_links_data_and_drops_stale_models(tmp_path):
     checkout, work, data = tmp_path / "checkout", tmp_path / "work", tmp_path / "data"
     for path, text in {
         "pkg/model.py": "upstream",
@@ -129,9 +129,11 @@ def test_prepare_protects_evaluation_code_and_links_data(tmp_path):
     (work / "pkg" / "core_eval.py").write_text("score = 1.0  # edited")
     for name in ("tokenizer", "base_checkpoints"):
         (data / name).mkdir(parents=True)
+    (work / "final_model.int8.ptz").write_bytes(b"from the smoke run")
     config = Config(
         adapter="x",
         launch=(),
+        artifact_files=("final_model*.ptz",),
         checkout=str(checkout),
         data=str(data),
         support=("pkg",),
@@ -146,6 +148,7 @@ def test_prepare_protects_evaluation_code_and_links_data(tmp_path):
     assert (work / "cifar10").resolve() == data
     assert (work / ".base" / "tokenizer").resolve() == data / "tokenizer"
     assert not (work / ".base" / "base_checkpoints").exists()  # each trial writes its own
+    assert not (work / "final_model.int8.ptz").exists()  # never counted for a later run
 
 
 def test_assemble_counts_packed_code_and_the_newest_model(tmp_path):

@@ -176,7 +176,7 @@ def clip_gradients(model: nn.Module) -> None:
 # ---- end surface: opt ----
 
 # ---- surface: sched ----
-STEPS = 400  # optimizer steps: the training horizon (the harness caps wall time, not steps)
+STEPS = 250  # optimizer steps: the training horizon (the harness caps wall time, not steps)
 
 
 def lr_at(step: int, total_steps: int) -> float:
@@ -217,8 +217,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               lr: float) -> torch.Tensor:
+def train_step(
+    model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, lr: float
+) -> torch.Tensor:
     logits = model(x)
     loss = F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
     loss.backward()

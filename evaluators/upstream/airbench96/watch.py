@@ -44,7 +44,7 @@ class AirbenchWatch:
     time_reported_s: float | None = None
 
     def feed(self, line: str, at: float) -> Sample | None:
-        row = _ROW.match(line.strip())
+        row = _ROW.match(line.rstrip())
         if row is None or self.accuracy is not None:
             return None
         if row["epoch"].isdigit():

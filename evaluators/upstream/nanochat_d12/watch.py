@@ -44,7 +44,7 @@ class NanochatWatch:
     train_reported_s: float | None = None
 
     def feed(self, line: str, at: float) -> Sample | None:
-        text = line.strip()
+        text = line.rstrip()  # never lstrip: an indented line is no log line (a code dump)
         step = _STEP.match(text)
         if step:
             self.step, self.total = int(step["step"]), int(step["total"])

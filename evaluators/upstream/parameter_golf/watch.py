@@ -69,7 +69,7 @@ class GolfWatch:
     reported_bytes: int | None = None
 
     def feed(self, line: str, at: float) -> Sample | None:
-        text = line.strip()
+        text = line.rstrip()  # never lstrip: an indented line is no log line (a code dump)
         if self.post is None and not _POST.match(text):
             return self._training(text, at)
         if self.post is None:
@@ -141,7 +141,8 @@ class GolfWatch:
             return ""
         cap = f"the {caps.train_seconds:g} s cap"
         if end.stopped == TRAIN_OVERRUN:
-            return f"still training {caps.train_grace_seconds:g} s past {cap}: stopped"
+            past = caps.tolerance_seconds + caps.train_grace_seconds
+            return f"still training {past:g} s past {cap}: stopped"
         limit = caps.train_seconds + caps.tolerance_seconds
         train_s, reported = self._train_s(), self.train_reported_s
         if train_s is not None and train_s > limit:
