@@ -3,8 +3,11 @@
 With lineage: first repair a recent size or budget failure on the best's branch (parent =
 the failed trial, edit = one that cuts bytes or time); otherwise edit the best (sometimes
 another keep), skipping edits already tried on that parent and ideas that crashed, and
-shying away from edits that add bytes or time when the best is near a cap. Without
-lineage only the best is known, so ideas repeat and failures go unrepaired.
+shying away from edits that add bytes or time when the best is near a cap. Once every
+edit has been tried on the best, stack on its near misses: children that scored better
+than the best but not beyond the noise floor, best first, as a researcher combines two
+small gains. Without lineage only the best is known, so ideas repeat and failures go
+unrepaired.
 """
 
 from __future__ import annotations
@@ -52,7 +55,28 @@ def decide(
         if repair is not None:
             return repair
     parent = _parent(view, view.best, rng)
-    return _pick(view, parent, techniques, recipe_of(parent), rng)
+    choice = _pick(view, parent, techniques, recipe_of(parent), rng)
+    if choice is not None or not view.lineage:
+        return choice
+    for near_miss in near_misses(view):
+        choice = _pick(view, near_miss, techniques, recipe_of(near_miss), rng)
+        if choice is not None:
+            return choice
+    return None
+
+
+def near_misses(view: LineageView) -> list[TrialLine]:
+    """The best's discarded children that still beat it, most promising first."""
+    if view.best is None or view.best.score is None:
+        return []
+    sign = 1.0 if view.lower_is_better else -1.0
+    best = sign * view.best.score
+    closer = [
+        line
+        for line in view.best_children
+        if line.status == "discard" and line.score is not None and sign * line.score < best
+    ]
+    return sorted(closer, key=lambda line: (sign * (line.score or 0.0), line.sequence))
 
 
 def _parent(view: LineageView, best: TrialLine, rng: random.Random) -> TrialLine:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 VALID = ("keep", "discard")
+EXHAUSTED = "none"  # the idea key of an offline specialist with no untried edit left
 
 
 def search_record(ledger: Path) -> dict[str, Any]:
@@ -70,10 +71,13 @@ def improvement(record: dict[str, Any]) -> float | None:
 
 def failed_repeats(record: dict[str, Any]) -> int:
     """Trials that re-ran an edit already failed on the same parent (same resulting
-    recipe, or the same idea key), harness aborts aside."""
+    recipe, or the same idea key), harness aborts aside. A specialist with nothing left to
+    propose is not an idea: `exhausted` counts those."""
     failed: set[tuple[Any, Any]] = set()
     repeats = 0
     for trial in record["trials"]:
+        if trial["idea"] == EXHAUSTED:
+            continue
         keys = {(trial["parent"], trial.get("child")), (trial["parent"], trial["idea"])}
         if keys & failed:
             repeats += 1
@@ -97,6 +101,7 @@ def summarise(ledgers: dict[tuple[str, str, int], Path], out: Path) -> dict[str,
             "improvement_pct": improvement(record),
             "labels": dict(labels),
             "failed_repeats": failed_repeats(record),
+            "exhausted": sum(t["idea"] == EXHAUSTED for t in record["trials"]),
         }
     table = _table(per_run)
     _plots(per_run, out)
@@ -120,6 +125,7 @@ def _table(per_run: dict[str, Any]) -> dict[str, Any]:
                 "improvements_pct": gains,
                 "labels": dict(labels),
                 "failed_repeats": sum(r["failed_repeats"] for r in runs),
+                "exhausted": sum(r["exhausted"] for r in runs),
                 "searches": len(runs),
             }
     return rows

@@ -104,6 +104,10 @@ class ScriptedWorld:
         self.seed = task.seed_recipe()
         self.rng, self.recipes, self.runs_root = rng, recipes, runs
         self.queue: list[Message] = []
+        # static_check is pure, and one-knob edits give only a few dozen distinct children:
+        # memoised, it returns the same outcome without the compile and diffs that were
+        # most of the generation time.
+        self.checked: dict[tuple[Any, ...], Outcome | None] = {}
 
     def seed_recipe(self) -> dict[str, str]:
         return dict(self.seed)
@@ -115,7 +119,10 @@ class ScriptedWorld:
         specialist: RosterEntry,
         strict: bool,
     ) -> Outcome | None:
-        return static_check(parent, child, specialist, strict)
+        key = (tuple(sorted(parent.items())), tuple(sorted(child.items())), specialist, strict)
+        if key not in self.checked:
+            self.checked[key] = static_check(parent, child, specialist, strict)
+        return self.checked[key]
 
     def make_job(
         self,

@@ -147,11 +147,14 @@ print("val_bpb: 0.0001")
     assert outcome.score == pytest.approx(honest.score, abs=0.01)
 
 
-def test_a_fork_bomb_hits_the_process_limit_and_crashes_alone(world):
+def test_a_fork_bomb_hits_the_process_limit_and_fails_alone(world):
     outcome, _ = attempt(
         world, insert_after(AT_START, during_training("while True:\n    os.fork()"))
     )
-    assert_failed(outcome, L.CRASH, "BlockingIOError")
+    # Which process meets the limit first is a race: the recipe's own (a crash) or only
+    # its children, which then fork on until the clock stops them (an overrun).
+    assert outcome.label in (L.CRASH, L.TRAIN_BUDGET_OVERRUN), outcome.reason
+    assert_failed(outcome, outcome.label, "BlockingIOError")
     honest, _ = run_trial(world["task"], world["runs"], lambda text: text)
     assert honest.label is None  # the harness is unharmed
 
