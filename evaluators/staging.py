@@ -79,6 +79,13 @@ def _prepare(task: Task, train: Path, heldout: Path) -> None:
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise DataPreparationError(f"{task.spec.name}: data preparation failed: {tail[0]}")
+    if not any(train.iterdir()) and not any(heldout.iterdir()):
+        # A prepare that ignores {data} and {heldout} writes elsewhere; caching its empty
+        # result would fail every trial later, far from the cause.
+        raise DataPreparationError(
+            f"{task.spec.name}: the prepare command wrote nothing to {{data}} or {{heldout}}:"
+            " pass them in its argv and write there"
+        )
 
 
 def fill(template: tuple[str, ...] | list[str], values: Mapping[str, str]) -> list[str]:

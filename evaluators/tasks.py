@@ -65,9 +65,11 @@ def load(name_or_path: str) -> Task:
     except tomllib.TOMLDecodeError as error:
         raise TaskError(f"{folder / 'task.toml'}: {error}") from None
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise TaskError(f"{folder / 'task.toml'}: {where}: {first['msg']}") from None
+        # Every problem at once, on one line: a new task should not take a run per key.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise TaskError(f"{folder / 'task.toml'}: {problems} (see docs/TASKS.md)") from None
     missing = [n for n in spec.recipe if not (folder / "recipe" / n).is_file()]
     if missing:
         raise TaskError(f"{folder}: recipe files missing under recipe/: {', '.join(missing)}")

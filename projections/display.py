@@ -63,26 +63,32 @@ def resolve_search(con: duckdb.DuckDBPyConnection, prefix: str | None) -> UUID:
 def leaderboard(con: duckdb.DuckDBPyConnection, search_id: UUID, limit: int = 10) -> Table:
     metric = con.execute("SELECT metric FROM searches WHERE search_id = ?", [search_id]).fetchone()
     table = Table(title=f"Leaderboard ({metric[0] if metric else 'score'})", show_lines=False)
-    for column in ("#", "trial", "who", "status", "score", "Δ vs best", "bytes", "train s"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("hypothesis", overflow="ellipsis", no_wrap=True, max_width=60)
     rows = con.execute(
         "SELECT rank, seq, specialist, status, score, delta, artifact_bytes, train_s, hypothesis"
         " FROM leaderboard WHERE search_id = ? ORDER BY rank LIMIT ?",
         [search_id, limit],
     ).fetchall()
-    for rank, seq, who, status, score, delta, size, train_s, hyp in rows:
-        table.add_row(
-            str(rank),
+    cells = [
+        (
             f"#{seq}",
             who,
-            f"[{STATUS_STYLE.get(status, '')}]{status}",
+            status,
             f"{score:.5f}",
             "" if delta is None else f"{delta:+.5f}",
             "" if size is None else f"{int(size):,}",
             "" if train_s is None else f"{train_s:.1f}",
-            (hyp or "")[:70],
         )
+        for _, seq, who, status, score, delta, size, train_s, _ in rows
+    ]
+    names = ("trial", "who", "status", "score", "Δ best", "bytes", "train s")  # rows: by rank
+    for i, name in enumerate(names):  # numbers keep their width: only the hypothesis gives
+        width = max([len(name), *(len(row[i]) for row in cells)])
+        table.add_column(name, no_wrap=True, min_width=width)
+    # ratio: the hypothesis takes what the other columns leave, and only it is cut.
+    table.add_column("hypothesis", overflow="ellipsis", no_wrap=True, ratio=1, min_width=8)
+    for row, (*_, hyp) in zip(cells, rows, strict=True):
+        status = f"[{STATUS_STYLE.get(row[2], '')}]{row[2]}"
+        table.add_row(*row[:2], status, *row[3:], (hyp or "")[:70])
     return table
 
 

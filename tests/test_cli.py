@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -117,6 +118,35 @@ def test_an_unknown_task_is_refused_before_anything_is_written(tmp_path):
         "not a built-in",
     )
     assert not location.exists()
+
+
+def test_a_task_toml_with_several_mistakes_names_them_all_in_one_line(tmp_path):
+    task = tmp_path / "my-task"
+    (task / "recipe").mkdir(parents=True)
+    (task / "task.toml").write_text('name = "my-task"\n[metric]\nname = "loss"\n')
+    location = tmp_path / "l.sqlite"
+    assert_one_line_error(
+        cli("search", "--task", str(task), "--ledger", str(location)),
+        "description: Field required",
+        "rules_version: Field required",
+        "metric.direction: Field required",
+        "roster: Field required",
+        "docs/TASKS.md",
+    )
+    assert not location.exists()
+
+
+def test_a_prepare_command_that_writes_nothing_is_refused_in_one_line(tmp_path):
+    task = tmp_path / "task"
+    shutil.copytree(Path(__file__).parent.parent / "docs" / "example-task", task)
+    toml = task / "task.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            '"{task}/prepare.py", "--train", "{data}", "--heldout", "{heldout}"', '"-c", "pass"'
+        )
+    )
+    done = cli("search", "--task", str(task), "--ledger", str(tmp_path / "l.sqlite"))
+    assert_one_line_error(done, "prepare command wrote nothing to {data} or {heldout}")
 
 
 def test_a_ledger_path_that_cannot_be_written(tmp_path):

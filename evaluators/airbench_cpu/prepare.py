@@ -11,14 +11,14 @@ write identical bytes.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 from mnist1d.data import get_dataset_args, make_dataset
+
+from evaluators import prepare_cli
 
 
 def _describe(array: npt.NDArray[np.generic]) -> dict[str, object]:
@@ -53,22 +53,14 @@ def prepare(train_dir: Path, heldout_dir: Path) -> dict[str, object]:
         **manifest,
         "test": {k: _describe(v) for k, v in arrays.items() if k.startswith("test")},
     }
-    _write_json(train_dir / "manifest.json", manifest)
-    _write_json(heldout_dir / "manifest.json", full)
+    prepare_cli.write_json(train_dir / "manifest.json", manifest)
+    prepare_cli.write_json(heldout_dir / "manifest.json", full)
     return full
-
-
-def _write_json(path: Path, data: dict[str, object]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: `python -m evaluators.airbench_cpu.prepare --train D --heldout H`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=Path, required=True)
-    parser.add_argument("--heldout", type=Path, required=True)
-    args = parser.parse_args(argv)
-    prepare(args.train, args.heldout)
+    prepare_cli.main(prepare, __doc__ or "", argv)
 
 
 if __name__ == "__main__":

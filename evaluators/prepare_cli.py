@@ -1,0 +1,25 @@
+"""What every built-in task's trusted `prepare` shares: its manifests and its command line.
+
+`python -m evaluators.TASK.prepare --train D --heldout H` writes the train data the
+recipe may read to D and the held-out data only the evaluator reads to H, each with a
+manifest of what was written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_json(path: Path, data: dict[str, object]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def main(prepare: Callable[[Path, Path], object], doc: str, argv: list[str] | None) -> None:
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--heldout", type=Path, required=True)
+    args = parser.parse_args(argv)
+    prepare(args.train, args.heldout)
