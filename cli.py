@@ -369,7 +369,7 @@ def _summary(location: str, search_id: object, reason: FinishReason) -> None:
     path = _refreshed(location)
     with connect(path, read_only=True) as con:
         sid = display.resolve_search(con, str(search_id))
-        console.print(display.leaderboard(con, sid))
+        console.print(display.leaderboard(con, sid, console.width))
         console.print(f"outcomes: {display.status_counts(con, sid)}")
         detail = con.execute(
             "SELECT finish_reason, best_score FROM searches WHERE search_id = ?", [sid]

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import duckdb
+from rich import box
 from rich.console import Console, Group
 from rich.progress import (
     BarColumn,
@@ -60,9 +61,16 @@ def resolve_search(con: duckdb.DuckDBPyConnection, prefix: str | None) -> UUID:
     return UUID(str(rows[0][0]))
 
 
-def leaderboard(con: duckdb.DuckDBPyConnection, search_id: UUID, limit: int = 10) -> Table:
+def leaderboard(
+    con: duckdb.DuckDBPyConnection, search_id: UUID, width: int = 120, limit: int = 10
+) -> Table:
     metric = con.execute("SELECT metric FROM searches WHERE search_id = ?", [search_id]).fetchone()
-    table = Table(title=f"Leaderboard ({metric[0] if metric else 'score'})", show_lines=False)
+    # No vertical rules: in 80 columns every character goes to the numbers first.
+    table = Table(
+        title=f"Leaderboard ({metric[0] if metric else 'score'})",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
     rows = con.execute(
         "SELECT rank, seq, specialist, status, score, delta, artifact_bytes, train_s, hypothesis"
         " FROM leaderboard WHERE search_id = ? ORDER BY rank LIMIT ?",
@@ -81,14 +89,21 @@ def leaderboard(con: duckdb.DuckDBPyConnection, search_id: UUID, limit: int = 10
         for _, seq, who, status, score, delta, size, train_s, _ in rows
     ]
     names = ("trial", "who", "status", "score", "Δ best", "bytes", "train s")  # rows: by rank
-    for i, name in enumerate(names):  # numbers keep their width: only the hypothesis gives
-        width = max([len(name), *(len(row[i]) for row in cells)])
-        table.add_column(name, no_wrap=True, min_width=width)
-    # ratio: the hypothesis takes what the other columns leave, and only it is cut.
-    table.add_column("hypothesis", overflow="ellipsis", no_wrap=True, ratio=1, min_width=8)
+    used = 0
+    for i, name in enumerate(names):
+        column_width = max([len(name), *(len(row[i]) for row in cells)])
+        table.add_column(name, no_wrap=True)
+        used += column_width + 3  # padding and the rule between columns
+    # Rich squeezes every column of a table too wide for the console, numbers included;
+    # sized to what is left, only the hypothesis is cut.
+    left = width - used - 2
+    with_hypothesis = left >= 10  # else too narrow for any of it: `cli.py show N` has it
+    if with_hypothesis:
+        table.add_column("hypothesis", overflow="ellipsis", no_wrap=True, max_width=min(left, 60))
     for row, (*_, hyp) in zip(cells, rows, strict=True):
         status = f"[{STATUS_STYLE.get(row[2], '')}]{row[2]}"
-        table.add_row(*row[:2], status, *row[3:], (hyp or "")[:70])
+        hypothesis = ((hyp or "")[:70],) if with_hypothesis else ()
+        table.add_row(*row[:2], status, *row[3:], *hypothesis)
     return table
 
 

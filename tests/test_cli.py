@@ -172,3 +172,23 @@ def test_every_command_has_help():
         done = cli(command, "--help")
         assert done.returncode == 0
         assert "Usage" in done.stdout
+
+
+@pytest.mark.parametrize("width", [80, 140])
+def test_the_leaderboard_keeps_every_number_whole_in_a_narrow_terminal(ledger, width):
+    import duckdb
+    from rich.console import Console
+
+    from projections.display import leaderboard
+
+    console = Console(width=width, record=True)
+    with duckdb.connect(str(Path(ledger).with_suffix(".duckdb")), read_only=True) as con:
+        search = con.execute("SELECT search_id FROM searches").fetchone()[0]
+        scores = [f"{s:.5f}" for (s,) in con.execute("SELECT score FROM leaderboard").fetchall()]
+        console.print(leaderboard(con, search, console.width))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "…" not in "".join(line[:60] for line in text.splitlines())  # only hypotheses cut
+    for score in scores:
+        assert score in text
+    assert "#0" in text
