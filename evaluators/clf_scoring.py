@@ -11,14 +11,12 @@ outputs depend on the other rows of a batch, or that changes while it is being s
 from __future__ import annotations
 
 import struct
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from evaluators.lm_scoring import IllegalModel, LMClient, ServerFailed, Spawn
+from evaluators.lm_scoring import IllegalModel, LMClient, ServerFailed
 
 SERVER_PATH = Path(__file__).with_name("tensor_server.py")
 MAGIC = b"ARTS"
@@ -63,22 +61,6 @@ class TensorClient(LMClient):
         if not np.isfinite(out).all():  # a diverged model: broken, not cheating
             raise ServerFailed("the model returned non-finite outputs (NaN or infinity)")
         return out
-
-
-def server_argv(server: Path, artifact: Path, threads: int) -> list[str]:
-    """-I so nothing in cwd can shadow an import; -B so model.py leaves no __pycache__."""
-    return [sys.executable, "-I", "-B", str(server), str(artifact), "--threads", str(threads)]
-
-
-def open_tensor_server(argv: Sequence[str], spawn: Spawn, deadline: float) -> TensorClient:
-    """Spawn the server (sandboxed or not: the caller decides) and shake hands."""
-    proc = spawn(argv)
-    try:
-        return TensorClient(proc, deadline)
-    except BaseException:
-        proc.kill()
-        proc.communicate()  # reaps it and closes our ends of the pipes
-        raise
 
 
 def classify(client: TensorClient, inputs: Floats, classes: int) -> Floats:

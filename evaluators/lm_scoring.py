@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -190,11 +191,15 @@ class LMClient:
                 raise ServerFailed("server closed its input") from exc
 
 
-def open_server(argv: Sequence[str], spawn: Spawn, deadline: float) -> LMClient:
-    """Spawn the server (sandboxed or not: the caller decides) and shake hands."""
+Client = TypeVar("Client", bound="LMClient")
+
+
+def open_server(argv: Sequence[str], spawn: Spawn, deadline: float, client: type[Client]) -> Client:
+    """Spawn the server (sandboxed or not: the caller decides) and shake hands with
+    `client`, the trusted end that speaks its protocol."""
     proc = spawn(argv)
     try:
-        return LMClient(proc, deadline)
+        return client(proc, deadline)
     except BaseException:
         proc.kill()
         proc.communicate()  # reaps it and closes our ends of the pipes

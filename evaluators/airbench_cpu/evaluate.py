@@ -17,11 +17,11 @@ import numpy as np
 from evaluators import serving
 from evaluators.clf_scoring import (
     SERVER_PATH,
+    TensorClient,
     accuracy,
     classify,
-    open_tensor_server,
-    server_argv,
 )
+from evaluators.lm_scoring import open_server, server_argv
 
 TASK_TOML = Path(__file__).with_name("task.toml")
 CLASSES = 10
@@ -33,7 +33,7 @@ def score(served: serving.Served) -> serving.Measured:
     labels = np.load(served.run.heldout / "test_y.npy")
     server = serving.stage_script(SERVER_PATH, served.private / "server")
     argv = server_argv(server, served.run.artifact, served.run.threads)
-    with open_tensor_server(argv, served.spawn, served.deadline) as client:
+    with open_server(argv, served.spawn, served.deadline, TensorClient) as client:
         logits = classify(client, inputs, CLASSES)
     return None, {"accuracy": accuracy(logits, labels), "test_items": float(len(labels))}
 

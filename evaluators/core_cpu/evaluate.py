@@ -16,7 +16,7 @@ from pathlib import Path
 from evaluators import serving
 from evaluators.core_cpu.scoring import accuracies, choice_scores, core, make_rows
 from evaluators.core_cpu.suite import Item
-from evaluators.lm_scoring import open_server, server_argv, stage_server
+from evaluators.lm_scoring import LMClient, open_server, server_argv, stage_server
 
 TASK_TOML = Path(__file__).with_name("task.toml")
 
@@ -33,7 +33,7 @@ def score(served: serving.Served) -> serving.Measured:
     server = stage_server(served.private / "server")
     argv = server_argv(server, served.run.artifact, served.run.threads)
     started = time.monotonic()
-    with open_server(argv, served.spawn, served.deadline) as client:
+    with open_server(argv, served.spawn, served.deadline, LMClient) as client:
         scores = choice_scores(client, make_rows(items, client.block_size))
     accuracy = accuracies(items, scores)
     measurements = {f"acc_{task}": round(acc, 6) for task, acc in accuracy.items()}

@@ -25,6 +25,7 @@ from typing import IO
 from domain.task import SandboxRules
 from evaluators.lm_scoring import (
     IllegalModel,
+    LMClient,
     Score,
     ServerFailed,
     Spawn,
@@ -96,7 +97,7 @@ def score_artifact(
     if not (artifact / "model.py").is_file():
         raise ServerFailed(f"artifact has no model.py: {artifact}")
     server = stage_server(private / "server")
-    with open_server(server_argv(server, artifact, threads), spawn, deadline) as client:
+    with open_server(server_argv(server, artifact, threads), spawn, deadline, LMClient) as client:
         return score_bytes(client, val)
 
 

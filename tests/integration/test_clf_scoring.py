@@ -15,10 +15,8 @@ from evaluators.clf_scoring import (
     TensorClient,
     accuracy,
     classify,
-    open_tensor_server,
-    server_argv,
 )
-from evaluators.lm_scoring import IllegalModel, ServerFailed
+from evaluators.lm_scoring import IllegalModel, ServerFailed, open_server, server_argv
 
 MODEL = """
 import torch
@@ -53,7 +51,7 @@ def plain_spawn(argv: Sequence[str]) -> subprocess.Popen[bytes]:
 
 def serve(artifact: Path, seconds: float = 60) -> TensorClient:
     argv = server_argv(SERVER_PATH, artifact, threads=1)
-    return open_tensor_server(argv, plain_spawn, time.monotonic() + seconds)
+    return open_server(argv, plain_spawn, time.monotonic() + seconds, TensorClient)
 
 
 def data(rows: int = 600) -> tuple[np.ndarray, np.ndarray]:

@@ -69,7 +69,7 @@ def plain_spawn(argv: Sequence[str]) -> subprocess.Popen[bytes]:
 
 def serve(artifact: Path, seconds: float = 60) -> LMClient:
     argv = server_argv(SERVER_PATH, artifact, threads=1)
-    return open_server(argv, plain_spawn, time.monotonic() + seconds)
+    return open_server(argv, plain_spawn, time.monotonic() + seconds, LMClient)
 
 
 @pytest.fixture
