@@ -122,29 +122,23 @@ def session_events(
         if ex.context_sha256 not in known_contexts:
             known_contexts.add(ex.context_sha256)
             add(ContextStored, sha256=ex.context_sha256, text=ex.context)
+        call = {
+            "turn": ex.turn,
+            "model": ex.model,
+            "request_sha256": ex.request_sha256,
+            "context_sha256": ex.context_sha256,
+            "attempts": ex.attempts,
+            "usd": ex.usd,
+        }
         if ex.error:
-            add(
-                AgentCallFailed,
-                turn=ex.turn,
-                model=ex.model,
-                request_sha256=ex.request_sha256,
-                context_sha256=ex.context_sha256,
-                error=ex.error,
-                attempts=ex.attempts,
-                usd=ex.usd,
-            )
+            add(AgentCallFailed, error=ex.error, **call)
         else:
             add(
                 AgentExchanged,
-                turn=ex.turn,
-                model=ex.model,
-                request_sha256=ex.request_sha256,
-                context_sha256=ex.context_sha256,
                 response=ex.response,
                 usage=ex.usage,
-                usd=ex.usd,
                 price_table=ex.price_table,
-                attempts=ex.attempts,
+                **call,
             )
     add(
         AgentSessionEnded,
