@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
+from rich.console import Console
 
 from ledger.lease import lease
+from projections.display import leaderboard
 from tests.support import scripted_loop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,11 +179,6 @@ def test_every_command_has_help():
 
 @pytest.mark.parametrize("width", [80, 140])
 def test_the_leaderboard_keeps_every_number_whole_in_a_narrow_terminal(ledger, width):
-    import duckdb
-    from rich.console import Console
-
-    from projections.display import leaderboard
-
     console = Console(width=width, record=True)
     with duckdb.connect(str(Path(ledger).with_suffix(".duckdb")), read_only=True) as con:
         search = con.execute("SELECT search_id FROM searches").fetchone()[0]
