@@ -13,7 +13,8 @@ from domain.keep import KeepRule, measure_noise_floor
 from domain.labels import TrialStatus, Verdict
 from domain.paired import MoreSeeds
 from domain.progress import BASELINE, judgement
-from domain.task import Seeds
+from domain.task import Gate, Seeds, TaskSpec
+from tests.support import RACING_TASK
 from tests.unit.test_domain_progress import Scenario
 
 SEEDS = Seeds(per_trial=1, max_per_trial=3, noise=5)
@@ -149,3 +150,24 @@ def test_extension_needs_a_scored_trial() -> None:
 
     with pytest.raises(t.TrialError, match="cannot extend"):
         t.extend(race.state.trials[tid], **facts((1,)), test=None)
+
+
+# Settings that cannot race are refused when the task is read:
+
+
+def test_the_cap_defaults_to_three_and_never_sits_below_the_first_look() -> None:
+    assert (Seeds().cap, Seeds(per_trial=5).cap, Seeds(max_per_trial=1).cap) == (3, 5, 1)
+    with pytest.raises(ValueError, match=r"max_per_trial \(2\) is below per_trial \(3\)"):
+        Seeds(per_trial=3, max_per_trial=2)
+
+
+def test_a_gated_task_runs_every_seed_at_once_and_one_seed_needs_a_noise_model() -> None:
+    fields = RACING_TASK.model_dump()
+    gate = Gate(metric="accuracy", threshold=0.9).model_dump()
+    with pytest.raises(ValueError, match="runs them all at once"):
+        TaskSpec.model_validate({**fields, "gate": gate})
+    one_seed = {"per_trial": 1, "max_per_trial": 1, "noise": 2}
+    with pytest.raises(ValueError, match="noise to 3 or more"):
+        TaskSpec.model_validate({**fields, "seeds": one_seed})
+    fixed = {**fields, "gate": gate, "seeds": {"per_trial": 5, "max_per_trial": 5, "noise": 8}}
+    assert TaskSpec.model_validate(fixed).seed_cap == 5
