@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -34,13 +36,20 @@ from evaluators.tasks import load  # noqa: E402
 from runners.local import LocalRunner  # noqa: E402
 
 
-def scores_on(task: str, seeds: tuple[int, ...], runs_root: Path) -> list[float]:
-    evaluator = TaskEvaluator.open(task, runs_root)
+def scores_on(task: str, seeds: tuple[int, ...], root: Path) -> list[float]:
+    """The seed recipe's score on each seed, in one job through the real pipeline, from a
+    copy of the task whose caps are an hour (the pipeline reads the folder's caps)."""
+    folder = root / "task"
+    shutil.copytree(load(task).folder, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    toml = folder / "task.toml"
+    text = toml.read_text()
+    for key in ("train_seconds", "eval_seconds"):
+        text = re.sub(rf"^{key} = [^#\n]*", f"{key} = 3600 ", text, count=1, flags=re.M)
+    toml.write_text(text)
+    evaluator = TaskEvaluator.open(str(folder), root)
     job = evaluator.make_job(
-        runs_root / "noise", 1, False, uuid4(), 0, evaluator.seed_recipe(), seeds, seeds
+        root / "noise", 1, False, uuid4(), 0, evaluator.seed_recipe(), seeds, seeds
     )
-    roomy = job.budgets.model_copy(update={"train_seconds": 3600, "eval_seconds": 600})
-    job = job.model_copy(update={"budgets": roomy, "backstop_seconds": 3600.0 * len(seeds)})
     report = LocalRunner().run(job, lambda seed, samples: None, threading.Event())
     outcome = evaluator.classify(report, seeds)
     if outcome.label is not None:

@@ -19,9 +19,11 @@ discard). At n = cap, the final look, C is kept if and only if both hold:
  1. seeds: a one-sample t-test of d against delta, p < alpha (scipy.stats.ttest_1samp,
     alternative "greater"; zero variance: p = 0 if mean(d) > delta, else 1). With one
     seed (cap = 1) the pair gives no variance: then Var(d) = 2 sigma^2, sigma from the
-    noise model's k seed-recipe runs (two uncorrelated runs; pairing only lowers it),
-    and t = (d - delta) / (sqrt(2) sigma) with k - 1 degrees of freedom (scipy.stats.t).
- 2. held-out examples, when both sides report per-example values for every paired
+    noise model's k seed-recipe runs (as for two uncorrelated runs; pairs that share a
+    seed usually correlate positively and vary less), t = (d - delta) / (sqrt(2) sigma)
+    with k - 1 degrees of freedom (scipy.stats.t).
+ 2. held-out examples, when both sides report per-example values (in the metric's
+    units and direction: their mean is, or stands for, the score) for every paired
     seed: e_b = the mean over the paired seeds of s * (C - B) on block b of contiguous
     held-out examples; the one-sided (1 - alpha) percentile-bootstrap lower bound of
     mean(e) over the blocks must exceed delta (scipy.stats.bootstrap, `resamples`
@@ -168,7 +170,7 @@ def _example_test(
         (sides.candidate[s].per_example, sides.best[s].per_example) for s in test.candidate_seeds
     ]
     widths = {len(c) for c, _ in pairs} | {len(b) for _, b in pairs}
-    if len(widths) != 1 or widths == {0} or widths == {1}:
+    if len(widths) != 1 or min(widths) < 2:  # missing on a side, or nothing to resample
         return None
     per_block = [
         statistics.fmean(sign * (c[i] - b[i]) for c, b in pairs) for i in range(widths.pop())

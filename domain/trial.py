@@ -57,8 +57,9 @@ class SeedResult(Immutable):
     score: float | None
     measurements: dict[str, float] = Field(default_factory=dict)
     scoring: bool = True  # False: an extra seed run only to measure the noise floor
-    # Held-out values in the evaluator's fixed example order, averaged into contiguous
-    # blocks (KeepRule.example_blocks), so the judge can pair examples; () if none.
+    # Held-out values in the metric's units, in the evaluator's fixed example order,
+    # averaged into contiguous blocks (KeepRule.example_blocks) so the judge can pair
+    # examples; () if the evaluator reports none.
     per_example: tuple[float, ...] = ()
 
 
