@@ -6,7 +6,7 @@ from pydantic import Field
 
 from domain.base import Immutable
 from domain.progress import StopLimits
-from domain.task import TaskSpec
+from domain.task import TaskSpec, training_seed
 
 
 class SearchConfig(Immutable):
@@ -45,12 +45,16 @@ class SearchConfig(Immutable):
         )
 
     def trial_seeds(self, task: TaskSpec, baseline: bool) -> tuple[int, ...]:
-        """Every trial runs the same seeds (paired comparisons); the baseline runs extra
-        ones so the spread between seeds gives the noise floor."""
+        """Every trial starts on the same seeds (paired comparisons); the baseline runs
+        every seed a trial can reach, and more, so the spread between seeds gives the
+        noise model."""
         count = task.seeds.per_trial
         if baseline:
-            count = max(count, self.noise_seeds or task.seeds.noise)
-        return tuple(self.seed + i for i in range(count))
+            count = max(task.seed_cap, self.noise_seeds or task.seeds.noise)
+        return tuple(training_seed(self.seed, i) for i in range(count))
 
-    def scoring_seeds(self, task: TaskSpec) -> tuple[int, ...]:
-        return tuple(self.seed + i for i in range(task.seeds.per_trial))
+    def scoring_seeds(self, task: TaskSpec, baseline: bool) -> tuple[int, ...]:
+        """The seeds whose mean is the score: a trial's first look, or the baseline's
+        seeds up to the cap (the seeds a kept trial has too)."""
+        count = task.seed_cap if baseline else task.seeds.per_trial
+        return tuple(training_seed(self.seed, i) for i in range(count))

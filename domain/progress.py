@@ -24,6 +24,8 @@ from domain.labels import (
     TrialStatus,
     Verdict,
 )
+from domain.paired import MoreSeeds, Sides, look
+from domain.task import Seeds, training_seed
 
 BASELINE = "baseline"
 MAX_EMPTY_SESSIONS = 10  # LLM sessions in a row that proposed nothing: the search stops
@@ -44,7 +46,10 @@ class SearchState:
         self.search: s.Search | None = None
         self.trials: dict[UUID, t.Trial] = {}
         self.by_sequence: dict[int, UUID] = {}
-        self.per_seed: dict[UUID, tuple[float, ...]] = {}
+        self.per_seed: dict[UUID, tuple[float, ...]] = {}  # scoring values (earlier rules)
+        self.results: dict[UUID, dict[int, t.SeedResult]] = {}  # scored seeds, in run order
+        self.launched_seeds: dict[UUID, tuple[int, ...]] = {}  # launch, then extensions
+        self.looks: dict[UUID, int] = {}  # racing looks that asked for more seeds
         self.best_id: UUID | None = None
         self.ended_since_keep = 0
         self.cost_usd = 0.0  # model calls, from AgentExchanged / AgentCallFailed
@@ -90,8 +95,15 @@ class SearchState:
         self._count(before, trial)
         if isinstance(event, t.TrialProposed):
             self.by_sequence[event.sequence] = trial.id
+        elif isinstance(event, t.TrialLaunched):
+            self.launched_seeds[trial.id] = event.seeds
+        elif isinstance(event, t.TrialExtended):
+            self.launched_seeds[trial.id] += event.seeds
+            self.looks[trial.id] = self.looks.get(trial.id, 0) + 1
         elif isinstance(event, t.TrialScored):
             self.per_seed[trial.id] = _scoring_values(event)
+            scored = {r.seed: r for r in event.per_seed if r.score is not None}
+            self.results[trial.id] = {**self.results.get(trial.id, {}), **scored}
         elif isinstance(event, t.TrialJudged):
             self._after_verdict(trial, event.verdict)
         elif isinstance(event, t.TrialFailed) and event.label is not FailureLabel.HARNESS_ABORT:
@@ -219,23 +231,31 @@ def stop_reason(state: SearchState, limits: StopLimits, now: datetime) -> Finish
     return None
 
 
-def judgement(state: SearchState, trial_id: UUID) -> dict[str, Any]:
-    """The TrialJudged fields for a scored trial, against the best at this moment."""
+def judgement(
+    state: SearchState, trial_id: UUID, seeds: Seeds | None = None
+) -> dict[str, Any] | MoreSeeds:
+    """The TrialJudged fields for a scored trial, against the best at this moment, or
+    (paired rule) the seeds to run before a verdict can be given."""
     trial = state.trials[trial_id]
     search = state.started
     if trial.score is None:
         raise ValueError(f"trial {trial.sequence} has no score to judge")
     best = state.best
+    fields: dict[str, Any] = {
+        "verdict": Verdict.KEEP,
+        "rule": BASELINE,
+        "score": trial.score,
+        "best_before_id": None,
+        "best_before_score": None,
+        "delta": None,
+        "numbers": {},
+        "test": None,
+    }
     if trial.specialist == BASELINE or best is None:
-        return {
-            "verdict": Verdict.KEEP,
-            "rule": BASELINE,
-            "score": trial.score,
-            "best_before_id": None,
-            "best_before_score": None,
-            "delta": None,
-            "numbers": {},
-        }
+        return fields
+    fields.update(rule=search.keep_rule.name, best_before_id=best.id, best_before_score=best.score)
+    if search.keep_rule.name == "paired":
+        return _paired(state, trial_id, best.id, fields, seeds or Seeds())
     noise = search.noise_floor
     if noise is None:
         raise ValueError("trials are judged after the noise floor is measured")
@@ -247,11 +267,29 @@ def judgement(state: SearchState, trial_id: UUID) -> dict[str, Any]:
         state.per_seed[best.id],
     )
     return {
+        **fields,
         "verdict": verdict.verdict,
-        "rule": search.keep_rule.name,
-        "score": trial.score,
-        "best_before_id": best.id,
-        "best_before_score": best.score,
         "delta": verdict.delta,
         "numbers": verdict.numbers,
     }
+
+
+def _paired(
+    state: SearchState, trial_id: UUID, best_id: UUID, fields: dict[str, Any], seeds: Seeds
+) -> dict[str, Any] | MoreSeeds:
+    search = state.started
+    sides = Sides(
+        candidate=state.results.get(trial_id, {}),
+        best=state.results.get(best_id, {}),
+        lower_is_better=search.lower_is_better,
+        cap=seeds.cap,
+        looks=state.looks.get(trial_id, 0),
+        rng_seed=trial_id.int % 2**63,  # the bootstrap's generator: the same on replay
+    )
+    test = look(search.keep_rule, search.noise_floor, sides)
+    if test.decision == "more_seeds":
+        index = len(state.launched_seeds[trial_id])
+        return MoreSeeds(seeds=(training_seed(search.seed, index),), test=test)
+    sign = -1.0 if search.lower_is_better else 1.0  # delta is candidate minus best
+    delta = sign * test.mean_improvement + 0.0 if test.differences else None  # no -0.0
+    return {**fields, "verdict": Verdict(test.decision), "delta": delta, "test": test}

@@ -2,8 +2,9 @@
 
 `proposal_events` turns a proposal (and the checks on it) into TrialProposed,
 RecipeEdited and either TrialFailed or TrialLaunched; `outcome_events` turns a classified
-outcome into TrialScored + TrialJudged (+ the noise floor after the baseline) or
-TrialFailed. Each list is stored in one transaction.
+outcome into TrialScored (+ the noise floor after the baseline) and then TrialJudged, or
+TrialExtended when a racing look leaves the decision open; or into TrialFailed. Each
+list is stored in one transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from domain.agent import EMPTY_OUTCOMES, session_events, session_id
 from domain.base import DomainEvent
 from domain.keep import measure_noise_floor
 from domain.labels import FailureLabel
+from domain.paired import MoreSeeds, racing_score
 from domain.ports import Outcome, Proposal, TrialJob
 from domain.progress import BASELINE, SearchState, judgement
 from domain.recipe import (
@@ -150,9 +152,18 @@ def _edited(trial: t.Trial, parent: Mapping[str, str], child: Mapping[str, str])
     )
 
 
+Extend = Callable[[UUID, tuple[int, ...]], dict[str, Any]]
+
+
 def outcome_events(
-    state: SearchState, trial_id: UUID, outcome: Outcome, task: TaskSpec
+    state: SearchState,
+    trial_id: UUID,
+    outcome: Outcome,
+    task: TaskSpec,
+    extend: Extend | None = None,
 ) -> list[DomainEvent]:
+    """`extend(trial_id, seeds)` gives the TrialExtended run facts of a job that runs the
+    trial's recipe again on `seeds` (racing); the caller submits that job."""
     out: list[DomainEvent] = []
     trial = state.trials[trial_id]
     if outcome.label is not None or outcome.score is None:
@@ -170,13 +181,14 @@ def outcome_events(
             out,
         )
         return out
+    score = racing_score(state.results.get(trial_id, {}), outcome.per_seed)
     _folded(
         state,
         t.record_score(
             trial,
             metric=task.metric.name,
             lower_is_better=task.metric.lower_is_better,
-            score=outcome.score,
+            score=outcome.score if score is None else score,
             measurements=outcome.measurements,
             per_seed=outcome.per_seed,
             rules_version=outcome.rules_version,
@@ -184,11 +196,30 @@ def outcome_events(
         out,
     )
     if trial.specialist == BASELINE:
-        scores = [r.score for r in outcome.per_seed if r.score is not None]
-        noise = measure_noise_floor(state.started.keep_rule, scores, task.seeds.per_trial)
-        _folded(state, s.measure_noise_floor(state.started, trial_id, noise), out)
-    _folded(state, t.judge(state.trials[trial_id], **judgement(state, trial_id)), out)
+        _folded(state, _noise_floor(state, trial_id, outcome, task), out)
+    fields = judgement(state, trial_id, task.seeds)
+    if isinstance(fields, MoreSeeds):
+        if extend is None:
+            raise ValueError("a racing look needs more seeds, and this caller runs none")
+        facts = extend(trial_id, fields.seeds)
+        _folded(state, t.extend(state.trials[trial_id], **facts, test=fields.test), out)
+        return out
+    _folded(state, t.judge(state.trials[trial_id], **fields), out)
     return out
+
+
+def _noise_floor(
+    state: SearchState, trial_id: UUID, outcome: Outcome, task: TaskSpec
+) -> s.NoiseFloorMeasured:
+    """The noise model from every seed the seed recipe ran (scoring or not)."""
+    scored = [r for r in outcome.per_seed if r.score is not None]
+    noise = measure_noise_floor(
+        state.started.keep_rule,
+        [r.score for r in scored if r.score is not None],
+        task.seed_cap,
+        [r.per_example for r in scored],
+    )
+    return s.measure_noise_floor(state.started, trial_id, noise)
 
 
 def launch_facts(job: TrialJob) -> dict[str, Any]:

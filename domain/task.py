@@ -51,8 +51,31 @@ class Gate(Immutable):
 
 
 class Seeds(Immutable):
-    per_trial: int = Field(default=1, ge=1)  # cold-process seeds per trial
-    noise: int = Field(default=2, ge=1)  # seed-recipe runs that measure the noise floor
+    """Training seeds. A trial first runs `per_trial` cold-process seeds; under the paired
+    keep rule it earns one more at a time, up to `max_per_trial`, while its decision is
+    open. The seed recipe runs `noise` seeds (at least the cap) for the noise model."""
+
+    per_trial: int = Field(default=1, ge=1)
+    max_per_trial: int | None = Field(default=None, ge=1)  # None: max(per_trial, 3)
+    noise: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def _cap_is_not_below_the_first_look(self) -> Seeds:
+        if self.max_per_trial is not None and self.max_per_trial < self.per_trial:
+            raise ValueError(
+                f"max_per_trial ({self.max_per_trial}) is below per_trial ({self.per_trial})"
+            )
+        return self
+
+    @property
+    def cap(self) -> int:
+        return self.max_per_trial if self.max_per_trial is not None else max(self.per_trial, 3)
+
+
+def training_seed(search_seed: int, index: int) -> int:
+    """The index-th training seed of every trial in a search: the same on both sides of
+    a comparison, and racing's extra seeds continue the same sequence."""
+    return search_seed + index
 
 
 class RosterEntry(Immutable):
@@ -118,6 +141,27 @@ class TaskSpec(Immutable):
         if len(set(keys)) != len(keys):
             raise ValueError(f"roster keys repeat: {keys}")
         return self
+
+    @model_validator(mode="after")
+    def _seeds_fit_the_keep_rule(self) -> TaskSpec:
+        if self.keep.name != "paired":
+            return self
+        if self.gate is not None and self.seeds.cap > self.seeds.per_trial:
+            raise ValueError(
+                "a gate is a mean over a trial's seeds, so a gated task runs them all at"
+                " once: set [seeds] max_per_trial = per_trial"
+            )
+        if self.seeds.cap == 1 and self.seeds.noise < 3:
+            raise ValueError(
+                "with one seed per trial the paired test uses the noise model's spread:"
+                " set [seeds] noise to 3 or more (5 or more is better)"
+            )
+        return self
+
+    @property
+    def seed_cap(self) -> int:
+        """The most seeds a trial runs: the racing cap under `paired`, else per_trial."""
+        return self.seeds.cap if self.keep.name == "paired" else self.seeds.per_trial
 
     def specialist(self, key: str) -> RosterEntry:
         for entry in self.roster:

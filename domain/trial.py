@@ -11,6 +11,7 @@ from uuid import UUID, uuid5
 from pydantic import Field, field_validator
 
 from domain.base import DomainError, DomainEvent, Immutable, JSONValue, finite_or_none
+from domain.keep import PairedTest
 from domain.labels import TERMINAL_STATUSES, FailureLabel, TrialStatus, Verdict
 
 # State:
@@ -56,6 +57,10 @@ class SeedResult(Immutable):
     score: float | None
     measurements: dict[str, float] = Field(default_factory=dict)
     scoring: bool = True  # False: an extra seed run only to measure the noise floor
+    # Held-out values in the metric's units, in the evaluator's fixed example order,
+    # averaged into contiguous blocks (KeepRule.example_blocks) so the judge can pair
+    # examples; () if the evaluator reports none.
+    per_example: tuple[float, ...] = ()
 
 
 class TrialProposed(DomainEvent):
@@ -89,9 +94,9 @@ def _launched_v1_to_v2(state: dict[str, Any]) -> None:
     state["deterministic"] = state["threads"] == 1
 
 
-class TrialLaunched(DomainEvent):
-    class_version: ClassVar[int] = 2
-    upcasters: ClassVar[dict[int, Any]] = {1: _launched_v1_to_v2}
+class RunFacts(DomainEvent):
+    """What a job fixes about a run: where, on which seeds, with what threads, budgets,
+    sandbox, rules and recipe. Shared by a trial's launch and its extensions."""
 
     runner: str
     host: str
@@ -102,6 +107,18 @@ class TrialLaunched(DomainEvent):
     rules_version: str
     recipe_sha256: str
     deterministic: bool  # v2: same seed and threads give bit-identical weights and score
+
+
+class TrialLaunched(RunFacts):
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Any]] = {1: _launched_v1_to_v2}
+
+
+class TrialExtended(RunFacts):
+    """Racing: the decision is still open after a look, so the same recipe runs again on
+    `seeds` alone. `test` holds the look that left it open."""
+
+    test: PairedTest
 
 
 class TrainingProgressed(DomainEvent):
@@ -127,14 +144,26 @@ class TrialFailed(DomainEvent):
     rules_version: str = ""
 
 
+def _judged_v1_to_v2(state: dict[str, Any]) -> None:
+    """v1 (before 2026-12-04) verdicts came from the noise_floor or welch rule (or the
+    baseline's), whose numbers are all in `numbers`: they carry no paired test."""
+    state["test"] = None
+
+
 class TrialJudged(DomainEvent):
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Any]] = {1: _judged_v1_to_v2}
+
     verdict: Verdict
     rule: str
     score: float
     best_before_id: UUID | None
     best_before_score: float | None
-    delta: float | None  # score minus best before, signed in the metric's units
-    numbers: dict[str, float] = Field(default_factory=dict)  # floor, sigma, p, ...
+    # candidate minus best, in the metric's units: the mean over the paired seeds under
+    # the paired rule, score minus best score under the earlier rules
+    delta: float | None
+    numbers: dict[str, float] = Field(default_factory=dict)  # earlier rules: floor, sigma, p
+    test: PairedTest | None = None  # v2: the paired rule's last look, every number of it
 
 
 class TrialReproduced(DomainEvent):
@@ -155,6 +184,7 @@ TRIAL_EVENTS: tuple[type[DomainEvent], ...] = (
     TrialLaunched,
     TrainingProgressed,
     TrialScored,
+    TrialExtended,
     TrialFailed,
     TrialJudged,
     TrialReproduced,
@@ -249,6 +279,11 @@ def record_failure(trial: Trial, label: FailureLabel, **fields: Any) -> TrialFai
     return TrialFailed(**_next(trial), label=label, **fields)
 
 
+def extend(trial: Trial, **fields: Any) -> TrialExtended:
+    _require(trial, "extend", TrialStatus.SCORED)
+    return TrialExtended(**_next(trial), **fields)
+
+
 def judge(trial: Trial, **fields: Any) -> TrialJudged:
     _require(trial, "judge", TrialStatus.SCORED)
     return TrialJudged(**_next(trial), **fields)
@@ -294,6 +329,11 @@ def _(event: RecipeEdited, trial: Trial | None) -> Trial:
 
 @mutate.register
 def _(event: TrialLaunched, trial: Trial | None) -> Trial:
+    return _advance(trial, event, status=TrialStatus.LAUNCHED)
+
+
+@mutate.register
+def _(event: TrialExtended, trial: Trial | None) -> Trial:
     return _advance(trial, event, status=TrialStatus.LAUNCHED)
 
 

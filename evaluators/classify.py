@@ -31,6 +31,7 @@ from typing import Any
 
 from domain.labels import FailureLabel
 from domain.ports import EvalReport, Outcome, ProcessReport, RunReport, SeedReport
+from domain.stats import blocks_of
 from domain.task import TaskSpec
 from domain.trial import SeedResult
 
@@ -249,6 +250,7 @@ def _seed_result(seed: SeedReport, scoring_seeds: tuple[int, ...], spec: TaskSpe
         score=score,
         measurements=measured,
         scoring=seed.seed in scoring_seeds,
+        per_example=blocks_of(ev.per_example, spec.keep.example_blocks) if ev else (),
     )
 
 

@@ -53,6 +53,18 @@ class Finished:
     outcome: Outcome
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """A job the loop wants run: a trial's launch, or (racing) more seeds of its recipe."""
+
+    trial_id: UUID
+    sequence: int
+    recipe: Mapping[str, str]
+    seeds: tuple[int, ...]
+    scoring_seeds: tuple[int, ...]
+    smoke: bool  # extensions skip it: the recipe already passed
+
+
 Message = Progressed | Finished
 
 
@@ -75,7 +87,7 @@ class SearchLoop:
         proposer: Proposer,
         lineage: LineageQuery,
         config: SearchConfig,
-        make_job: Callable[[UUID, int, Mapping[str, str], tuple[int, ...]], TrialJob],
+        make_job: Callable[[JobRequest], TrialJob],
         launch_fields: Callable[[TrialJob], dict[str, Any]],
         observers: Sequence[Observer] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -90,6 +102,7 @@ class SearchLoop:
         self.make_job, self.launch_fields = make_job, launch_fields
         self.observers, self.clock = observers, clock
         self.in_flight: set[UUID] = set()
+        self.recipes: dict[UUID, Mapping[str, str]] = {}  # launched here: racing re-runs them
         self.stop_requested = threading.Event()  # set by a signal handler; acted on safely
 
     # Recording:
@@ -136,11 +149,20 @@ class SearchLoop:
             proposal = self._proposal(key, seq)
             parent = self.lineage.recipe(proposal.parent_id) if proposal.parent_id else {}
         jobs: dict[UUID, TrialJob] = {}
+        task, baseline = self.evaluator.task, key == BASELINE
 
         def launch(trial_id: UUID) -> dict[str, Any]:
-            job = self.make_job(trial_id, seq, proposal.recipe or {}, self._seeds(key == BASELINE))
-            jobs[trial_id] = job
-            return self.launch_fields(job)
+            request = JobRequest(
+                trial_id,
+                seq,
+                proposal.recipe or {},
+                self.config.trial_seeds(task, baseline),
+                self.config.scoring_seeds(task, baseline),
+                self.config.smoke,
+            )
+            jobs[trial_id] = self.make_job(request)
+            self.recipes[trial_id] = request.recipe
+            return self.launch_fields(jobs[trial_id])
 
         specialist = self.evaluator.task.specialist(key) if key != BASELINE else None
         check = (
@@ -154,6 +176,9 @@ class SearchLoop:
         )
         faults.point("propose")
         self.record(proposal_events(self.state, proposal, parent, check, launch))
+        self._submit(jobs)
+
+    def _submit(self, jobs: dict[UUID, TrialJob]) -> None:
         for trial_id, job in jobs.items():
             self.in_flight.add(trial_id)
             self.executor.submit(trial_id, job)
@@ -182,9 +207,6 @@ class SearchLoop:
         )
         return self.proposer.propose(request, self.lineage)
 
-    def _seeds(self, baseline: bool) -> tuple[int, ...]:
-        return self.config.trial_seeds(self.evaluator.task, baseline=baseline)
-
     def _handle(self, message: Message) -> None:
         if isinstance(message, Progressed):
             trial = self.state.trials[message.trial_id]
@@ -195,8 +217,19 @@ class SearchLoop:
             return
         faults.point("outcome")
         self.in_flight.discard(message.trial_id)
-        events = outcome_events(self.state, message.trial_id, message.outcome, self.evaluator.task)
-        self.record(events)
+        jobs: dict[UUID, TrialJob] = {}
+
+        def extend(trial_id: UUID, seeds: tuple[int, ...]) -> dict[str, Any]:
+            trial = self.state.trials[trial_id]
+            request = JobRequest(
+                trial_id, trial.sequence, self.recipes[trial_id], seeds, seeds, False
+            )
+            jobs[trial_id] = self.make_job(request)
+            return self.launch_fields(jobs[trial_id])
+
+        task = self.evaluator.task
+        self.record(outcome_events(self.state, message.trial_id, message.outcome, task, extend))
+        self._submit(jobs)
 
     # Ending:
 

@@ -46,6 +46,7 @@ class Recording:
     proposals: dict[int, t.TrialProposed] = field(default_factory=dict)
     edits: dict[UUID, t.RecipeEdited] = field(default_factory=dict)
     launches: dict[UUID, t.TrialLaunched] = field(default_factory=dict)
+    extensions: dict[UUID, list[t.TrialExtended]] = field(default_factory=dict)  # racing
     recipes: dict[UUID, dict[str, str]] = field(default_factory=dict)
     # by trial number: (position of AgentSessionStarted, the session)
     sessions: dict[int, list[tuple[int, a.SessionRecord]]] = field(default_factory=dict)
@@ -64,6 +65,8 @@ class Recording:
                 rec.recipes[event.originator_id] = apply_diff(base, event.diff)
             elif isinstance(event, t.TrialLaunched):
                 rec.launches[event.originator_id] = event
+            elif isinstance(event, t.TrialExtended):
+                rec.extensions.setdefault(event.originator_id, []).append(event)
         return rec
 
     def proposals_by_id(self, trial_id: UUID) -> t.TrialProposed:

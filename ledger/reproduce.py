@@ -48,6 +48,8 @@ def reproduce(
         raise NotReproducibleError(f"the task {rec.started.task_id} changed since the search ran")
     recorded = _recorded_score(events, proposed.originator_id)
     scoring = tuple(r.seed for r in recorded[1] if r.scoring) if recorded else launched.seeds
+    extra = rec.extensions.get(proposed.originator_id, [])
+    seeds = tuple(s for run in (launched, *extra) for s in run.seeds)  # raced seeds too
     job = evaluator.make_job(
         out_dir,
         launched.threads,
@@ -55,7 +57,7 @@ def reproduce(
         proposed.originator_id,
         sequence,
         rec.recipes[proposed.originator_id],
-        launched.seeds,
+        seeds,
         scoring,
     )
     report = runner.run(job, lambda seed, samples: None, threading.Event())
@@ -70,10 +72,11 @@ def reproduce(
 def _recorded_score(
     events: list[tuple[int, Any]], trial_id: UUID
 ) -> tuple[float, tuple[t.SeedResult, ...]] | None:
-    for _pos, event in events:
-        if isinstance(event, t.TrialScored) and event.originator_id == trial_id:
-            return event.score, event.per_seed
-    return None
+    """The trial's last score (over every seed it ran) and every seed's result."""
+    scored = [e for _, e in events if isinstance(e, t.TrialScored) and e.originator_id == trial_id]
+    if not scored:
+        return None
+    return scored[-1].score, tuple(r for e in scored for r in e.per_seed)
 
 
 def _comparison(

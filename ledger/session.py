@@ -18,7 +18,7 @@ from domain.events import topic_of
 from domain.ports import Evaluator, LineageQuery, Proposer, TrialJob
 from domain.progress import SearchState
 from domain.steps import launch_facts
-from ledger.loop import Executor, Observer, SearchLoop, Sink
+from ledger.loop import Executor, JobRequest, Observer, SearchLoop, Sink
 from ledger.store import Ledger
 
 
@@ -118,16 +118,16 @@ def build_loop(
 ) -> SearchLoop:
     search_dir = Path(evaluator.runs_root) / "searches" / str(state.started.id)
 
-    def make_job(trial_id: UUID, seq: int, recipe: Any, seeds: tuple[int, ...]) -> TrialJob:
+    def make_job(request: JobRequest) -> TrialJob:
         job: TrialJob = evaluator.make_job(
             search_dir,
             config.threads,
-            config.smoke,
-            trial_id,
-            seq,
-            recipe,
-            seeds,
-            config.scoring_seeds(evaluator.task),
+            request.smoke,
+            request.trial_id,
+            request.sequence,
+            request.recipe,
+            request.seeds,
+            request.scoring_seeds,
         )
         return job
 

@@ -25,6 +25,7 @@ from domain import trial as t
 from domain.base import DomainEvent
 from domain.labels import TERMINAL_STATUSES
 from domain.progress import BASELINE, SearchState
+from projections.verdicts import paired_test
 
 STATUS_STYLE = {
     "keep": "bold green",
@@ -177,11 +178,14 @@ def trial_detail(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) ->
         "peak_rss_mb",
         "sandbox",
         "rules_version",
+        "seeds",
     ):
         if r.get(key) is not None:
             facts.add_row(key, str(r[key]))
     parts: list[Any] = [f"[bold]#{r['seq']} {r['hypothesis']}[/]", facts]
-    if r.get("judge_numbers"):
+    if r.get("judge_test"):
+        parts.extend(paired_test(r["judge_rule"], json.loads(r["judge_test"])))
+    elif r.get("judge_numbers") and r["judge_numbers"] != "{}":
         parts.append(f"judged by {r['judge_rule']}: {json.dumps(json.loads(r['judge_numbers']))}")
     if r.get("evidence") and r["evidence"] != "{}":
         parts.append(f"evidence: {r['evidence']}")
@@ -243,6 +247,11 @@ class LiveProgress:
                 + (f"  {trial.score:.5f}" if trial.score is not None else "")
                 + _reason(event)
             )
+        elif isinstance(event, t.TrialExtended) and trial is not None:
+            self.progress.console.print(
+                f"  #{trial.sequence:<3} {trial.specialist:<10} races on: seed"
+                f" {', '.join(map(str, event.seeds))} ({event.test.reason})"
+            )
         elif isinstance(event, s.SearchFinished):
             self.progress.update(self.task, status=f"finished: {event.reason}")
 
@@ -250,6 +259,10 @@ class LiveProgress:
 def _reason(event: DomainEvent) -> str:
     if isinstance(event, t.TrialFailed):
         return f"  ({event.reason[:100]})"
+    if isinstance(event, t.TrialJudged) and event.test is not None:
+        test = event.test
+        p = "" if test.p is None else f"p {test.p:.3g}, "
+        return f"  Δ {event.delta or 0.0:+.5f} ({p}{len(test.differences)} paired seeds)"
     if isinstance(event, t.TrialJudged) and event.delta is not None:
         return f"  Δ {event.delta:+.5f} (floor {event.numbers.get('floor', 0):.5f})"
     return ""

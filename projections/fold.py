@@ -229,6 +229,12 @@ def _launched(batch: Batch, e: dict[str, Any], m: Meta) -> None:
     )
 
 
+@handles("TrialExtended")
+def _extended(batch: Batch, e: dict[str, Any], m: Meta) -> None:
+    row = batch.trial(m.aggregate_id)
+    row.update(status="launched", seeds=[*(row["seeds"] or []), *e["seeds"]])
+
+
 @handles("TrainingProgressed")
 def _progress(batch: Batch, e: dict[str, Any], m: Meta) -> None:
     row = batch.trial(m.aggregate_id)
@@ -289,6 +295,7 @@ def _judged(batch: Batch, e: dict[str, Any], m: Meta) -> None:
         best_before=e["best_before_score"],
         judge_rule=e["rule"],
         judge_numbers=dumps(e["numbers"]),
+        judge_test=None if e.get("test") is None else dumps(e["test"]),
         finished_at=m.time,
         finished_position=m.position,
     )
@@ -307,6 +314,7 @@ TRIAL_EVENT_NAMES = frozenset(
         "TrialLaunched",
         "TrainingProgressed",
         "TrialScored",
+        "TrialExtended",
         "TrialFailed",
         "TrialJudged",
         "TrialReproduced",

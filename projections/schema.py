@@ -65,6 +65,7 @@ TRIAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("last_loss", "DOUBLE"),
     ("reproduced_score", "DOUBLE"),
     ("reproduced_identical", "BOOLEAN"),
+    ("judge_test", "JSON"),  # the paired rule's test (TrialJudged.test), null otherwise
 )
 
 SEARCH_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -112,6 +113,8 @@ DDL: tuple[str, ...] = (
     " hash VARCHAR, prev_hash VARCHAR, topic VARCHAR, class_version INTEGER)",
     _table("searches", SEARCH_COLUMNS),
     _table("trials", TRIAL_COLUMNS),
+    # Files projected before 2026-12-04 lack the last column; rows are appended by position.
+    "ALTER TABLE trials ADD COLUMN IF NOT EXISTS judge_test JSON",
     "CREATE TABLE IF NOT EXISTS lineage (trial_id UUID, search_id UUID,"
     " depth INTEGER, path VARCHAR, ancestors UUID[])",
     "CREATE TABLE IF NOT EXISTS recipes (sha256 VARCHAR PRIMARY KEY, files JSON)",

@@ -13,9 +13,10 @@ from typing import Any
 from uuid import UUID
 
 from domain.config import SearchConfig
+from domain.keep import KeepRule
 from domain.labels import FailureLabel
 from domain.ports import Outcome, Proposal, ProposalRequest, RunReport, TrialJob
-from domain.task import Budgets, Commands, Metric, RosterEntry, TaskSpec
+from domain.task import Budgets, Commands, Metric, RosterEntry, Seeds, TaskSpec
 from domain.trial import ProgressSample, SeedResult
 from evaluators.preflight import static_check
 from ledger import session
@@ -51,6 +52,14 @@ TINY_TASK = TaskSpec(
         RosterEntry(key="opt", surfaces=("opt",)),
         RosterEntry(key="arch", surfaces=("arch",)),
     ),
+    # The loop tests written before the paired rule pin the noise-floor rule they assert;
+    # RACING_TASK below runs the default rule.
+    keep=KeepRule(name="noise_floor"),
+    seeds=Seeds(per_trial=1, noise=2),
+)
+
+RACING_TASK = TINY_TASK.model_copy(
+    update={"keep": KeepRule(), "seeds": Seeds(per_trial=1, max_per_trial=3, noise=5)}
 )
 
 Script = Callable[[TrialJob], Outcome]
@@ -86,6 +95,38 @@ def by_lr(job: TrialJob) -> Outcome:
     if lr > 0.01:
         return failed(FailureLabel.CRASH, "loss went to NaN")
     return scored(abs(lr - 0.004) * 100 + 1.0, job.seeds)
+
+
+def by_lr_per_seed(job: TrialJob) -> Outcome:
+    """`by_lr` with seeds that matter, as in real training: each seed shifts every recipe's
+    loss alike (what pairing cancels), plus a little of its own; every seed reports 16
+    held-out blocks around its loss."""
+    text = job.recipe["train.py"]
+    lr = float(text.split("LR = ")[1].split()[0])
+    if lr > 0.01:
+        return failed(FailureLabel.CRASH, "loss went to NaN")
+    per_seed = tuple(_seeded(lr, s, s in job.scoring_seeds) for s in job.seeds)
+    scoring = [r.score for r in per_seed if r.scoring and r.score is not None]
+    return Outcome(
+        label=None,
+        score=sum(scoring) / len(scoring),
+        per_seed=per_seed,
+        measurements={"train_s": 1.0, "artifact_bytes": 900.0},
+        rules_version="tiny/1",
+    )
+
+
+def _seeded(lr: float, seed: int, scoring: bool) -> SeedResult:
+    shared = 0.05 * ((seed * 7) % 5)  # the seed's luck, the same for every recipe
+    own = 0.002 * ((seed + int(lr * 1e6)) % 3)  # this recipe's own wobble
+    loss = abs(lr - 0.004) * 100 + 1.0 + shared + own
+    return SeedResult(
+        seed=seed,
+        score=loss,
+        measurements={"train_s": 1.0},
+        scoring=scoring,
+        per_example=tuple(loss + 0.01 * ((b * 5 + seed) % 7 - 3) for b in range(16)),
+    )
 
 
 class ScriptedEvaluator:
@@ -207,10 +248,11 @@ def scripted_loop(
     trials: int = 6,
     script: Script = by_lr,
     proposer: Any = None,
+    task: TaskSpec = TINY_TASK,
     **config: Any,
 ) -> tuple[SearchLoop, Ledger, str]:
     store, location = open_test_ledger(tmp_path)
-    evaluator = ScriptedEvaluator(tmp_path, script)
+    evaluator = ScriptedEvaluator(tmp_path, script, task)
     proposer = proposer or StepProposer()
     cfg = SearchConfig(task="tiny", trials=trials, **config)
     state = session.start(store, cfg, evaluator, proposer)

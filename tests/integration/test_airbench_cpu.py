@@ -52,7 +52,7 @@ def test_task_toml_is_a_valid_builtin_task() -> None:
     assert task.metric.lower_is_better
     assert task.gate is not None
     assert task.gate.metric == "accuracy"
-    assert (task.seeds.per_trial, task.keep.name) == (5, "welch")
+    assert (task.seeds.per_trial, task.seed_cap, task.keep.name) == (5, 5, "paired")
     assert task.sandbox.hide_packages == ("mnist1d",)
     assert {e.key for e in task.roster} == {"arch", "opt", "aug", "loss", "reg", "generalist"}
     assert task.baseline.gate_value is not None

@@ -1,28 +1,38 @@
-"""Keep or discard: the noise floor, the decision rule and the statistics under it."""
+"""Keep or discard: the noise model, the earlier rules (noise_floor, welch) and the
+scipy statistics under every rule."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from scipy import stats
 
-from domain.keep import KeepRule, NoiseFloor, decide, measure_noise_floor
+from domain.keep import FLOOR_METHOD, PAIRED_NOISE_METHOD, KeepRule, NoiseFloor, decide
+from domain.keep import measure_noise_floor as measure
 from domain.labels import Verdict
-from domain.stats import regularized_beta, student_t_sf, welch_one_sided_p
+from domain.stats import (
+    blocks_of,
+    bootstrap_mean_interval,
+    sd_interval,
+    t_test_greater,
+    t_test_known_scale,
+    welch_one_sided_p,
+)
+
+FLOOR = KeepRule(name="noise_floor")
 
 # Noise floor:
 
 
 def test_one_seed_gives_no_spread() -> None:
-    noise = measure_noise_floor(KeepRule(), [1.25], seeds_per_trial=1)
+    noise = measure(FLOOR, [1.25], seeds_per_trial=1)
 
     assert noise == NoiseFloor(k=1, scores=(1.25,), sigma=0.0, floor=0.0, seeds_per_trial=1)
 
 
 def test_the_floor_is_sigmas_times_the_sample_deviation() -> None:
-    noise = measure_noise_floor(KeepRule(sigmas=2.0), [1.0, 2.0, 3.0], seeds_per_trial=1)
+    noise = measure(FLOOR, [1.0, 2.0, 3.0], seeds_per_trial=1)
 
     assert (noise.k, noise.scores) == (3, (1.0, 2.0, 3.0))
     assert noise.sigma == pytest.approx(1.0)  # sample (n - 1) deviation, not population
@@ -31,7 +41,7 @@ def test_the_floor_is_sigmas_times_the_sample_deviation() -> None:
 
 @pytest.mark.parametrize(("seeds", "floor"), [(1, 2.0), (4, 1.0), (16, 0.5), (0, 2.0)])
 def test_the_floor_shrinks_with_the_root_of_the_seeds_per_trial(seeds: int, floor: float) -> None:
-    noise = measure_noise_floor(KeepRule(sigmas=2.0), [1.0, 2.0, 3.0], seeds)
+    noise = measure(FLOOR, [1.0, 2.0, 3.0], seeds)
 
     assert noise.sigma == pytest.approx(1.0)
     assert noise.floor == pytest.approx(floor)
@@ -39,11 +49,11 @@ def test_the_floor_shrinks_with_the_root_of_the_seeds_per_trial(seeds: int, floo
 
 
 def test_the_floor_never_goes_below_min_floor() -> None:
-    rule = KeepRule(sigmas=2.0, min_floor=0.5)
+    rule = KeepRule(name="noise_floor", sigmas=2.0, min_floor=0.5)
 
-    assert measure_noise_floor(rule, [1.0], 1).floor == 0.5
-    assert measure_noise_floor(rule, [1.0, 1.1], 1).floor == 0.5
-    assert measure_noise_floor(rule, [1.0, 2.0, 3.0], 1).floor == pytest.approx(2.0)
+    assert measure(rule, [1.0], 1).floor == 0.5
+    assert measure(rule, [1.0, 1.1], 1).floor == 0.5
+    assert measure(rule, [1.0, 2.0, 3.0], 1).floor == pytest.approx(2.0)
 
 
 # Decision:
@@ -54,7 +64,7 @@ def floor_of(value: float) -> NoiseFloor:
 
 
 def test_lower_is_better_keeps_a_drop_bigger_than_the_floor() -> None:
-    judgement = decide(KeepRule(), floor_of(0.125), True, [0.75], [1.0])
+    judgement = decide(FLOOR, floor_of(0.125), True, [0.75], [1.0])
 
     assert judgement.verdict is Verdict.KEEP
     assert judgement.delta == -0.25
@@ -70,15 +80,15 @@ def test_lower_is_better_keeps_a_drop_bigger_than_the_floor() -> None:
 
 
 def test_lower_is_better_discards_a_rise() -> None:
-    judgement = decide(KeepRule(), floor_of(0.0), True, [1.25], [1.0])
+    judgement = decide(FLOOR, floor_of(0.0), True, [1.25], [1.0])
 
     assert judgement.verdict is Verdict.DISCARD
     assert (judgement.delta, judgement.numbers["improvement"]) == (0.25, -0.25)
 
 
 def test_higher_is_better_keeps_a_rise_and_discards_a_drop() -> None:
-    up = decide(KeepRule(), floor_of(0.125), False, [1.25], [1.0])
-    down = decide(KeepRule(), floor_of(0.125), False, [0.75], [1.0])
+    up = decide(FLOOR, floor_of(0.125), False, [1.25], [1.0])
+    down = decide(FLOOR, floor_of(0.125), False, [0.75], [1.0])
 
     assert (up.verdict, up.delta, up.numbers["improvement"]) == (
         Verdict.KEEP,
@@ -95,22 +105,22 @@ def test_higher_is_better_keeps_a_rise_and_discards_a_drop() -> None:
 def test_the_improvement_must_be_strictly_greater_than_the_floor(
     floor: float, verdict: Verdict
 ) -> None:
-    lower = decide(KeepRule(), floor_of(floor), True, [0.75], [1.0])
-    higher = decide(KeepRule(), floor_of(floor), False, [1.25], [1.0])
+    lower = decide(FLOOR, floor_of(floor), True, [0.75], [1.0])
+    higher = decide(FLOOR, floor_of(floor), False, [1.25], [1.0])
 
     assert lower.verdict is verdict
     assert higher.verdict is verdict
 
 
 def test_the_scores_are_the_means_of_the_seeds() -> None:
-    judgement = decide(KeepRule(), floor_of(0.0), True, [0.5, 1.0], [1.0, 1.5])
+    judgement = decide(FLOOR, floor_of(0.0), True, [0.5, 1.0], [1.0, 1.5])
 
     assert (judgement.numbers["candidate"], judgement.numbers["best"]) == (0.75, 1.25)
     assert judgement.delta == -0.5
 
 
 def test_noise_floor_rule_records_no_p_value() -> None:
-    judgement = decide(KeepRule(), floor_of(0.0), True, [0.5, 0.51], [1.0, 1.01])
+    judgement = decide(FLOOR, floor_of(0.0), True, [0.5, 0.51], [1.0, 1.01])
 
     assert "p" not in judgement.numbers
     assert "alpha" not in judgement.numbers
@@ -151,35 +161,79 @@ def test_welch_discards_a_significant_gain_under_the_floor() -> None:
 # Statistics:
 
 
-def test_student_t_tail_matches_tables() -> None:
-    assert student_t_sf(2.0, 10) == pytest.approx(0.036694, abs=1e-6)
-    assert student_t_sf(1.0, 1) == pytest.approx(0.25, abs=1e-12)  # Cauchy
-    assert student_t_sf(2.228, 10) == pytest.approx(0.025, abs=1e-4)
+def test_the_paired_t_test_is_scipys_one_sided_test_against_the_reference() -> None:
+    values = [0.30, 0.10, 0.25, 0.20]
+
+    test = t_test_greater(values, 0.05, alpha=0.05)
+
+    expected = stats.ttest_1samp(values, 0.05, alternative="greater")
+    assert test.p == pytest.approx(expected.pvalue, rel=1e-12)
+    assert test.statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert test.df == 3
+    margin = stats.t.ppf(0.95, 3) * stats.tstd(values) / 2  # sd / sqrt(4)
+    assert (test.low, test.high) == pytest.approx((0.2125 - margin, 0.2125 + margin))
 
 
-@pytest.mark.parametrize("df", [1, 3.5, 30, 1e6])
-def test_student_t_tail_at_zero_is_one_half(df: float) -> None:
-    assert student_t_sf(0.0, df) == pytest.approx(0.5, abs=1e-12)
+def test_a_t_test_without_variance_is_decided_by_the_sign() -> None:
+    above = t_test_greater([0.5, 0.5, 0.5], 0.1, alpha=0.05)
+    tie = t_test_greater([0.1, 0.1], 0.1, alpha=0.05)
+
+    assert (above.p, above.statistic, above.low, above.high) == (0.0, None, 0.5, 0.5)
+    assert tie.p == 1.0
 
 
-def test_student_t_tail_tends_to_the_normal_tail() -> None:
-    assert student_t_sf(2.0, 1e6) == pytest.approx(0.02275, abs=1e-5)
+def test_a_t_test_needs_two_values() -> None:
+    with pytest.raises(ValueError, match="two values"):
+        t_test_greater([0.5], 0.0, alpha=0.05)
 
 
-@settings(max_examples=60, deadline=None)
-@given(t=st.floats(-30, 30), df=st.floats(0.5, 1e4))
-def test_student_t_tail_is_a_probability_and_symmetric(t: float, df: float) -> None:
-    upper = student_t_sf(t, df)
+def test_a_known_scale_test_uses_the_scales_degrees_of_freedom() -> None:
+    test = t_test_known_scale(0.3, 0.1, df=4, reference=0.1, alpha=0.05)
 
-    assert 0.0 <= upper <= 1.0
-    assert upper + student_t_sf(-t, df) == pytest.approx(1.0, abs=1e-9)
+    assert test.statistic == pytest.approx(2.0)
+    assert test.p == pytest.approx(stats.t.sf(2.0, 4))
+    assert test.low == pytest.approx(0.3 - stats.t.ppf(0.95, 4) * 0.1)
+    assert t_test_known_scale(0.3, 0.0, df=4, reference=0.1, alpha=0.05).p == 0.0
 
 
-def test_regularized_beta_bounds_and_symmetric_midpoint() -> None:
-    assert regularized_beta(2.0, 3.0, 0.0) == 0.0
-    assert regularized_beta(2.0, 3.0, 1.0) == 1.0
-    assert regularized_beta(4.0, 4.0, 0.5) == pytest.approx(0.5, abs=1e-12)
-    assert regularized_beta(1.0, 1.0, 0.3) == pytest.approx(0.3, abs=1e-12)
+def test_the_sd_interval_is_the_chi_square_one_and_holds_the_estimate() -> None:
+    low, high = sd_interval(2.0, df=7, confidence=0.9)
+
+    assert low == pytest.approx(2.0 * math.sqrt(7 / stats.chi2.ppf(0.95, 7)))
+    assert high == pytest.approx(2.0 * math.sqrt(7 / stats.chi2.ppf(0.05, 7)))
+    assert low < 2.0 < high
+
+
+def test_blocks_are_contiguous_means_in_order() -> None:
+    assert blocks_of([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], 3) == (
+        1.5,
+        3.5,
+        6.0,
+    )  # [1, 2] [3, 4] [5, 6, 7]
+    assert blocks_of([1.0, 2.0], 64) == (1.0, 2.0)
+    assert blocks_of([1.0, math.nan, 2.0], 64) == ()  # no interval could use a NaN
+
+
+def test_the_bootstrap_is_deterministic_for_a_seed_and_brackets_the_mean() -> None:
+    values = [0.1 * ((7 * i) % 11) - 0.3 for i in range(40)]
+
+    first = bootstrap_mean_interval(values, 0.05, seed=123, resamples=999)
+    again = bootstrap_mean_interval(values, 0.05, seed=123, resamples=999)
+    other = bootstrap_mean_interval(values, 0.05, seed=124, resamples=999)
+
+    assert first == again
+    assert first != other
+    assert first[0] < sum(values) / len(values) < first[1]
+    assert bootstrap_mean_interval([0.2, 0.2], 0.05, seed=1, resamples=999) == (0.2, 0.2)
+
+
+def test_welch_is_scipys_unequal_variance_test() -> None:
+    low, high = [0.50, 0.52, 0.48], [1.00, 1.03, 0.98, 1.01]
+
+    expected = stats.ttest_ind(low, high, equal_var=False, alternative="less").pvalue
+    assert welch_one_sided_p(low, high, lower_is_better=True) == pytest.approx(expected, rel=1e-12)
+    assert welch_one_sided_p(high, low, lower_is_better=False) < 1e-4
+    assert welch_one_sided_p(high, low, lower_is_better=True) > 1 - 1e-4
 
 
 def test_welch_on_identical_samples_is_one_half() -> None:
@@ -187,14 +241,6 @@ def test_welch_on_identical_samples_is_one_half() -> None:
 
     assert welch_one_sided_p(values, values, True) == pytest.approx(0.5, abs=1e-12)
     assert welch_one_sided_p(values, values, False) == pytest.approx(0.5, abs=1e-12)
-
-
-def test_welch_p_is_small_for_a_clear_gain_and_large_for_a_clear_loss() -> None:
-    low, high = [0.50, 0.52, 0.48], [1.00, 1.02, 0.98]
-
-    assert welch_one_sided_p(low, high, lower_is_better=True) < 1e-4
-    assert welch_one_sided_p(high, low, lower_is_better=False) < 1e-4
-    assert welch_one_sided_p(high, low, lower_is_better=True) > 1 - 1e-4
 
 
 @pytest.mark.parametrize(("candidate", "best"), [([0.5], [1.0, 1.1]), ([0.5, 0.6], [1.0])])
@@ -206,3 +252,33 @@ def test_welch_without_variance_is_certain_either_way() -> None:
     assert welch_one_sided_p([0.5, 0.5], [1.0, 1.0], True) == 0.0
     assert welch_one_sided_p([1.0, 1.0], [1.0, 1.0], True) == 1.0
     assert welch_one_sided_p([1.5, 1.5], [1.0, 1.0], True) == 1.0
+
+
+# The paired rule's noise model:
+
+
+def test_the_paired_noise_model_records_its_method_interval_and_held_out_error() -> None:
+    rule = KeepRule(alpha=0.05)
+    scores = [1.0, 1.2, 0.9, 1.1, 1.05]
+
+    noise = measure(rule, scores, 3, blocks=[(1.0, 1.2, 0.8, 1.0), (0.9, 1.1, 0.9, 1.1)])
+
+    sd = stats.tstd(scores)
+    assert (noise.k, noise.sigma, noise.method) == (5, pytest.approx(sd), PAIRED_NOISE_METHOD)
+    assert noise.sigma_interval == pytest.approx(sd_interval(sd, 4, 0.9))
+    assert noise.floor == pytest.approx(stats.t.ppf(0.95, 2) * math.sqrt(2 / 3) * sd)
+    se = (stats.tstd([1.0, 1.2, 0.8, 1.0]) / 2 + stats.tstd([0.9, 1.1, 0.9, 1.1]) / 2) / 2
+    assert noise.heldout_se == pytest.approx(se)
+
+
+def test_the_paired_floor_starts_at_the_minimum_effect() -> None:
+    rule = KeepRule(min_effect=0.01, min_relative_effect=0.05)
+
+    assert measure(rule, [2.0, 2.0, 2.0], 3).floor == pytest.approx(0.1)  # 5% of 2.0
+    assert measure(rule, [2.0], 3).sigma_interval is None
+
+
+def test_the_earlier_rules_keep_their_noise_floor_method() -> None:
+    noise = measure(FLOOR, [1.0, 2.0], 1, blocks=[(1.0, 2.0)])
+
+    assert (noise.method, noise.sigma_interval, noise.heldout_se) == (FLOOR_METHOD, None, None)

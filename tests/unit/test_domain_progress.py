@@ -466,11 +466,12 @@ def test_the_baseline_is_kept_by_the_baseline_rule() -> None:
         "best_before_score": None,
         "delta": None,
         "numbers": {},
+        "test": None,
     }
 
 
 def baseline_then_candidate(floor: float, candidate: tuple[float, float]) -> Scenario:
-    run = Scenario()
+    run = Scenario(keep_rule=KeepRule(name="noise_floor"))
     base = run.propose()
     run.launch(base)
     run.score(base, 1.0, seed(0, 0.9), seed(1, 1.1), seed(2, 50.0, scoring=False))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +13,7 @@ from domain import agent as a
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
-from domain.keep import KeepRule
+from domain.keep import PAIRED_NOISE_METHOD, KeepRule
 from domain.labels import FailureLabel, TrialStatus, Verdict
 from domain.ports import Outcome, Proposal
 from domain.progress import BASELINE, SearchState, fold
@@ -49,6 +49,7 @@ TASK = TaskSpec(
         RosterEntry(key="arch", surfaces=("arch",)),
     ),
     seeds=Seeds(per_trial=2, noise=3),
+    keep=KeepRule(name="noise_floor"),
 )
 
 
@@ -65,7 +66,7 @@ def started() -> s.SearchStarted:
         policy="specialists",
         agent="offline",
         lineage=True,
-        keep_rule=KeepRule(sigmas=2.0),
+        keep_rule=KeepRule(name="noise_floor", sigmas=2.0),
         config={"surfaces": {"opt": ["opt"], "arch": ["arch"]}},
         environment={},
     )
@@ -559,3 +560,97 @@ def test_an_api_failure_ends_the_trial_as_harness_abort() -> None:
     assert isinstance(failed, t.TrialFailed)
     assert failed.label is FailureLabel.HARNESS_ABORT
     assert "overloaded" in failed.reason
+
+
+# Racing (the paired rule):
+
+PAIRED = TASK.model_copy(
+    update={"keep": KeepRule(), "seeds": Seeds(per_trial=1, max_per_trial=2, noise=3)}
+)
+
+
+class Extender:
+    """The `extend(trial_id, seeds)` callback: the run facts of an extension job."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[UUID, tuple[int, ...]]] = []
+
+    def __call__(self, trial_id: UUID, seeds: tuple[int, ...]) -> dict[str, Any]:
+        self.asked.append((trial_id, seeds))
+        return {**Launcher()(trial_id), "seeds": seeds}
+
+
+def launched_on(seeds: tuple[int, ...]) -> Callable[[UUID], dict[str, Any]]:
+    return lambda trial_id: {**Launcher()(trial_id), "seeds": seeds}
+
+
+def racing_search() -> tuple[SearchState, UUID]:
+    """A paired search: a judged three-seed baseline, and one trial launched on seed 0."""
+    state = fold([started().model_copy(update={"keep_rule": KeepRule()})])
+    base = Proposal(specialist=BASELINE, agent="h", parent_id=None, hypothesis="", recipe=PARENT)
+    proposal_events(state, base, PARENT, Checker(), launched_on((0, 1, 2)))
+    scores = (seed_result(0, 1.0), seed_result(1, 0.98), seed_result(2, 1.02))
+    outcome_events(
+        state, state.trial(0).id, Outcome(label=None, score=1.0, per_seed=scores), PAIRED
+    )
+    proposal_events(state, proposal(), PARENT, Checker(), launched_on((0,)))
+    return state, state.trial(1).id
+
+
+def test_the_paired_baseline_measures_the_noise_model_on_every_seed() -> None:
+    state, _ = racing_search()
+
+    noise = state.started.noise_floor
+    assert noise is not None
+    assert (noise.k, noise.scores, noise.seeds_per_trial) == (3, (1.0, 0.98, 1.02), 2)
+    assert noise.method == PAIRED_NOISE_METHOD
+    assert noise.sigma_interval is not None
+
+
+def test_an_open_look_records_the_score_and_an_extension_on_the_next_seed() -> None:
+    state, tid = racing_search()
+    extender = Extender()
+    first = Outcome(label=None, score=0.9, per_seed=(seed_result(0, 0.9),))
+
+    events = outcome_events(state, tid, first, PAIRED, extender)
+
+    assert kinds(events) == [t.TrialScored, t.TrialExtended]
+    extended = events[1]
+    assert isinstance(extended, t.TrialExtended)
+    assert extended.seeds == (1,)
+    assert (extended.test.decision, extended.test.look) == ("more_seeds", 1)
+    assert extender.asked == [(tid, (1,))]
+    assert state.trials[tid].status is TrialStatus.LAUNCHED
+
+
+def test_the_last_look_scores_every_seed_and_judges() -> None:
+    state, tid = racing_search()
+    outcome_events(
+        state,
+        tid,
+        Outcome(label=None, score=0.9, per_seed=(seed_result(0, 0.9),)),
+        PAIRED,
+        Extender(),
+    )
+    second = Outcome(label=None, score=0.8, per_seed=(seed_result(1, 0.8),))
+
+    events = outcome_events(state, tid, second, PAIRED, Extender())
+
+    assert kinds(events) == [t.TrialScored, t.TrialJudged]
+    scored, judged = events
+    assert isinstance(scored, t.TrialScored)
+    assert scored.score == pytest.approx(0.85)  # both seeds, not the job's own 0.8
+    assert scored.per_seed == second.per_seed
+    assert isinstance(judged, t.TrialJudged)
+    assert judged.test is not None
+    assert (judged.test.look, judged.test.final) == (2, True)
+    assert judged.test.differences == pytest.approx((0.1, 0.18))
+    assert judged.score == pytest.approx(0.85)
+
+
+def test_a_racing_look_without_a_way_to_run_seeds_is_refused() -> None:
+    state, tid = racing_search()
+    first = Outcome(label=None, score=0.9, per_seed=(seed_result(0, 0.9),))
+
+    with pytest.raises(ValueError, match="needs more seeds"):
+        outcome_events(state, tid, first, PAIRED)
