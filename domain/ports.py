@@ -117,6 +117,7 @@ class EvalReport(Immutable):
     illegal: str = ""  # the model broke a rule (non-causal, not normalised, ...)
     error: str = ""  # the evaluator could not score it
     label: FailureLabel | None = None  # an overrun the task's own clocks saw (upstream runs)
+    per_example: tuple[float, ...] = ()  # one value per held-out example, in the task's order
 
 
 class SeedReport(Immutable):
