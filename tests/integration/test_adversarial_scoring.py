@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from domain.labels import FailureLabel as L
-from evaluators.staging import data_dirs
+from evaluators.staging import ensure_data
 from evaluators.tasks import load
 from tests.golf_support import run_trial, tiny_golf, tiny_task
 
@@ -156,11 +156,9 @@ def core(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 def _world(task: Path, root: Path, module: str) -> World:
-    """Prepare the data (through an honest trial) and train a two-step artifact."""
+    """Prepare the data as the harness does, and train a two-step artifact."""
     runs = root / "runs"
-    honest, _ = run_trial(task, runs, lambda text: text)
-    assert honest.label is None, honest.reason
-    train, heldout = data_dirs(load(str(task)), runs / "data")
+    train, heldout = ensure_data(load(str(task)), runs / "data")
     artifact = root / "artifact"
     env = {"AUTORECIPE_DATA": str(train), "AUTORECIPE_ARTIFACT": str(artifact),
            "AUTORECIPE_SEED": "0", "AUTORECIPE_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -232,12 +230,10 @@ def test_golf_a_noisy_model_is_refused_as_not_deterministic(golf: World) -> None
 
 
 def test_golf_legal_adaptation_on_scored_bytes_passes_and_helps(golf: World) -> None:
-    plain = evaluate(golf, returns("return logits"), "plain")
     adapting = evaluate(golf, ADAPTS_ON_SCORED_BYTES, "adapting")
     assert (adapting["illegal"], adapting["error"]) == ("", "")
-    assert isinstance(plain["score"], float)
     assert isinstance(adapting["score"], float)
-    assert adapting["score"] < plain["score"] - 1.0  # a bigram cache of val bytes seen
+    assert adapting["score"] < 6.0  # the two-step model alone: 6 to 8.5 (test_golf_cpu)
 
 
 def test_an_honest_golf_trial_still_scores_after_the_attacks(golf: World) -> None:
