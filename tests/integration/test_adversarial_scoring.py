@@ -195,6 +195,16 @@ def assert_illegal(verdict: dict[str, object], *fragments: str) -> None:
         assert fragment in illegal, illegal or verdict["error"]
 
 
+def honest_trial_examples(world: World) -> int:
+    """Run the seed recipe as a whole trial: it must score. Its per-example count."""
+    outcome, report = run_trial(world.task, world.runs, lambda text: text)
+    assert outcome.label is None, outcome.reason
+    assert outcome.score is not None
+    assert report is not None
+    assert report.seeds[0].eval is not None
+    return len(report.seeds[0].eval.per_example)
+
+
 def test_the_issues_attack_is_disqualified_in_a_real_trial(golf: World) -> None:
     """All weight on the next input byte for one-row requests: it scored 0.14 bpb."""
     outcome, _ = run_trial(golf.task, golf.runs, returns(ISSUE_ATTACK))
@@ -237,12 +247,7 @@ def test_golf_legal_adaptation_on_scored_bytes_passes_and_helps(golf: World) -> 
 
 
 def test_an_honest_golf_trial_still_scores_after_the_attacks(golf: World) -> None:
-    outcome, report = run_trial(golf.task, golf.runs, lambda text: text)
-    assert outcome.label is None, outcome.reason
-    assert outcome.score is not None
-    assert report is not None
-    assert report.seeds[0].eval is not None
-    assert len(report.seeds[0].eval.per_example) == 128  # bits per byte of each 512 val bytes
+    assert honest_trial_examples(golf) == 128  # bits per byte of each 512 val bytes
 
 
 def test_core_comparing_an_items_rows_is_disqualified_in_a_real_trial(
@@ -270,9 +275,4 @@ def test_core_tricks_with_history_padding_or_look_ahead_are_illegal(
 
 
 def test_an_honest_core_trial_still_scores_after_the_attacks(core: World) -> None:
-    outcome, report = run_trial(core.task, core.runs, lambda text: text)
-    assert outcome.label is None, outcome.reason
-    assert outcome.score is not None
-    assert report is not None
-    assert report.seeds[0].eval is not None
-    assert len(report.seeds[0].eval.per_example) == 1000  # one centred credit per item
+    assert honest_trial_examples(core) == 1000  # one centred credit per item
