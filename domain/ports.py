@@ -114,10 +114,10 @@ class EvalReport(Immutable):
     process: ProcessReport
     score: float | None = None
     measurements: dict[str, float] = Field(default_factory=dict)
-    per_example: tuple[float, ...] = ()  # held-out values in a fixed order, for pairing
     illegal: str = ""  # the model broke a rule (non-causal, not normalised, ...)
     error: str = ""  # the evaluator could not score it
     label: FailureLabel | None = None  # an overrun the task's own clocks saw (upstream runs)
+    per_example: tuple[float, ...] = ()  # one value per held-out example, in the task's order
 
 
 class SeedReport(Immutable):

@@ -1,28 +1,39 @@
 """Trusted classifier scoring: send inputs to tensor_server over a pipe, keep labels here.
 
-The test inputs go to the sandboxed model in fixed-size batches; the labels never leave
-this process, which computes accuracy from the returned logits itself. One probe guards
-the batching: after the last batch, the first row is sent again alone, and its logits
-must match those it got inside the first batch. A model whose
-outputs depend on the other rows of a batch, or that changes while it is being scored
-(test-time training on the test inputs), fails it and is illegal.
+The test inputs go to the sandboxed model in batches of BATCH_ROWS, in a secret random
+order; the labels never leave this process, which computes accuracy from the returned
+logits itself.
+
+The hole this closes: a model that sees the whole test set, batch by batch, could learn
+its structure (centre or cluster the inputs, self-train on them, compare a row with the
+rest of its batch) and beat its own per-row accuracy, which is the task's gate. So the
+rule is the one of evaluators.blind_check: each row's outputs may depend only on that
+row. After the scoring server has exited, a fresh server in its own sandbox answers
+every row again in another secret order and batching, and every row's logits must
+match within TOLERANCE. A model whose outputs depend on the other rows of a batch, or
+that changes while it is scored (test-time training on test inputs), answers some row
+in different company or at a different point of its history, and fails. There are no
+later bytes to replace here: a row is the whole input. Per-example values: each test
+row's correctness (1.0 or 0.0), in the order of test_x.npy.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from evaluators.lm_scoring import IllegalModel, LMClient, ServerFailed
+from evaluators.blind_check import IllegalModel, batches, gap, refusal, secret_order
+from evaluators.lm_scoring import LMClient, ServerFailed
 
 SERVER_PATH = Path(__file__).with_name("tensor_server.py")
 MAGIC = b"ARTS"
-VERSION = 1
+VERSION = 2
 BATCH_ROWS = 250
-TOLERANCE = 1e-3  # max |logit| difference allowed between the probe and its batch
+TOLERANCE = 1e-3  # max |logit| difference allowed between the two servers' answers
 
 Floats = npt.NDArray[np.float32]
 
@@ -63,18 +74,29 @@ class TensorClient(LMClient):
         return out
 
 
-def classify(client: TensorClient, inputs: Floats, classes: int) -> Floats:
-    """Logits [N, classes] for every input row, with the batching probe."""
-    parts = [
-        client.outputs(inputs[i : i + BATCH_ROWS], (len(inputs[i : i + BATCH_ROWS]), classes))
-        for i in range(0, len(inputs), BATCH_ROWS)
-    ]
-    logits = np.concatenate(parts)
-    alone = client.outputs(inputs[:1], (1, classes))
-    if float(np.abs(logits[0] - alone[0]).max()) > TOLERANCE:
-        raise IllegalModel("a row's outputs depend on the other rows or on earlier requests")
+def classify(serve: Callable[[], TensorClient], inputs: Floats, classes: int) -> Floats:
+    """Logits [N, classes] for every input row from one server, each row checked on a
+    second one. `serve` starts a fresh server each call."""
+    logits = np.zeros((len(inputs), classes), dtype=np.float32)
+    with serve() as scorer:
+        for batch in batches(secret_order(len(inputs)), BATCH_ROWS):
+            logits[batch] = scorer.outputs(inputs[batch], (len(batch), classes))
+    with serve() as checker:
+        for batch in batches(secret_order(len(inputs)), BATCH_ROWS):
+            again = checker.outputs(inputs[batch], (len(batch), classes))
+            moved = np.abs(again.astype(np.float64) - logits[batch]).max(axis=1)
+            if (moved > TOLERANCE).any():
+                k = int(moved.argmax())
+                repeated = gap(again, checker.outputs(inputs[batch], again.shape))
+                cause = (
+                    "its logits changed in another batch and order: they depend on the "
+                    "other rows or on earlier requests"
+                )
+                raise refusal(f"test row {batch[k]}", float(moved[k]), repeated, cause)
     return logits
 
 
-def accuracy(logits: Floats, labels: npt.NDArray[np.int64]) -> float:
-    return float((logits.argmax(axis=1) == labels).mean())
+def correct(logits: Floats, labels: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """1.0 for each row whose largest logit is its label, else 0.0."""
+    out: npt.NDArray[np.float64] = (logits.argmax(axis=1) == labels).astype(np.float64)
+    return out

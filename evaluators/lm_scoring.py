@@ -1,18 +1,26 @@
 """Trusted LM scoring: talk to lm_server over a pipe, compute bits per byte ourselves.
 
-Scoring scheme (`score_bytes`): with T = the model's block_size and n bytes of held-out
-data d, window k feeds inputs d[kT : kT+T] and predicts targets d[kT+1 : kT+T+1] (the
-last window is shorter). Every byte but the first is predicted exactly once, from the
-bytes of its own window before it. Windows go one at a time, each only after the
-previous answer arrived (score-first). We turn the returned logits into
-log-probabilities in float64 ourselves, so the model never normalises its own
-distribution.
+Scoring scheme (`score_bytes`, golf-cpu): with T = the model's block_size and n bytes of
+held-out data d, window k feeds inputs d[kT : kT+T] and predicts targets
+d[kT+1 : kT+T+1] (the last window is shorter). Every byte but the first is predicted
+exactly once, from the bytes of its own window before it. Windows go one at a time,
+each only after the previous answer arrived, and the model may then adapt on the window
+it was just scored on (score-first test-time adaptation, the `adapt` hook). We turn the
+returned logits into log-probabilities in float64 ourselves, so the model never
+normalises its own distribution.
 
-Causality probe: at two windows the request carries a second row, equal to the first
-up to position j and different after it. Log-probabilities at positions <= j must match
-between the rows; if they do not, the model looks ahead and is illegal. A wrong shape is
-illegal too; non-finite logits (a diverged model) are a failure to score, not a rule
-broken. Nothing agent-written is imported here.
+Then the blind check (evaluators.blind_check states the rule and why it is sound): a
+fresh server gets window k with every byte after a secret position j replaced by secret
+random bytes, then the real window k as an adapt-only request, so both servers adapt on
+exactly the same windows. At every position <= j its log-probability of the true
+target must equal the scoring server's. One row per request on both, with identical
+shapes: an honest deterministic model gives bitwise-equal outputs, and one whose
+forward() keeps state (the checker's forward rows are cut) does not: state may only be
+carried by adapt(). A wrong shape is illegal too; non-finite logits (a diverged model)
+are a failure to score, not a rule broken. Nothing agent-written is imported here.
+
+Per-example values (`Score.segments`): bits per byte of each SEGMENT_BYTES predicted
+bytes in order, whatever T is, so that trials with different windows still pair up.
 """
 
 from __future__ import annotations
@@ -21,7 +29,6 @@ import contextlib
 import math
 import os
 import select
-import shutil
 import struct
 import subprocess
 import sys
@@ -35,12 +42,25 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from evaluators.blind_check import (
+    TOLERANCE,
+    Bytes,
+    IllegalModel,
+    gap,
+    perturbed,
+    refusal,
+    secret_cut,
+)
+
 SERVER_PATH = Path(__file__).with_name("lm_server.py")
 MAGIC = b"ARLM"
-VERSION = 1
+VERSION = 2
+GO = b"G"  # lets a started server load the model (lm_server and tensor_server)
 VOCAB = 256
 MAX_BLOCK = 1 << 16  # larger claimed windows are treated as a broken handshake
-CAUSAL_TOLERANCE = 1e-4  # max |log p| difference allowed before the changed position
+CLOSE_SECONDS = 2.0  # a server that has not exited this long after EXIT is killed
+EXIT, SCORE, SCORE_THEN_ADAPT, ADAPT = range(4)  # request commands (lm_server's protocol)
+SEGMENT_BYTES = 512  # per-example values: bits per byte of each 512 predicted bytes
 
 Spawn = Callable[[Sequence[str]], "subprocess.Popen[bytes]"]
 Logits = npt.NDArray[np.float32]
@@ -51,15 +71,12 @@ class ServerFailed(Exception):
     """The model could not be served: load error, crash, timeout or protocol garbage."""
 
 
-class IllegalModel(Exception):
-    """The model broke a rule: it looks ahead, or returns bad logits."""
-
-
 @dataclass(frozen=True)
 class Score:
     bits: float
     nats: float
     predicted: int  # bytes whose probability was scored
+    segments: tuple[float, ...] = ()  # bits per byte of each SEGMENT_BYTES predicted bytes
 
     @property
     def bpb(self) -> float:
@@ -68,19 +85,6 @@ class Score:
     @property
     def loss_nats(self) -> float:
         return self.nats / self.predicted
-
-
-def stage_server(folder: Path) -> Path:
-    """Copy lm_server.py into a fresh folder, make both read-only; returns the copy.
-
-    Read-only for everyone but readable by all: the sandbox may run as another user.
-    """
-    folder.mkdir(parents=True)
-    target = folder / SERVER_PATH.name
-    shutil.copyfile(SERVER_PATH, target)
-    target.chmod(0o444)
-    folder.chmod(0o555)
-    return target
 
 
 def server_argv(server: Path, artifact: Path, threads: int) -> list[str]:
@@ -100,6 +104,7 @@ class LMClient:
         self._pipes = (proc.stdin, proc.stdout)
         self._out = proc.stdin.fileno()
         self._in = proc.stdout.fileno()
+        self._send(GO)
         self.block_size = self._handshake()
 
     def __enter__(self) -> LMClient:
@@ -116,23 +121,20 @@ class LMClient:
     def close(self) -> None:
         """Ask the server to exit, then make sure it has."""
         with contextlib.suppress(OSError):  # it may be gone already
-            os.write(self._out, struct.pack("<III", 0, 0, 0))
+            os.write(self._out, struct.pack("<III", EXIT, 0, 0))
         try:
-            self.proc.wait(timeout=1)
+            self.proc.wait(timeout=CLOSE_SECONDS)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         for pipe in self._pipes:
             pipe.close()
 
-    def logits(self, windows: npt.NDArray[np.uint8], adapt: int = 0) -> Logits:
-        """Float32 logits [rows, length, 256] for a [rows, length] batch of windows."""
+    def logits(self, windows: Bytes, adapt: bool = False) -> Logits:
+        """Float32 logits [rows, length, 256] for a [rows, length] batch of windows; with
+        `adapt`, the model then adapts on the same windows (score-first)."""
         rows, length = windows.shape
-        header = struct.pack("<III", rows, length, adapt)
-        self._send(header + np.ascontiguousarray(windows, np.uint8).tobytes())
-        (status,) = struct.unpack("<i", self._read(4))
-        if status != 0:
-            raise ServerFailed(f"model failed: {self._read_error()}")
+        self._request(SCORE_THEN_ADAPT if adapt else SCORE, windows)
         shape = struct.unpack("<III", self._read(12))
         if shape != (rows, length, VOCAB):
             expected = (rows, length, VOCAB)
@@ -142,6 +144,18 @@ class LMClient:
         if not np.isfinite(out).all():  # a diverged model (NaN losses): broken, not cheating
             raise ServerFailed("the model returned non-finite logits (NaN or infinity)")
         return out
+
+    def adapt(self, windows: Bytes) -> None:
+        """Let the model adapt on windows it has already been scored on; no logits."""
+        self._request(ADAPT, windows)
+
+    def _request(self, command: int, windows: Bytes) -> None:
+        """Send one request and wait for its status (the error text if it failed)."""
+        header = struct.pack("<III", command, *windows.shape)
+        self._send(header + np.ascontiguousarray(windows, np.uint8).tobytes())
+        (status,) = struct.unpack("<i", self._read(4))
+        if status != 0:
+            raise ServerFailed(f"model failed: {self._read_error()}")
 
     def _handshake(self) -> int:
         head = self._read(4)
@@ -194,10 +208,9 @@ class LMClient:
 Client = TypeVar("Client", bound="LMClient")
 
 
-def open_server(argv: Sequence[str], spawn: Spawn, deadline: float, client: type[Client]) -> Client:
-    """Spawn the server (sandboxed or not: the caller decides) and shake hands with
-    `client`, the trusted end that speaks its protocol."""
-    proc = spawn(argv)
+def open_process(proc: subprocess.Popen[bytes], deadline: float, client: type[Client]) -> Client:
+    """Let a started server (sandboxed or not: whoever started it decided) load its model,
+    and shake hands with `client`, the trusted end of its protocol; kill it on failure."""
     try:
         return client(proc, deadline)
     except BaseException:
@@ -214,59 +227,81 @@ def log_probs(logits: Logits) -> LogProbs:
     return out
 
 
+def picked(logits: Logits, targets: Bytes) -> LogProbs:
+    """Log-probability of targets[t] at each position t of one row's logits [len, 256]."""
+    lp = log_probs(logits[: len(targets)])
+    out: LogProbs = lp[np.arange(len(targets)), targets]
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Scored:
+    """What the blind check needs of one row the scoring server answered."""
+
+    targets: Bytes  # the byte each position was scored on
+    cut: int  # the secret j: bytes after it are replaced for the checker
+    logprobs: LogProbs  # the scoring server's log-probabilities of the targets
+
+
+def check_batch(
+    checker: LMClient, batch: Bytes, rows: Sequence[Scored], names: Sequence[str]
+) -> None:
+    """Send the checker a batch (its rows already cut and replaced after each row's j);
+    raise IllegalModel if any row's log-probabilities at positions <= j moved."""
+    logits = checker.logits(batch)
+    for r, row in enumerate(rows):
+        kept = row.cut + 1  # the checker's row may end right after j
+        moved = gap(row.logprobs[:kept], picked(logits[r], row.targets[:kept]))
+        if moved > TOLERANCE:
+            repeated = gap(logits[r], checker.logits(batch)[r])
+            cause = (
+                f"log-probabilities at positions <= {row.cut} changed when only the bytes "
+                "after it were replaced by secret random bytes: they depend on later bytes "
+                "(look-ahead), on other rows or on earlier requests"
+            )
+            raise refusal(names[r], moved, repeated, cause)
+
+
+def require_block(checker: LMClient, block: int) -> None:
+    """The checker is the same artifact: it must claim the scoring server's block_size."""
+    if checker.block_size != block:
+        raise IllegalModel(f"block_size {checker.block_size} on a second start, {block} first")
+
+
 def window_starts(n_bytes: int, block: int) -> range:
     """Start offsets of the scoring windows; window k predicts bytes k*T+1 .. k*T+T."""
     return range(0, max(n_bytes - 1, 0), block)
 
 
-def probe_row(window: npt.NDArray[np.uint8], j: int) -> npt.NDArray[np.uint8]:
-    """A copy of the window whose bytes after position j all differ."""
-    changed = window.copy()
-    changed[j + 1 :] = (changed[j + 1 :].astype(np.int64) + 97) % 256
-    return changed
+def score_bytes(serve: Callable[[], LMClient], data: bytes) -> Score:
+    """Val bits over `data` from one server, every window checked on a second one.
 
-
-def causal_gap(pair: LogProbs, j: int) -> float:
-    """How far positions <= j moved when only bytes after j changed (0 if causal)."""
-    return float(np.abs(pair[0, : j + 1] - pair[1, : j + 1]).max())
-
-
-def score_bytes(client: LMClient, data: bytes, probes: int = 2) -> Score:
-    """Val bits and nats over `data`, with a causality probe at `probes` windows."""
+    `serve` starts a fresh server each call (its own sandbox and work dir)."""
     ids = np.frombuffer(data, dtype=np.uint8)
     if len(ids) < 2:
         raise ValueError("need at least two bytes to score")
-    starts = window_starts(len(ids), client.block_size)
-    probe_at = {starts[i * len(starts) // probes] for i in range(probes)}
-    nats = sum(score_window(client, ids, start, start in probe_at) for start in starts)
-    return Score(bits=nats / math.log(2.0), nats=nats, predicted=len(ids) - 1)
+    with serve() as scorer:
+        block = scorer.block_size
+        windows = [(s, min(s + block, len(ids) - 1)) for s in window_starts(len(ids), block)]
+        scored = [_score_window(scorer, ids[s:e], ids[s + 1 : e + 1]) for s, e in windows]
+    with serve() as checker:
+        require_block(checker, block)
+        for (start, end), row in zip(windows, scored, strict=True):
+            window = ids[start:end]
+            name = f"window at val byte {start}"
+            check_batch(checker, perturbed(window, row.cut)[None], [row], [name])
+            checker.adapt(window[None])
+    nats = -np.concatenate([row.logprobs for row in scored])
+    return _score(nats)
 
 
-def score_window(client: LMClient, ids: npt.NDArray[np.uint8], start: int, probe: bool) -> float:
-    """Nats of the bytes predicted by the window at `start`, probing causality if asked."""
-    window = ids[start : min(start + client.block_size, len(ids) - 1)]
-    targets = ids[start + 1 : start + 1 + len(window)]
-    j = len(window) // 2
-    probe = probe and len(window) >= 2
-    rows = np.stack([window, probe_row(window, j)]) if probe else window[None]
-    lp = log_probs(client.logits(rows, adapt=1))
-    if probe and causal_gap(lp, j) > CAUSAL_TOLERANCE:
-        raise IllegalModel(f"outputs before byte {start + j} depend on later bytes")
-    return -float(lp[0, np.arange(len(window)), targets].sum())
+def _score_window(scorer: LMClient, window: Bytes, targets: Bytes) -> Scored:
+    logprobs = picked(scorer.logits(window[None], adapt=True)[0], targets)
+    return Scored(targets, secret_cut(0, len(window) - 1), logprobs)
 
 
-def target_logprobs(client: LMClient, context: bytes, target: bytes) -> LogProbs:
-    """Natural log-probability of each byte of `target` following `context`.
-
-    The input is the last block_size bytes of context+target before its final byte, so a
-    target longer than block_size is cut to its last block_size bytes. No adaptation.
-    """
-    text = np.frombuffer(context + target, dtype=np.uint8)
-    if not target or len(text) < 2:
-        raise ValueError("need a non-empty target after at least one context byte")
-    inputs = text[:-1][-client.block_size :]
-    count = min(len(target), len(inputs))
-    lp = log_probs(client.logits(inputs[None], adapt=0))[0]
-    positions = np.arange(len(inputs) - count, len(inputs))
-    picked: LogProbs = lp[positions, text[-count:]]
-    return picked
+def _score(nats: LogProbs) -> Score:
+    bits = nats / math.log(2.0)
+    segments = np.split(bits, range(SEGMENT_BYTES, len(bits), SEGMENT_BYTES))
+    per_segment = tuple(float(part.mean()) for part in segments)
+    return Score(float(bits.sum()), float(nats.sum()), len(nats), per_segment)

@@ -2,21 +2,30 @@
 
 Run as `python -I -B lm_server.py ARTIFACT_DIR --threads N`. It imports
 ARTIFACT_DIR/model.py by path, calls `load_model(ARTIFACT_DIR)`, then speaks this
-little-endian protocol:
+little-endian protocol (version 2):
 
+* go, client -> server: one byte b"G". Until then the server has imported torch but
+  no agent code: the client may start it early and let the model load only when it
+  should (the blind check's second server, once the first has exited).
 * handshake, server -> client: b"ARLM", then uint32 version, block_size, vocab.
-* request, client -> server: uint32 rows, uint32 length, uint32 adapt, then rows*length
-  uint8 byte ids (row-major). rows == 0 asks the server to exit.
-* answer, server -> client: int32 status. Status 0: uint32 rows, length, vocab, then
-  rows*length*vocab float32 logits. Status 1: uint32 n, then n bytes of UTF-8 error
-  text, and the server exits.
-* after answering, if adapt > 0 and the model has a method `adapt(idx)`, it is called
-  with the first `adapt` rows. The answer is already out: score-first adaptation.
+* request, client -> server: uint32 command, rows, length, then rows*length uint8 byte
+  ids (row-major). Commands:
+  - 0 EXIT: the server exits (rows and length are ignored, no ids follow).
+  - 1 SCORE: answer `model(idx)`.
+  - 2 SCORE_THEN_ADAPT: answer `model(idx)`; only then, if the model has a method
+    `adapt(idx)`, call it with the same rows (score-first test-time adaptation).
+  - 3 ADAPT: call `model.adapt(idx)` if the model has it, then answer with no logits.
+* answer, server -> client: int32 status. Status 0: for SCORE and SCORE_THEN_ADAPT,
+  uint32 rows, length, vocab, then rows*length*vocab float32 logits; for ADAPT, nothing
+  more. Status 1: uint32 n, then n bytes of UTF-8 error text, and the server exits.
 
-The client only sends a window after the previous answer arrived, so the model never
-sees bytes beyond the window it is scoring. Nothing here is trusted: the client checks
-every shape and value it receives. This file imports nothing from the project, so a
-copy of it runs anywhere.
+The model's state may change only in `adapt`: the blind check (evaluators.blind_check)
+makes the same `forward`/`adapt` calls on a second server, with the forward rows' later
+bytes replaced, and a model whose `forward` remembers what it saw answers that server
+differently and is refused. The client only sends a request
+after the previous answer arrived, so the model never sees bytes beyond the window it
+is scoring. Nothing here is trusted: the client checks every shape and value it
+receives. This file imports nothing from the project, so a copy of it runs anywhere.
 """
 
 from __future__ import annotations
@@ -34,8 +43,10 @@ from typing import BinaryIO
 import torch
 
 MAGIC = b"ARLM"
-VERSION = 1
+VERSION = 2
+GO = b"G"
 VOCAB = 256
+EXIT, SCORE, SCORE_THEN_ADAPT, ADAPT = range(4)
 
 
 def claim_pipes() -> tuple[BinaryIO, BinaryIO]:
@@ -85,17 +96,24 @@ def answer(model: torch.nn.Module, idx: torch.Tensor) -> bytes:
 
 def serve(model: torch.nn.Module, requests: BinaryIO, answers: BinaryIO) -> None:
     """Answer requests until the client asks to stop or closes the pipe."""
+    adapt = getattr(model, "adapt", None)
     while True:
-        rows, length, adapt = struct.unpack("<III", read_exact(requests, 12))
-        if rows == 0:
+        command, rows, length = struct.unpack("<III", read_exact(requests, 12))
+        if command == EXIT:
             return
+        if command not in (SCORE, SCORE_THEN_ADAPT, ADAPT):
+            raise ValueError(f"unknown command {command}")
         raw = read_exact(requests, rows * length)
-        ids = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-        idx = ids.long().view(rows, length)
-        answers.write(answer(model, idx))
+        idx = torch.frombuffer(bytearray(raw), dtype=torch.uint8).long().view(rows, length)
+        if command == ADAPT:
+            if adapt is not None:
+                adapt(idx)
+            answers.write(struct.pack("<i", 0))
+        else:
+            answers.write(answer(model, idx))
         answers.flush()
-        if adapt and hasattr(model, "adapt"):
-            model.adapt(idx[:adapt])  # type: ignore[operator]
+        if command == SCORE_THEN_ADAPT and adapt is not None:
+            adapt(idx)
 
 
 def fail(answers: BinaryIO, message: str) -> None:
@@ -113,6 +131,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     try:
+        if read_exact(requests, 1) != GO:  # the artifact's code runs only after this
+            raise ValueError("expected the go byte")
         model = load(args.artifact)
         block_size = int(getattr(model, "block_size"))  # noqa: B009  (untyped attribute)
         answers.write(MAGIC + struct.pack("<III", VERSION, block_size, VOCAB))
@@ -128,4 +148,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)  # no interpreter teardown: a quick exit, and no agent atexit code runs

@@ -245,6 +245,7 @@ def _eval_report(process: ProcessReport, lines: list[str]) -> EvalReport:
                     illegal=str(result.get("illegal") or ""),
                     error=str(result.get("error") or ""),
                     label=_overrun_label(result.get("label")),
+                    per_example=tuple(float(v) for v in result.get("per_example") or ()),
                 )
             except (ValueError, TypeError, AttributeError):
                 break

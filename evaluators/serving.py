@@ -1,9 +1,12 @@
 """Trusted scaffolding for an evaluator that serves the artifact's model in the sandbox.
 
 A task's evaluate.py supplies only its scoring function; this module parses the
-command line, stages the server script privately, starts it under evaluators.sandbox
-(the artifact and the server read-only, a private work dir writable, the held-out data
-never visible), and turns any outcome into the one verdict line the harness reads.
+command line, stages the server script privately, starts servers under
+evaluators.sandbox (the artifact and the server read-only, the held-out data never
+visible), and turns any outcome into the one verdict line the harness reads:
+`{"score", "measurements", "per_example", "illegal", "error"}`. Each server gets its
+own fresh writable work dir (and its own private /tmp from the sandbox), so the
+blind check's second server sees nothing the first one wrote.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Generic
 
 from domain.task import SandboxRules
-from evaluators.lm_scoring import IllegalModel, Spawn
+from evaluators.blind_check import IllegalModel
+from evaluators.lm_scoring import Client, Spawn, open_process, server_argv
 from evaluators.sandbox import SandboxSpec, popen
 
 MARGIN_SECONDS = 1.0  # stop early enough to print a verdict before the harness kills us
@@ -45,12 +49,67 @@ class Served:
     """What a scoring function gets: how to start a server, and until when it may run."""
 
     run: Run
-    spawn: Spawn
+    spawn: Spawn  # each call starts a server in its own fresh work dir
     private: Path
     deadline: float
 
+    def servers(self, script: Path, client: type[Client], count: int = 2) -> Servers[Client]:
+        """Stage `script` once; the result opens `count` fresh servers of it, in turn."""
+        server = stage_script(script, self.private / "server")
+        argv = server_argv(server, self.run.artifact, self.run.threads)
+        return Servers(argv, self.spawn, self.deadline, client, count)
 
-Measured = tuple[float | None, dict[str, float]]
+
+class Servers(Generic[Client]):
+    """Each call opens a fresh server, only once the one before it has exited.
+
+    To save the next server's start-up (mostly importing torch), its process starts as
+    soon as the previous server is opened; but a server imports the artifact's model,
+    the first agent code it runs, only when it is opened (the protocol's go byte). So
+    no agent code of the next server runs while the previous one lives. Use it as a
+    context manager: leaving it stops a server started but never opened.
+    """
+
+    def __init__(
+        self, argv: Sequence[str], spawn: Spawn, deadline: float, client: type[Client], count: int
+    ) -> None:
+        self._argv, self._spawn, self._deadline, self._client = argv, spawn, deadline, client
+        self._left = count
+        self._previous: Client | None = None
+        self._standby: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Servers[Client]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._standby is not None:
+            self._standby.kill()
+            self._standby.communicate()
+            self._standby = None
+
+    def __call__(self) -> Client:
+        if self._left <= 0:
+            raise RuntimeError("no more servers to open")
+        if self._previous is not None and self._previous.proc.poll() is None:
+            raise RuntimeError("a server may open only after the previous one has exited")
+        proc, self._standby = self._standby or self._spawn(self._argv), None
+        self._previous = opened = open_process(proc, self._deadline, self._client)
+        self._left -= 1
+        if self._left > 0:
+            self._standby = self._spawn(self._argv)
+        return opened
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A scoring function's result. `per_example` holds one value per held-out example
+    (or segment), in a fixed order that the task documents, so trials can be paired."""
+
+    score: float | None
+    measurements: dict[str, float]
+    per_example: tuple[float, ...] = ()
+
+
 Scorer = Callable[[Served], Measured]
 
 
@@ -72,24 +131,24 @@ def stage_script(source: Path, folder: Path) -> Path:
 
 
 def sandbox_spawn(run: Run, rules: SandboxRules, private: Path, log: IO[bytes]) -> Spawn:
-    """A spawn function that starts a server (staged under private/server) in the sandbox."""
-    work = private / "work"
-    work.mkdir()
-    spec = SandboxSpec(
-        work_dir=work,
-        read_only=(run.artifact.resolve(), private / "server"),
-        hide_packages=rules.hide_packages,
-        limits=rules.limits,
-        cpu_seconds=int(rules.limits.cpu_seconds_factor * run.eval_seconds * run.threads),
-        enabled=run.sandboxed,
-    )
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(work),
-        "OMP_NUM_THREADS": str(run.threads),
-    }
+    """A spawn function that starts a server (staged under private/server) in the
+    sandbox; every server it starts gets a new empty work dir of its own."""
 
     def spawn(argv: Sequence[str]) -> subprocess.Popen[bytes]:
+        work = Path(tempfile.mkdtemp(prefix="work-", dir=private))
+        spec = SandboxSpec(
+            work_dir=work,
+            read_only=(run.artifact.resolve(), private / "server"),
+            hide_packages=rules.hide_packages,
+            limits=rules.limits,
+            cpu_seconds=int(rules.limits.cpu_seconds_factor * run.eval_seconds * run.threads),
+            enabled=run.sandboxed,
+        )
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(work),
+            "OMP_NUM_THREADS": str(run.threads),
+        }
         return popen(
             argv, spec, env=env, cwd=work, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=log,
@@ -98,11 +157,12 @@ def sandbox_spawn(run: Run, rules: SandboxRules, private: Path, log: IO[bytes]) 
     return spawn
 
 
-def verdict(
-    score: float | None, measurements: dict[str, float], illegal: str = "", error: str = ""
-) -> str:
-    fields = {"score": score, "measurements": measurements}
-    return json.dumps({**fields, "illegal": illegal, "error": error})
+def verdict(result: Measured | None = None, illegal: str = "", error: str = "") -> str:
+    """The verdict line: a result, or why there is none."""
+    result = result or Measured(None, {})
+    fields = {"score": result.score, "measurements": result.measurements}
+    per_example = [round(value, 6) for value in result.per_example]
+    return json.dumps({**fields, "per_example": per_example, "illegal": illegal, "error": error})
 
 
 def evaluate(run: Run, rules: SandboxRules, scorer: Scorer) -> str:
@@ -115,12 +175,11 @@ def evaluate(run: Run, rules: SandboxRules, scorer: Scorer) -> str:
             raise FileNotFoundError(f"artifact has no model.py: {run.artifact}")
         with log_path.open("wb") as log:
             spawn = sandbox_spawn(run, rules, private, log)
-            score, measurements = scorer(Served(run, spawn, private, deadline))
-        return verdict(score, measurements)
+            return verdict(scorer(Served(run, spawn, private, deadline)))
     except IllegalModel as exc:
-        return verdict(None, {}, illegal=str(exc))
+        return verdict(illegal=str(exc))
     except Exception as exc:  # noqa: BLE001  (the last line must be a verdict, not a traceback)
-        return verdict(None, {}, error=_describe(exc, log_path))
+        return verdict(error=_describe(exc, log_path))
     finally:
         _remove(private)
 
@@ -135,7 +194,8 @@ def _describe(exc: Exception, log_path: Path) -> str:
 
 
 def _remove(folder: Path) -> None:
-    """Delete the private folder, including the read-only server copy."""
+    """Delete the private folder, including the read-only server copy (the servers'
+    work dirs are ours or nobody's; either way rmtree as us can remove them)."""
     for path in (folder, folder / "server"):
         if path.exists():
             path.chmod(0o700)

@@ -2,8 +2,11 @@
 
 Run as `python -I -B tensor_server.py ARTIFACT_DIR --threads N`. It imports
 ARTIFACT_DIR/model.py by path, calls `load_model(ARTIFACT_DIR)`, then speaks this
-little-endian protocol:
+little-endian protocol (version 2):
 
+* go, client -> server: one byte b"G". Until then the server has imported torch but
+  no agent code: the client may start it early and let the model load only when it
+  should (the blind check's second server, once the first has exited).
 * handshake, server -> client: b"ARTS", then uint32 version.
 * request, client -> server: uint32 rank, rank uint32 dims, then prod(dims) float32
   values (row-major). rank == 0 asks the server to exit.
@@ -33,7 +36,8 @@ import numpy as np
 import torch
 
 MAGIC = b"ARTS"
-VERSION = 1
+VERSION = 2
+GO = b"G"
 MAX_RANK = 8
 
 
@@ -107,6 +111,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     try:
+        if read_exact(requests, 1) != GO:  # the artifact's code runs only after this
+            raise ValueError("expected the go byte")
         model = load(args.artifact)
         answers.write(MAGIC + struct.pack("<I", VERSION))
         answers.flush()
@@ -123,4 +129,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)  # no interpreter teardown: a quick exit, and no agent atexit code runs

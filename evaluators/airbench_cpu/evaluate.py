@@ -2,10 +2,11 @@
 
 `python -m evaluators.airbench_cpu.evaluate --artifact A --heldout H --threads N
 --eval-seconds S [--unsafe-no-sandbox]` prints one JSON line last:
-{"score": null, "measurements": {"accuracy": ...}, "illegal": "", "error": ""}.
-The metric is the harness's own training wall time, so the score is left null; the
-accuracy is the gate. The agent's model.py runs only inside the sandboxed
-tensor_server process and sees test inputs only; the labels stay in this process.
+{"score": null, "measurements": {"accuracy": ...}, "per_example": [...], "illegal": "",
+"error": ""}. The metric is the harness's own training wall time, so the score is left
+null; the accuracy is the gate. The agent's model.py runs only inside sandboxed
+tensor_server processes and sees test inputs only; the labels stay in this process.
+`per_example[i]` is 1.0 if test row i (test_x.npy order) is classified right, else 0.0.
 """
 
 from __future__ import annotations
@@ -15,13 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluators import serving
-from evaluators.clf_scoring import (
-    SERVER_PATH,
-    TensorClient,
-    accuracy,
-    classify,
-)
-from evaluators.lm_scoring import open_server, server_argv
+from evaluators.clf_scoring import SERVER_PATH, TensorClient, classify, correct
 
 TASK_TOML = Path(__file__).with_name("task.toml")
 CLASSES = 10
@@ -31,11 +26,10 @@ def score(served: serving.Served) -> serving.Measured:
     """Test accuracy of the served classifier over the held-out split."""
     inputs = np.load(served.run.heldout / "test_x.npy")
     labels = np.load(served.run.heldout / "test_y.npy")
-    server = serving.stage_script(SERVER_PATH, served.private / "server")
-    argv = server_argv(server, served.run.artifact, served.run.threads)
-    with open_server(argv, served.spawn, served.deadline, TensorClient) as client:
-        logits = classify(client, inputs, CLASSES)
-    return None, {"accuracy": accuracy(logits, labels), "test_items": float(len(labels))}
+    with served.servers(SERVER_PATH, TensorClient) as serve:
+        right = correct(classify(serve, inputs, CLASSES), labels)
+    measurements = {"accuracy": float(right.mean()), "test_items": float(len(labels))}
+    return serving.Measured(None, measurements, tuple(right.tolist()))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,9 +2,10 @@
 
 `python -m evaluators.core_cpu.evaluate --artifact A --heldout H --threads N
 --eval-seconds S [--unsafe-no-sandbox]` prints one JSON line last:
-{"score": core, "measurements": {"acc_<task>": ...}, "illegal": "", "error": ""}.
-The agent's model.py runs only inside the sandboxed lm_server process; this process
-reads suite.json (answers included) and computes CORE itself (see scoring.py).
+{"score": core, "measurements": {"acc_<task>": ...}, "per_example": [...], "illegal": "",
+"error": ""}. The agent's model.py runs only inside sandboxed lm_server processes; this
+process reads suite.json (answers included) and computes CORE itself (see scoring.py).
+`per_example[i]` is item i's credit centred on chance, in suite.json's item order.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import time
 from pathlib import Path
 
 from evaluators import serving
-from evaluators.core_cpu.scoring import accuracies, choice_scores, core, make_rows
+from evaluators.core_cpu.scoring import accuracies, choice_scores, core, per_item
 from evaluators.core_cpu.suite import Item
-from evaluators.lm_scoring import LMClient, open_server, server_argv, stage_server
+from evaluators.lm_scoring import SERVER_PATH, LMClient
 
 TASK_TOML = Path(__file__).with_name("task.toml")
 
@@ -30,16 +31,14 @@ def load_suite(heldout: Path) -> tuple[list[Item], dict[str, int]]:
 def score(served: serving.Served) -> serving.Measured:
     """CORE of the served model over the held-out suite, with per-task accuracies."""
     items, choices = load_suite(served.run.heldout)
-    server = stage_server(served.private / "server")
-    argv = server_argv(server, served.run.artifact, served.run.threads)
     started = time.monotonic()
-    with open_server(argv, served.spawn, served.deadline, LMClient) as client:
-        scores = choice_scores(client, make_rows(items, client.block_size))
+    with served.servers(SERVER_PATH, LMClient) as serve:
+        scores = choice_scores(serve, items)
     accuracy = accuracies(items, scores)
     measurements = {f"acc_{task}": round(acc, 6) for task, acc in accuracy.items()}
     measurements["items"] = float(len(items))
     measurements["score_s"] = round(time.monotonic() - started, 3)
-    return core(accuracy, choices), measurements
+    return serving.Measured(core(accuracy, choices), measurements, per_item(items, scores, choices))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,37 +1,56 @@
 """Trusted CORE scoring: mean log-probability of each choice, accuracy centred on chance.
 
-Every (item, choice) pair becomes one row: the bytes of context + choice except the last,
-cut to the model's last block_size bytes; the choice's bytes are the targets at the end
-of the row. Rows are sorted by length and sent in batches, right-padded with zeros to the
-batch's longest row. Right padding cannot change a causal model's outputs, and that is
-checked rather than trusted: each batch carries a look-ahead probe (a copy of its first
-row changed after position j must agree up to j), and the first row of the run is scored
-a second time alone (its outputs must not depend on the other rows or the padding).
-We compute the log-softmax in float64 ourselves, only where a choice byte is predicted.
+Every (item, choice) pair becomes one row: the bytes of context + choice except the
+last, cut to the model's last block_size bytes; each position is scored on the byte
+after it, and the choice's bytes are the targets of the row's last positions. Rows go
+to the scoring server in a secret random order, ROWS_PER_CALL to a request, each
+right-padded with secret random bytes to the suite's longest row, so a request's
+shape, order and company say nothing about a row. (Where a row's text gives way to
+random bytes still hints at its end: a model that uses it is caught like any
+look-ahead, since the checker's random bytes begin right after j.) We compute the
+log-softmax in float64 ourselves; a choice's score is its mean log-probability per byte.
+
+The blind check (evaluators.blind_check states the rule and its argument): a second
+server gets every row again, cut after a secret j and padded with fresh random bytes
+(so every byte after j is random), batched by cut length with ties in secret order:
+other company, another point of its history. j is uniform over the row's choice
+positions, the last included (then nothing is replaced and the row is checked only
+against its company and history). At every position <= j, context included, the
+second server's log-probability of the row's true next byte must equal the first's.
+So each row's outputs may depend only on its own prefix: not on later bytes, other
+rows (another choice of the same item), the batch, the padding or what the server saw
+before. Only the first server's outputs make the score.
+
+Per-example values (`per_item`): each item's share of credit, centred on chance like
+CORE, in suite order; their mean is CORE when every task has as many items.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from evaluators.blind_check import Bytes, batches, secret_bytes, secret_cut, secret_order
 from evaluators.core_cpu.suite import Item
-from evaluators.lm_scoring import IllegalModel, LMClient, causal_gap, log_probs, probe_row
+from evaluators.lm_scoring import LMClient, Scored, check_batch, picked, require_block
 
-ROWS_PER_CALL = 128
-TOLERANCE = 1e-4  # max |log p| difference allowed by the probes
-Bytes = npt.NDArray[np.uint8]
+ROWS_PER_CALL = 16  # small batches run faster here (cache), and cost no soundness
+Scores = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Row:
     item: int
-    ids: Bytes  # model inputs
-    targets: Bytes  # the choice's bytes, predicted by the last len(targets) positions
+    inputs: Bytes  # model inputs
+    targets: Bytes  # the byte after each input position
+    choice: int  # the last `choice` positions predict the choice's bytes
+
+    def name(self, items: Sequence[Item]) -> str:
+        return f"row of item {self.item} ({items[self.item].task})"
 
 
 def make_rows(items: Sequence[Item], block: int) -> list[Row]:
@@ -39,72 +58,88 @@ def make_rows(items: Sequence[Item], block: int) -> list[Row]:
     for n, item in enumerate(items):
         for choice in item.choices:
             text = np.frombuffer((item.context + choice).encode(), dtype=np.uint8)
-            count = len(choice.encode())
-            inputs = text[:-1][-block:]
-            rows.append(Row(n, inputs, text[-min(count, len(inputs)) :]))
+            inputs, targets = text[:-1][-block:], text[1:][-block:]
+            rows.append(Row(n, inputs, targets, min(len(choice.encode()), len(inputs))))
     return rows
 
 
-def _padded(rows: Sequence[Row]) -> Bytes:
-    batch = np.zeros((len(rows), max(len(r.ids) for r in rows)), dtype=np.uint8)
+def _padded(rows: Sequence[Bytes], width: int) -> Bytes:
+    """The rows, right-padded with secret random bytes to `width`."""
+    batch = secret_bytes(len(rows) * width).reshape(len(rows), width).copy()
     for i, row in enumerate(rows):
-        batch[i, : len(row.ids)] = row.ids
+        batch[i, : len(row)] = row
     return batch
 
 
-def _choice_logprob(logits: npt.NDArray[np.float32], row: Row) -> npt.NDArray[np.float64]:
-    """Log-probabilities of the choice's bytes (rows of logits are this row's positions)."""
-    end = len(row.ids)
-    picked = log_probs(logits[end - len(row.targets) : end])
-    out: npt.NDArray[np.float64] = picked[np.arange(len(row.targets)), row.targets]
-    return out
+def choice_scores(serve: Callable[[], LMClient], items: Sequence[Item]) -> Scores:
+    """Mean log-probability per choice byte, one per (item, choice) in suite order."""
+    with serve() as scorer:
+        block = scorer.block_size
+        rows = make_rows(items, block)
+        width = max(len(row.inputs) for row in rows)
+        scored = _score_rows(scorer, rows, width)
+    with serve() as checker:
+        require_block(checker, block)
+        _check_rows(checker, rows, scored, items)
+    return np.array([s.logprobs[-row.choice :].mean() for row, s in zip(rows, scored, strict=True)])
 
 
-def _probe(client: LMClient, rows: Sequence[Row], batch: Bytes) -> npt.NDArray[np.float32]:
-    """Logits for the batch; raises IllegalModel if its first row's outputs look ahead."""
-    j = len(rows[0].ids) // 2
-    logits = client.logits(np.concatenate([batch, probe_row(batch[0], j)[None]]))
-    pair = log_probs(logits[[0, -1], : j + 1])
-    if causal_gap(pair, j) > TOLERANCE:
-        raise IllegalModel("outputs depend on later bytes (look-ahead probe)")
-    return logits[:-1]
+def _score_rows(scorer: LMClient, rows: Sequence[Row], width: int) -> list[Scored]:
+    """Every row's log-probabilities from the scoring server, and its secret cut."""
+    found: dict[int, Scored] = {}
+    for batch in batches(secret_order(len(rows)), ROWS_PER_CALL):
+        logits = scorer.logits(_padded([rows[i].inputs for i in batch], width))
+        for out, i in zip(logits, batch, strict=True):
+            row = rows[i]
+            j = secret_cut(len(row.inputs) - row.choice, len(row.inputs) - 1)
+            found[i] = Scored(row.targets, j, picked(out, row.targets))
+    return [found[i] for i in range(len(rows))]
 
 
-def _check_alone(client: LMClient, row: Row, in_batch: npt.NDArray[np.float64]) -> None:
-    alone = _choice_logprob(client.logits(row.ids[None])[0], row)
-    if float(np.abs(alone - in_batch).max()) > TOLERANCE:
-        raise IllegalModel("a row's outputs depend on the other rows or the padding")
+def _check_rows(
+    checker: LMClient, rows: Sequence[Row], scored: Sequence[Scored], items: Sequence[Item]
+) -> None:
+    """Every row cut after its j, then padded with random bytes: so every byte after j
+    is random. Batched by cut length (ties in secret order) to keep padding short."""
+    order = sorted(secret_order(len(rows)), key=lambda i: scored[i].cut)
+    for batch in batches(order, ROWS_PER_CALL):
+        cut = [rows[i].inputs[: scored[i].cut + 1] for i in batch]
+        names = [rows[i].name(items) for i in batch]
+        width = max(len(row) for row in cut)
+        check_batch(checker, _padded(cut, width), [scored[i] for i in batch], names)
 
 
-def choice_scores(client: LMClient, rows: Sequence[Row]) -> npt.NDArray[np.float64]:
-    """Mean log-probability per choice byte, in the order of `rows`."""
-    order = sorted(range(len(rows)), key=lambda i: (-len(rows[i].ids), i))
-    scores = np.zeros(len(rows))
-    for start in range(0, len(order), ROWS_PER_CALL):
-        picked = order[start : start + ROWS_PER_CALL]
-        chunk = [rows[i] for i in picked]
-        logits = _probe(client, chunk, _padded(chunk))
-        for i, row, out in zip(picked, chunk, logits, strict=True):
-            per_byte = _choice_logprob(out, row)
-            if start == 0 and i == picked[0]:
-                _check_alone(client, row, per_byte)
-            scores[i] = per_byte.mean()
-    return scores
-
-
-def accuracies(items: Sequence[Item], scores: npt.NDArray[np.float64]) -> dict[str, float]:
-    """Per task: the answer's share of credit, ties split evenly (a flat model is at chance)."""
-    credit: dict[str, list[float]] = {}
-    offset = 0
+def credits(items: Sequence[Item], scores: Scores) -> list[float]:
+    """Per item: the answer's share of credit, ties split evenly (a flat model is at chance)."""
+    credit, offset = [], 0
     for item in items:
         mine = scores[offset : offset + len(item.choices)]
         offset += len(item.choices)
         best = mine == mine.max()
-        credit.setdefault(item.task, []).append(float(best[item.answer]) / int(best.sum()))
-    return {task: statistics.fmean(values) for task, values in credit.items()}
+        credit.append(float(best[item.answer]) / int(best.sum()))
+    return credit
+
+
+def accuracies(items: Sequence[Item], scores: Scores) -> dict[str, float]:
+    """Per task: the mean credit of its items."""
+    by_task: dict[str, list[float]] = {}
+    for item, value in zip(items, credits(items, scores), strict=True):
+        by_task.setdefault(item.task, []).append(value)
+    return {task: statistics.fmean(values) for task, values in by_task.items()}
 
 
 def core(accuracy: Mapping[str, float], choices: Mapping[str, int]) -> float:
     """DCLM's CORE: each accuracy centred on chance, (acc - 1/n) / (1 - 1/n), averaged."""
-    centred = [(acc - 1 / choices[t]) / (1 - 1 / choices[t]) for t, acc in accuracy.items()]
-    return statistics.fmean(centred)
+    return statistics.fmean(_centred(acc, choices[task]) for task, acc in accuracy.items())
+
+
+def per_item(
+    items: Sequence[Item], scores: Scores, choices: Mapping[str, int]
+) -> tuple[float, ...]:
+    """Each item's credit centred on chance, in suite order."""
+    pairs = zip(items, credits(items, scores), strict=True)
+    return tuple(_centred(value, choices[item.task]) for item, value in pairs)
+
+
+def _centred(accuracy: float, n: int) -> float:
+    return (accuracy - 1 / n) / (1 - 1 / n)

@@ -10,15 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.clf_scoring import (
-    SERVER_PATH,
-    TensorClient,
-    accuracy,
-    classify,
-)
-from evaluators.lm_scoring import IllegalModel, ServerFailed, open_server, server_argv
+from evaluators.blind_check import IllegalModel
+from evaluators.clf_scoring import SERVER_PATH, TensorClient, classify, correct
+from evaluators.lm_scoring import ServerFailed, open_process, server_argv
+from evaluators.serving import Servers
 
 MODEL = """
+import os
 import torch
 
 class Model(torch.nn.Module):
@@ -51,7 +49,14 @@ def plain_spawn(argv: Sequence[str]) -> subprocess.Popen[bytes]:
 
 def serve(artifact: Path, seconds: float = 60) -> TensorClient:
     argv = server_argv(SERVER_PATH, artifact, threads=1)
-    return open_server(argv, plain_spawn, time.monotonic() + seconds, TensorClient)
+    return open_process(plain_spawn(argv), time.monotonic() + seconds, TensorClient)
+
+
+def classify_with(artifact: Path, inputs: np.ndarray) -> np.ndarray:
+    """Logits from two fresh servers, as the evaluator gets them (without the sandbox)."""
+    argv = server_argv(SERVER_PATH, artifact, threads=1)
+    with Servers(argv, plain_spawn, time.monotonic() + 60, TensorClient, count=2) as serve:
+        return classify(serve, inputs, 10)
 
 
 def data(rows: int = 600) -> tuple[np.ndarray, np.ndarray]:
@@ -69,43 +74,53 @@ def test_outputs_round_trip_any_shape_exactly(tmp_path: Path) -> None:
 
 def test_accuracy_is_computed_here_from_the_logits(tmp_path: Path) -> None:
     inputs, labels = data()
-    with serve(write_model(tmp_path / "argmax")) as client:
-        logits = classify(client, inputs, 10)
+    logits = classify_with(write_model(tmp_path / "argmax"), inputs)
     assert logits.shape == (600, 10)
-    assert accuracy(logits, labels) == 1.0
-    assert accuracy(logits, (labels + 1) % 10) == 0.0
+    assert correct(logits, labels).tolist() == [1.0] * 600  # in the order of the inputs
+    assert correct(logits, (labels + 1) % 10).sum() == 0.0
 
 
 def test_outputs_of_the_wrong_shape_are_illegal(tmp_path: Path) -> None:
-    with (
-        serve(write_model(tmp_path / "nine", "        return x[:, :9]")) as client,
-        pytest.raises(IllegalModel, match="shape"),
-    ):
-        classify(client, data()[0], 10)
+    with pytest.raises(IllegalModel, match="shape"):
+        classify_with(write_model(tmp_path / "nine", "        return x[:, :9]"), data()[0])
 
 
-def test_a_model_that_looks_at_the_rest_of_the_batch_is_illegal(tmp_path: Path) -> None:
-    centred = "        return x[:, :10] - x[:, :10].mean(0)"
-    with (
-        serve(write_model(tmp_path / "batch", centred)) as client,
-        pytest.raises(IllegalModel, match="other rows"),
-    ):
-        classify(client, data()[0], 10)
+# Transductive inference: each row judged against the rest of its batch. The second one
+# answers one-row requests honestly, which passed the old probe (the first row, alone).
+@pytest.mark.parametrize(
+    "forward",
+    [
+        "        return x[:, :10] - x[:, :10].mean(0)",
+        "        return x[:, :10] - (x[:, :10].mean(0) if len(x) > 1 else 0)",
+    ],
+)
+def test_a_model_that_looks_at_the_rest_of_the_batch_is_illegal(
+    tmp_path: Path, forward: str
+) -> None:
+    with pytest.raises(IllegalModel, match="other rows"):
+        classify_with(write_model(tmp_path / "batch", forward), data()[0])
 
 
-def test_a_model_that_changes_while_scored_is_illegal(tmp_path: Path) -> None:
-    drifts = "        return x[:, :10] + self.calls"
-    with (
-        serve(write_model(tmp_path / "drift", drifts)) as client,
-        pytest.raises(IllegalModel, match="earlier requests"),
-    ):
-        classify(client, data()[0], 10)
+def test_a_model_that_learns_from_the_test_inputs_while_scored_is_illegal(
+    tmp_path: Path,
+) -> None:
+    learns = """\
+        self.seen = getattr(self, "seen", 0) + x[:, :10].sum(0)
+        return x[:, :10] - self.seen / 1000"""
+    with pytest.raises(IllegalModel, match="forward\\(\\) changes its state"):
+        classify_with(write_model(tmp_path / "learns", learns), data()[0])
+
+
+def test_a_model_with_random_noise_is_refused_as_not_deterministic(tmp_path: Path) -> None:
+    noisy = "        return x[:, :10] + os.urandom(1)[0] / 1e3"
+    with pytest.raises(IllegalModel, match="not deterministic"):
+        classify_with(write_model(tmp_path / "noisy", noisy), data()[0])
 
 
 def test_non_finite_outputs_fail_without_a_rule_broken(tmp_path: Path) -> None:
     nan = "        return x[:, :10] * float('nan')"
-    with serve(write_model(tmp_path / "nan", nan)) as client, pytest.raises(ServerFailed):
-        classify(client, data()[0], 10)
+    with pytest.raises(ServerFailed):
+        classify_with(write_model(tmp_path / "nan", nan), data()[0])
 
 
 def test_a_load_error_is_reported_with_its_message(tmp_path: Path) -> None:
@@ -117,8 +132,7 @@ def test_a_load_error_is_reported_with_its_message(tmp_path: Path) -> None:
 def test_prints_from_model_code_do_not_corrupt_the_protocol(tmp_path: Path) -> None:
     noisy = "        print('hello', flush=True)\n        return x[:, :10] * 1.0"
     inputs, labels = data()
-    with serve(write_model(tmp_path / "noisy", noisy)) as client:
-        assert accuracy(classify(client, inputs, 10), labels) == 1.0
+    assert correct(classify_with(write_model(tmp_path / "noisy", noisy), inputs), labels).all()
 
 
 def test_a_model_that_hangs_runs_out_of_time(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from domain.recipe import make_diff, surfaces_declared, touched_surfaces
 from domain.task import TaskSpec
 from evaluators.core_cpu.evaluate import load_suite
 from evaluators.core_cpu.prepare import HELD_OUT, ITEMS_PER_TASK, prepare
-from evaluators.core_cpu.scoring import accuracies, core
+from evaluators.core_cpu.scoring import accuracies, core, make_rows, per_item
 from evaluators.core_cpu.suite import CHOICES, Item, parse_play
 from tests.golf_support import insert_after, run_trial, tiny_task
 
@@ -110,6 +110,25 @@ def test_accuracy_splits_ties_and_core_centres_on_chance() -> None:
     assert core(accuracies(items, flat), CHOICES) == 0.0
     right = np.array([0, 1, 0, 0, 1, 0], dtype=float)
     assert core(accuracies(items, right), CHOICES) == 1.0
+
+
+def test_per_item_values_are_centred_credit_in_suite_order() -> None:
+    items = [
+        Item("next_word", "c", ("a", "b", "c", "d"), 1),
+        Item("shuffled_line", "c", ("x", "y"), 0),
+        Item("shuffled_line", "c", ("x", "y"), 1),
+    ]
+    scores = np.array([0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])  # right, right, a tie
+    assert per_item(items, scores, CHOICES) == pytest.approx((1.0, 1.0, 0.0))
+    two_tasks = items[:2]
+    flat = np.zeros(6)
+    assert sum(per_item(two_tasks, flat, CHOICES)) / 2 == core(accuracies(two_tasks, flat), CHOICES)
+
+
+def test_core_rows_score_each_position_on_the_byte_after_it() -> None:
+    first, second = make_rows([Item("next_word", "abc ", ("dog", "cat"), 0)], block=5)
+    assert (bytes(first.inputs), bytes(first.targets), first.choice) == (b"bc do", b"c dog", 3)
+    assert bytes(second.targets[-second.choice :]) == b"cat"
 
 
 def test_every_catalogue_technique_applies_to_the_seed_recipe_and_compiles() -> None:

@@ -18,9 +18,10 @@ import torch
 
 from domain.recipe import surfaces_declared
 from domain.task import TaskSpec
-from evaluators.golf_cpu.evaluate import score_artifact
 from evaluators.golf_cpu.prepare import VAL_BYTES, prepare
+from evaluators.lm_scoring import SERVER_PATH, LMClient, score_bytes, server_argv
 from evaluators.sandbox import bwrap_problem
+from evaluators.serving import Servers
 
 REPO = Path(__file__).resolve().parents[2]
 TASK = REPO / "evaluators" / "golf_cpu"
@@ -77,11 +78,11 @@ def plain_spawn(argv: Sequence[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
 
-def score(artifact: Path, heldout: Path, private: Path) -> float:
-    val = (heldout / "val.bin").read_bytes()
-    deadline = time.monotonic() + 120
-    result = score_artifact(artifact, val, 1, deadline, plain_spawn, private)
-    return result.bpb
+def score(artifact: Path, heldout: Path) -> float:
+    """Val bpb through the trusted scoring, without the sandbox."""
+    argv = server_argv(SERVER_PATH, artifact, threads=1)
+    with Servers(argv, plain_spawn, time.monotonic() + 120, LMClient, count=2) as serve:
+        return score_bytes(serve, (heldout / "val.bin").read_bytes()).bpb
 
 
 def test_task_toml_is_a_valid_builtin_task() -> None:
@@ -152,10 +153,8 @@ def test_smoke_run_writes_a_loadable_artifact_and_is_deterministic(
     assert model(idx).shape == (2, model.block_size, 256)
 
 
-def test_trusted_scoring_of_a_smoke_artifact(
-    data: tuple[Path, Path], smoke_artifact: Path, tmp_path: Path
-) -> None:
-    bpb = score(smoke_artifact, data[1], tmp_path / "private")
+def test_trusted_scoring_of_a_smoke_artifact(data: tuple[Path, Path], smoke_artifact: Path) -> None:
+    bpb = score(smoke_artifact, data[1])
     assert 6.0 < bpb < 8.5  # two steps barely move a near-uniform start
 
 
@@ -184,7 +183,7 @@ def test_evaluate_reports_a_missing_artifact_as_an_error(
 
 
 def test_evaluate_command_scores_in_the_sandbox(
-    data: tuple[Path, Path], smoke_artifact: Path, tmp_path: Path
+    data: tuple[Path, Path], smoke_artifact: Path
 ) -> None:
     if problem := bwrap_problem():
         pytest.skip(f"no sandbox here: {problem}")
@@ -193,7 +192,13 @@ def test_evaluate_command_scores_in_the_sandbox(
         "--threads", "1", "--eval-seconds", "60",
     )  # fmt: skip
     assert (verdict["illegal"], verdict["error"]) == ("", "")
-    assert verdict["score"] == score(smoke_artifact, data[1], tmp_path / "private")
+    assert verdict["score"] == score(smoke_artifact, data[1])
+    segments = verdict["per_example"]
+    assert isinstance(segments, list)
+    assert len(segments) == 128  # bits per byte of each 512 predicted bytes, the last 511
+    weights = [512] * 127 + [511]
+    mean = sum(w * v for w, v in zip(weights, segments, strict=True)) / (VAL_BYTES - 1)
+    assert mean == pytest.approx(verdict["score"], abs=1e-5)
 
 
 @pytest.mark.slow
@@ -206,8 +211,8 @@ def test_the_seed_recipe_trains_to_its_baseline_bit_for_bit(
         train(data[0], artifact, seed=0, smoke=False)
     weights = [(artifact / "weights.bin").read_bytes() for artifact in runs]
     assert weights[0] == weights[1]
-    bpb = score(runs[0], data[1], tmp_path / "private")
-    assert bpb == pytest.approx(score(runs[1], data[1], tmp_path / "private2"), abs=0)
+    bpb = score(runs[0], data[1])
+    assert bpb == pytest.approx(score(runs[1], data[1]), abs=0)
     assert bpb == pytest.approx(spec.baseline.score, abs=1e-3)
     size = sum(p.stat().st_size for p in runs[0].iterdir())
     assert spec.size_cap_bytes is not None
