@@ -6,7 +6,7 @@ from uuid import UUID
 
 import pytest
 
-from projections import projector, schema
+from projections import fold, projector, schema
 from projections.db import connect, rebuild, refresh
 from projections.lineage import DuckLineage
 from tests.support import scripted_loop
@@ -71,7 +71,8 @@ def test_a_failing_batch_leaves_rows_and_position_untouched(finished_search, mon
     def explode(*args):
         raise RuntimeError("disk full")
 
-    monkeypatch.setitem(projector.fold.HANDLERS, "TrialJudged", explode)
+    # The recipes are the last rows a step writes: events and trials are in by then.
+    monkeypatch.setattr(fold.fold_trials, "add_recipes", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         refresh(store, path)
     assert _hash(path) == before

@@ -68,7 +68,7 @@ def test_an_older_ledger_still_verifies_loads_projects_and_replays(tmp_path):
             == 1
         )
 
-    report = replay(search_events(store.read_all(), loop.state.started.id))
+    report = replay(search_events(store, loop.state.started.id))
     assert report.ok, report.divergence
 
 

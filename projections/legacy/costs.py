@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.fold import Batch, Meta, handles
+from projections.legacy.fold import Batch, Meta, handles
 
 
 @handles("AgentSessionStarted")
