@@ -4,7 +4,7 @@ One step (`fold_step`) takes a chunk of stored rows as text and, inside the call
 transaction:
 1. stages them (one appender into a temp table) and cuts `hash`, `prev`, `stream` and
    the class version from each canonical envelope's fixed tail (docs/LEDGER.md), with
-   string offsets and no JSON parse;
+   string offsets and no JSON parse (the view `chunk`: cheaper than a copy of the bodies);
 2. upcasts the bodies of events stored at an older class version (domain/events.py, in
    Python: rare) into the `upcasts` table;
 3. adds, for every trial, search and session the chunk touches that began earlier, its
@@ -43,7 +43,7 @@ DERIVATIONS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
     (frozenset({"AgentExchanged", "AgentCallFailed"}), (fold_tables.EXCHANGES,)),
     (frozenset({"ContextStored"}), (fold_tables.CONTEXTS,)),
 )
-TEMP_TABLES = ("staged", "chunk", "earlier")
+TEMP_TABLES = ("staged", "earlier")
 
 _STAGED = (
     "CREATE OR REPLACE TEMP TABLE staged (position BIGINT, aggregate_id VARCHAR,"
@@ -52,7 +52,7 @@ _STAGED = (
 # `..."stream":"<36>","v":<digits>}`: the colon before the digits is found in the last 8
 # characters; every other field sits at a fixed distance before it. Envelopes are ASCII.
 _CUT = """
-CREATE OR REPLACE TEMP TABLE chunk AS
+CREATE OR REPLACE TEMP VIEW chunk AS
 WITH tail AS (
     SELECT *, strlen(state) - strpos(reverse(substr(state, strlen(state) - 7)), ':') + 1
         AS colon
@@ -104,6 +104,7 @@ def fold_step(
 
 def release(con: duckdb.DuckDBPyConnection, kinds: dict[str, EventType]) -> None:
     """Drop the step's temp tables, so a connection kept open holds no chunk in memory."""
+    con.execute("DROP VIEW IF EXISTS temp.chunk")
     for table in (*TEMP_TABLES, *(kind.table for kind in kinds.values())):
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
@@ -114,14 +115,17 @@ def _types(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
 
 def _upcast(con: duckdb.DuckDBPyConnection, kinds: dict[str, EventType]) -> bool:
     """Store the current-version body of every event stored at an older version."""
-    newer = [(k.name, k.version) for k in kinds.values() if k.version > 1]
-    if not newer:
+    older = " OR ".join(
+        f"(type = '{k.name}' AND class_version < {k.version})"
+        for k in kinds.values()
+        if k.version > 1
+    )
+    if not older:
         return False
     rows = con.execute(
-        "SELECT c.position, c.type, c.class_version, c.payload FROM chunk c"
-        " JOIN (SELECT unnest(?) AS type, unnest(?) AS version) k USING (type)"
-        " WHERE c.class_version < k.version ORDER BY c.position",
-        [[n for n, _ in newer], [v for _, v in newer]],
+        "SELECT position, type, class_version, payload FROM chunk"  # noqa: S608
+        f" WHERE type IN (SELECT unnest(?)) AND ({older}) ORDER BY position",
+        [[k.name for k in kinds.values() if k.version > 1]],
     ).fetchall()
     if not rows:
         return False

@@ -15,9 +15,10 @@ Adding an event type:
 2. if a summary table (trials, searches, agent_sessions, ...) should show it, add its
    columns to projections/schema.py and their SQL to projections/fold_tables.py (trial
    events: fold_trials.py), reading the parsed rows from the temp table `p_<snake name>`;
-3. a field type this module cannot map raises `TypeError` naming the field: add a case
-   to `duck_shape`. tests/unit/test_projection_structs.py checks every field of every
-   event reaches its typed view.
+3. a field type this module cannot map raises `TypeError` naming it: add a case to
+   `duck_shape`. tests/unit/test_projection_structs.py checks that every field of every
+   event is a column of its typed view; tests/integration/test_typed_events.py that a
+   field added to an event reaches the projections.
 """
 
 from __future__ import annotations
