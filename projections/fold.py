@@ -79,8 +79,9 @@ _TABLE_NAME = re.compile(r"\bp_[a-z_]+\b")
 
 def fold_step(
     con: duckdb.DuckDBPyConnection, kinds: dict[str, EventType], rows: Sequence[TextRow]
-) -> None:
-    """Project one chunk of stored rows (in ledger order) into every table."""
+) -> set[str]:
+    """Project one chunk of stored rows (in ledger order) into every table; returns the
+    temp tables it made."""
     con.execute(_STAGED)
     with con.appender("staged") as appender:
         appender.append_rows(rows)
@@ -100,12 +101,13 @@ def fold_step(
                 con.execute(_bound(sql, bind))
     if "RecipeEdited" in arrived:
         fold_trials.add_recipes(con, con.execute(_bound(fold_trials.NEW_RECIPES, bind)).fetchall())
+    return {*TEMP_TABLES, *names}
 
 
-def release(con: duckdb.DuckDBPyConnection, kinds: dict[str, EventType]) -> None:
-    """Drop the step's temp tables, so a connection kept open holds no chunk in memory."""
+def release(con: duckdb.DuckDBPyConnection, tables: set[str]) -> None:
+    """Drop the steps' temp tables, so a connection kept open holds no chunk in memory."""
     con.execute("DROP VIEW IF EXISTS temp.chunk")
-    for table in (*TEMP_TABLES, *(kind.table for kind in kinds.values())):
+    for table in sorted(tables):
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 

@@ -46,12 +46,14 @@ def catch_up(
     """Project every event after the tracking position (up to `until`); returns the count."""
     kinds = catalogue()
     done = 0
+    made: set[str] = set()
     try:
         for rows in _chunks(reader, position(con), until, batch):
-            _project(con, kinds, rows)
+            made |= _project(con, kinds, rows)
             done += len(rows)
     finally:
-        fold.release(con, kinds)
+        if made:
+            fold.release(con, made)
     return done
 
 
@@ -80,13 +82,14 @@ def _done() -> Future[Sequence[fold.TextRow]]:
 
 def _project(
     con: duckdb.DuckDBPyConnection, kinds: dict[str, EventType], rows: Sequence[fold.TextRow]
-) -> None:
+) -> set[str]:
     con.begin()
     try:
-        fold.fold_step(con, kinds, rows)
+        made = fold.fold_step(con, kinds, rows)
         faults.point("project")  # a kill here must leave neither rows nor position
         con.execute("INSERT OR REPLACE INTO tracking VALUES (?, ?)", [APP, rows[-1][0]])
         con.commit()
     except BaseException:
         con.rollback()
         raise
+    return made

@@ -5,54 +5,63 @@
 -- Columns: search (ordinal), seq, specialist, parent_seq, idea, outcome, earlier_seq
 --   (the first earlier attempt), earlier_specialist, earlier_outcome, earlier_tries,
 --   same (recipe, if any earlier attempt made the same recipe, else idea).
--- Window functions over each parent's children, not a self-join: the earlier attempts
--- with the same recipe, with the same idea, and with both (counted once).
-WITH tries AS (
-    SELECT
-        search_id, seq, specialist, parent_seq, idea, status, child_sha256,
-        count(*) OVER same_recipe - 1 AS by_recipe,
-        first_value(seq) OVER same_recipe AS recipe_seq,
-        first_value(specialist) OVER same_recipe AS recipe_specialist,
-        first_value(status) OVER same_recipe AS recipe_status,
-        count(*) OVER same_idea - 1 AS by_idea,
-        first_value(seq) OVER same_idea AS idea_seq,
-        first_value(specialist) OVER same_idea AS idea_specialist,
-        first_value(status) OVER same_idea AS idea_status,
-        count(*) OVER same_both - 1 AS by_both
+-- No self-join and no sort per key: the seqs of each parent's children are gathered per
+-- recipe, per idea and per both (hash aggregates), and each trial counts the smaller
+-- ones in its groups; a repeat of both is counted once.
+WITH children AS (
+    SELECT search_id, parent_id, seq, specialist, parent_seq, idea, status, child_sha256
     FROM trials
     WHERE parent_id IS NOT NULL
-    WINDOW
-        same_recipe AS (PARTITION BY search_id, parent_id, child_sha256 ORDER BY seq
-                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
-        same_idea AS (PARTITION BY search_id, parent_id, idea ORDER BY seq
-                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
-        same_both AS (PARTITION BY search_id, parent_id, child_sha256, idea ORDER BY seq
-                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ),
-matched AS (
-    SELECT
-        *,
-        CASE WHEN child_sha256 IS NOT NULL THEN by_recipe ELSE 0 END AS recipes,
-        CASE WHEN idea <> '' THEN by_idea ELSE 0 END AS ideas,
-        CASE WHEN child_sha256 IS NOT NULL AND idea <> '' THEN by_both ELSE 0 END AS twice
-    FROM tries
+by_recipe AS (
+    SELECT search_id, parent_id, child_sha256, list(seq) AS seqs,
+           {'seq': min(seq), 'specialist': arg_min(specialist, seq),
+            'status': arg_min(status, seq)} AS first
+    FROM children WHERE child_sha256 IS NOT NULL
+    GROUP BY ALL HAVING count(*) > 1
+),
+by_idea AS (
+    SELECT search_id, parent_id, idea, list(seq) AS seqs,
+           {'seq': min(seq), 'specialist': arg_min(specialist, seq),
+            'status': arg_min(status, seq)} AS first
+    FROM children WHERE idea <> ''
+    GROUP BY ALL HAVING count(*) > 1
+),
+by_both AS (
+    SELECT search_id, parent_id, child_sha256, idea, list(seq) AS seqs
+    FROM children WHERE child_sha256 IS NOT NULL AND idea <> ''
+    GROUP BY ALL HAVING count(*) > 1
+),
+counted AS (
+    SELECT c.*,
+           coalesce(len(list_filter(r.seqs, lambda x: x < c.seq)), 0) AS recipes,
+           coalesce(len(list_filter(i.seqs, lambda x: x < c.seq)), 0) AS ideas,
+           coalesce(len(list_filter(b.seqs, lambda x: x < c.seq)), 0) AS twice,
+           r.first AS recipe_first, i.first AS idea_first
+    FROM children c
+    LEFT JOIN by_recipe r USING (search_id, parent_id, child_sha256)
+    LEFT JOIN by_idea i USING (search_id, parent_id, idea)
+    LEFT JOIN by_both b USING (search_id, parent_id, child_sha256, idea)
+),
+retries AS (
+    SELECT *,
+           CASE WHEN recipes > 0 AND (ideas = 0 OR recipe_first.seq <= idea_first.seq)
+                THEN recipe_first ELSE idea_first END AS earlier
+    FROM counted
+    WHERE recipes + ideas - twice > 0
 )
 SELECT
     s.ordinal AS search,
-    m.seq,
-    m.specialist,
-    m.parent_seq,
-    m.idea,
-    m.status AS outcome,
-    CASE WHEN m.recipes > 0 AND (m.ideas = 0 OR m.recipe_seq <= m.idea_seq)
-         THEN m.recipe_seq ELSE m.idea_seq END AS earlier_seq,
-    CASE WHEN m.recipes > 0 AND (m.ideas = 0 OR m.recipe_seq <= m.idea_seq)
-         THEN m.recipe_specialist ELSE m.idea_specialist END AS earlier_specialist,
-    CASE WHEN m.recipes > 0 AND (m.ideas = 0 OR m.recipe_seq <= m.idea_seq)
-         THEN m.recipe_status ELSE m.idea_status END AS earlier_outcome,
-    m.recipes + m.ideas - m.twice AS earlier_tries,
-    CASE WHEN m.recipes > 0 THEN 'recipe' ELSE 'idea' END AS same
-FROM matched m
+    r.seq,
+    r.specialist,
+    r.parent_seq,
+    r.idea,
+    r.status AS outcome,
+    r.earlier.seq AS earlier_seq,
+    r.earlier.specialist AS earlier_specialist,
+    r.earlier.status AS earlier_outcome,
+    r.recipes + r.ideas - r.twice AS earlier_tries,
+    CASE WHEN r.recipes > 0 THEN 'recipe' ELSE 'idea' END AS same
+FROM retries r
 JOIN searches s USING (search_id)
-WHERE m.recipes + m.ideas - m.twice > 0
-ORDER BY search, m.seq
+ORDER BY search, r.seq
