@@ -19,8 +19,8 @@ projections beside it) and reuses it; a shorter one is topped up. Measured, in o
 - replay lookup: one search's events through the stream index (`search_events`) in this
   ledger and in a 100k-event ledger holding the same first search (made here);
 - canned queries: each of projections/queries/*.sql, --repeat times, its first page (50
-  rows) on one read-only connection, as `cli.py audit` runs them; and the time to open
-  that connection;
+  rows: `projections.audit.run` with a row limit) on one read-only connection, as
+  `cli.py audit` runs them; and the time to open that connection;
 - verify and decision replay of the first --replay searches.
 `--queries-only` measures the storage and the canned queries again on the projections
 a previous run rebuilt beside `--reuse PATH`.
@@ -53,7 +53,7 @@ from benchmarks.synthetic import generate
 from ledger.replay import replay, search_events
 from ledger.store import Ledger, open_ledger
 from ledger.verify import verify
-from projections import canned
+from projections import audit, canned
 from projections.db import _connect, projections_path, rebuild
 from projections.projector import CHUNK
 
@@ -182,9 +182,9 @@ def latencies(path: Path, repeat: int) -> dict[str, Any]:
             ms: list[float] = []
             rows = 0
             for _ in range(repeat):
-                started = time.perf_counter()
-                rows = len(con.execute(query.sql).fetchmany(PAGE))
-                ms.append(1000 * (time.perf_counter() - started))
+                result, seconds = timed(audit.run, con, query.sql, PAGE)
+                rows = len(result.rows)
+                ms.append(1000 * seconds)
             out[query.name] = {"rows": rows, "first_ms": ms[0], **_quantiles(ms)}
     finally:
         con.close()

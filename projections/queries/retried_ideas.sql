@@ -2,41 +2,41 @@
 -- A re-try has the same parent as an earlier trial and either the same resulting recipe
 -- (child_sha256) or the same non-empty idea key; the paper's runs had no such index and
 -- re-proposed ideas in waves. One row per re-try, naming the first earlier attempt.
+-- No self-join and no sort of all trials per key: the seqs of each parent's children are
+-- gathered, in order, per recipe, per idea and per both (hash aggregates); a trial's
+-- place in its groups counts the earlier attempts, a repeat of both counted once.
 -- Columns: search (ordinal), seq, specialist, parent_seq, idea, outcome, earlier_seq
 --   (the first earlier attempt), earlier_specialist, earlier_outcome, earlier_tries,
 --   same (recipe, if any earlier attempt made the same recipe, else idea).
--- No self-join and no sort per key: the seqs of each parent's children are gathered per
--- recipe, per idea and per both (hash aggregates), and each trial counts the smaller
--- ones in its groups; a repeat of both is counted once.
 WITH children AS (
     SELECT search_id, parent_id, seq, specialist, parent_seq, idea, status, child_sha256
     FROM trials
     WHERE parent_id IS NOT NULL
 ),
 by_recipe AS (
-    SELECT search_id, parent_id, child_sha256, list(seq) AS seqs,
+    SELECT search_id, parent_id, child_sha256, list(seq ORDER BY seq) AS seqs,
            {'seq': min(seq), 'specialist': arg_min(specialist, seq),
             'status': arg_min(status, seq)} AS first
     FROM children WHERE child_sha256 IS NOT NULL
     GROUP BY ALL HAVING count(*) > 1
 ),
 by_idea AS (
-    SELECT search_id, parent_id, idea, list(seq) AS seqs,
+    SELECT search_id, parent_id, idea, list(seq ORDER BY seq) AS seqs,
            {'seq': min(seq), 'specialist': arg_min(specialist, seq),
             'status': arg_min(status, seq)} AS first
     FROM children WHERE idea <> ''
     GROUP BY ALL HAVING count(*) > 1
 ),
 by_both AS (
-    SELECT search_id, parent_id, child_sha256, idea, list(seq) AS seqs
+    SELECT search_id, parent_id, child_sha256, idea, list(seq ORDER BY seq) AS seqs
     FROM children WHERE child_sha256 IS NOT NULL AND idea <> ''
     GROUP BY ALL HAVING count(*) > 1
 ),
 counted AS (
     SELECT c.*,
-           coalesce(len(list_filter(r.seqs, lambda x: x < c.seq)), 0) AS recipes,
-           coalesce(len(list_filter(i.seqs, lambda x: x < c.seq)), 0) AS ideas,
-           coalesce(len(list_filter(b.seqs, lambda x: x < c.seq)), 0) AS twice,
+           coalesce(list_position(r.seqs, c.seq) - 1, 0) AS recipes,
+           coalesce(list_position(i.seqs, c.seq) - 1, 0) AS ideas,
+           coalesce(list_position(b.seqs, c.seq) - 1, 0) AS twice,
            r.first AS recipe_first, i.first AS idea_first
     FROM children c
     LEFT JOIN by_recipe r USING (search_id, parent_id, child_sha256)
