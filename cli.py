@@ -6,9 +6,12 @@ turns their errors into one line on stderr with a non-zero exit.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -52,7 +55,7 @@ from projections import audit as audit_queries
 from projections import canned, display
 from projections.bundle import BundleError, build_bundle, resolve_trial
 from projections.bundle_verify import verify_bundle
-from projections.db import ProjectionsBusyError, connect, projections_path, rebuild, refresh
+from projections.db import ProjectionsBusyError, connect, projections_path, reading, rebuild
 from projections.export import ExportError, export
 from projections.lineage import DuckLineage, LineageAt
 from projections.schema import content_hash
@@ -111,14 +114,15 @@ def _ledger(location: str, must_exist: bool = False) -> Ledger:
         fail(str(error))
 
 
-def _refreshed(location: str) -> Path:
+@contextlib.contextmanager
+def _reading(location: str, files: bool = False) -> Iterator[Any]:
+    """One read-only connection to current projections for the whole command."""
     store = _ledger(location, must_exist=True)
-    path = projections_path(location)
     try:
-        refresh(store, path)
+        with reading(store, projections_path(location), files) as con:
+            yield con
     except ProjectionsBusyError as error:
         fail(str(error))
-    return path
 
 
 def _runs_root(location: str) -> Path:
@@ -290,7 +294,7 @@ def _recording(
         sid = session.pick_search(source, prefix, unfinished=False)
     except ValueError as error:
         fail(str(error))
-    events = [event for _, event in search_events(source.read_all(), sid)]
+    events = [event for _, event in search_events(source, sid)]
     calls = recorded_calls(events)
     if not calls:
         fail(f"search {sid} in {location} has no recorded model exchanges: nothing to replay")
@@ -366,8 +370,8 @@ def _run(
 
 
 def _summary(location: str, search_id: object, reason: FinishReason) -> None:
-    path = _refreshed(location)
-    with connect(path, read_only=True) as con:
+    path = projections_path(location)
+    with _reading(location) as con:
         sid = display.resolve_search(con, str(search_id))
         console.print(display.leaderboard(con, sid, console.width))
         console.print(f"outcomes: {display.status_counts(con, sid)}")
@@ -393,32 +397,41 @@ def audit_command(
     ] = None,
     list_queries: Annotated[bool, typer.Option("--list", help="List the canned queries.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Rows to show; default: a screenful in a table, all in csv/json."),
+    ] = None,
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Read-only SQL over the projections (tables: events, searches, trials, lineage, ...)."""
     if fmt not in ("table", "csv", "json"):
         fail(f"unknown format {fmt!r}: use table, csv or json")
+    if limit is None and fmt == "table":
+        limit = max(shutil.get_terminal_size().lines - 8, 10)
     if list_queries:
         result = canned.listing()
     else:
-        path = _refreshed(ledger)
-        try:
-            result = audit_queries.run(path, _audit_sql(sql, query))
-        except (audit_queries.AuditQueryError, canned.UnknownQueryError) as error:
-            fail(f"bad query: {error}")
+        with _reading(ledger) as con:
+            try:
+                result = audit_queries.run(con, _audit_sql(sql, query), limit)
+            except (audit_queries.AuditQueryError, canned.UnknownQueryError) as error:
+                fail(f"bad query: {error}")
     if fmt == "csv":
         typer.echo(audit_queries.to_csv(result), nl=False)
     elif fmt == "json":
         typer.echo(audit_queries.to_json(result), nl=False)
     else:
         console.print(display.result_table(result))
+    if result.truncated:
+        Console(stderr=True).print(
+            f"(the first {limit} rows; --limit N for more, --format csv for all)"
+        )
 
 
 @app.command()
 def lineage(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
     """The tree of trials with their labels and scores."""
-    path = _refreshed(ledger)
-    with connect(path, read_only=True) as con:
+    with _reading(ledger) as con:
         try:
             console.print(display.lineage_tree(con, display.resolve_search(con, search_id)))
         except display.UnknownSearchError as error:
@@ -432,8 +445,7 @@ def show(
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """One trial: hypothesis, diff, outcome, evidence and log excerpt."""
-    path = _refreshed(ledger)
-    with connect(path, read_only=True) as con:
+    with _reading(ledger) as con:
         try:
             console.print(display.trial_detail(con, display.resolve_search(con, search_id), trial))
         except display.UnknownSearchError as error:
@@ -469,16 +481,17 @@ def replay_command(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDG
         sid = session.pick_search(store, search_id, unfinished=False)
     except ValueError as error:
         fail(str(error))
-    events = search_events(store.read_all(), sid)
+    events = search_events(store, sid)
     try:
         Recording.of(events).task()
     except ValueError as error:
         fail(str(error))
-    live = _refreshed(ledger)
+    with _reading(ledger) as con:
+        live = content_hash(con)
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "rebuild.duckdb"
         rebuild(store, fresh)
-        same = _content_hash(live) == _content_hash(fresh)
+        same = live == _content_hash(fresh)
         console.print(
             f"projections rebuilt from {store.max_position()} events: "
             + (LIVE_SAME if same else LIVE_DIFFERENT)
@@ -502,7 +515,8 @@ def _regenerate(store: Ledger, events: list[Any], path: Path) -> Any:
     recording = Recording.of(events)
     seed_recipe = recording.recipes[recording.proposals[0].originator_id]
     proposer = OfflineProposer(catalogue_for(recording.task().name, seed_recipe))
-    divergence = regenerate(events, LineageAt(store, path), proposer)
+    with contextlib.closing(LineageAt(store, path)) as lineage_at:
+        divergence = regenerate(events, lineage_at, proposer)
     offline = sum(1 for p in recording.proposals.values() if p.agent == proposer.name)
     console.print(
         f"offline proposals regenerated from seed and lineage: {offline}"
@@ -570,8 +584,7 @@ def report(
     """A self-contained HTML report of one search (report.html) and its plot (progress.png)."""
     from projections.report import write_report  # matplotlib loads only for reports
 
-    path = _refreshed(ledger)
-    with connect(path, read_only=True) as con:
+    with _reading(ledger) as con:
         try:
             sid = display.resolve_search(con, search_id)
         except display.UnknownSearchError as error:
@@ -588,13 +601,12 @@ def export_command(
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Every projection table as one file, plus manifest.json (row counts and checksums)."""
-    path = _refreshed(ledger)
     folder = out or _runs_root(ledger) / f"export-{fmt}"
-    try:
-        with connect(path) as con:  # COPY writes files, which read-only connections may not
+    with _reading(ledger, files=True) as con:  # COPY writes the files
+        try:
             manifest = export(con, folder, fmt)
-    except (ExportError, ProjectionsBusyError) as error:
-        fail(str(error))
+        except ExportError as error:
+            fail(str(error))
     console.print(f"exported to {folder}; manifest: {manifest}")
 
 
@@ -606,9 +618,8 @@ def bundle(
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """A provenance bundle of one trial: recipe, diff chain, logs, versions, events, manifest."""
-    path = _refreshed(ledger)
     runs = _runs_root(ledger)
-    with connect(path, read_only=True) as con:
+    with _reading(ledger) as con:
         try:
             sid = display.resolve_search(con, search_id)
             tid, seq = resolve_trial(con, sid, trial)

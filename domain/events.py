@@ -22,13 +22,6 @@ class UnknownEventError(ValueError):
     pass
 
 
-def register(*classes: type[DomainEvent]) -> None:
-    """Add event classes defined outside this module (agent exchanges, costs)."""
-    for cls in classes:
-        ALL_EVENTS.append(cls)
-        EVENTS_BY_NAME[cls.__name__] = cls
-
-
 def topic_of(cls: type[DomainEvent]) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 

@@ -19,7 +19,6 @@ from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
 from domain.config import SearchConfig
-from domain.envelope import open_envelope
 from domain.events import decode
 from domain.ports import LineageQuery, Proposal, ProposalRequest, Proposer, TrialJob
 from domain.progress import SearchState, fold
@@ -38,6 +37,7 @@ from ledger.recorded import (
 )
 from ledger.recovery import recovery_events
 from ledger.session import config_of
+from ledger.store import Ledger
 
 IGNORED = frozenset({"timestamp"})
 
@@ -199,10 +199,9 @@ def _recover(rec: Recording, sink: ComparingSink) -> tuple[SearchState, int]:
     return state, sink.expected[sink.index - 1][0]
 
 
-def search_events(records: Any, search_id: UUID) -> list[tuple[int, DomainEvent]]:
-    """(position, event) for one search, from a ledger's stored records."""
-    key = str(search_id)
-    return [(r.position, decode(r)) for r in records if open_envelope(r.state).stream == key]
+def search_events(ledger: Ledger, search_id: UUID) -> list[tuple[int, DomainEvent]]:
+    """(position, event) for one search, found through the ledger's stream index."""
+    return [(r.position, decode(r)) for r in ledger.stream_records(search_id)]
 
 
 def regenerate(

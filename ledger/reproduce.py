@@ -35,7 +35,7 @@ def reproduce(
     ledger: Ledger, search_id: UUID, sequence: int, evaluator: Any, runner: Runner, out_dir: Path
 ) -> Reproduction:
     """Re-execute trial `sequence` and append a TrialReproduced event (needs the lease)."""
-    events = search_events(ledger.read_all(), search_id)
+    events = search_events(ledger, search_id)
     rec = Recording.of(events)
     state = fold([e for _, e in events])
     proposed = rec.proposals.get(sequence)

@@ -13,8 +13,8 @@ from typing import Any
 from uuid import UUID
 
 from domain import search as s
+from domain.base import DomainEvent
 from domain.config import SearchConfig
-from domain.events import topic_of
 from domain.ports import Evaluator, LineageQuery, Proposer, TrialJob
 from domain.progress import SearchState
 from domain.steps import launch_facts
@@ -46,14 +46,7 @@ def environment(threads: int) -> dict[str, str]:
 
 
 def count_searches(ledger: Ledger) -> int:
-    topic = topic_of(s.SearchStarted)
-    count, after = 0, 0
-    while notes := ledger.recorder.select_notifications(
-        start=after, limit=10_000, topics=[topic], inclusive_of_start=False
-    ):
-        count += len(notes)
-        after = notes[-1].id
-    return count
+    return len(ledger.searches())
 
 
 def recorded_config(config: SearchConfig, evaluator: Evaluator) -> dict[str, Any]:
@@ -149,30 +142,25 @@ def build_loop(
         config,
         make_job,
         launch_fields,
-        observers,
+        [*observers, _closing(lineage)],
     )
 
 
-def _topic_ids(ledger: Ledger, cls: type) -> list[UUID]:
-    ids: list[UUID] = []
-    after = 0
-    while notes := ledger.recorder.select_notifications(
-        start=after, limit=10_000, topics=[topic_of(cls)], inclusive_of_start=False
-    ):
-        ids.extend(UUID(str(n.originator_id)) for n in notes)
-        after = notes[-1].id
-    return ids
+def _closing(lineage: LineageQuery) -> Observer:
+    """Release the lineage's read model (projections held open for the whole search)
+    once the search has finished."""
 
+    def observe(event: DomainEvent, state: SearchState) -> None:
+        close = getattr(lineage, "close", None)
+        if isinstance(event, s.SearchFinished) and close is not None:
+            close()
 
-def searches(ledger: Ledger) -> tuple[list[UUID], set[UUID]]:
-    """Every search id in start order, and the set of those that finished."""
-    return _topic_ids(ledger, s.SearchStarted), set(_topic_ids(ledger, s.SearchFinished))
+    return observe
 
 
 def pick_search(ledger: Ledger, prefix: str | None, unfinished: bool) -> UUID:
     """The search a prefix names, or the latest one (the latest unfinished one)."""
-    started, finished = searches(ledger)
-    pool = [sid for sid in started if not (unfinished and sid in finished)]
+    pool = [sid for sid, finished in ledger.searches() if not (unfinished and finished)]
     if prefix:
         pool = [sid for sid in pool if str(sid).startswith(prefix.lower())]
         if len(pool) != 1:

@@ -2,7 +2,9 @@
 
 Events are written only through `append`, which seals each one into the per-search hash
 chain and inserts a whole step in one transaction, so a step is stored entirely or not
-at all. `read` pages through the notification log in ledger order.
+at all. `read` pages through the notification log in ledger order; one search's events
+(`stream`, `head`, `searches`) are found through the stream index that the store keeps
+in the append's transaction (ledger/stream_index.py), in proportion to that search.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain import faults
 from domain.base import DomainEvent
-from domain.envelope import GENESIS, StoredRecord, open_envelope, seal
+from domain.envelope import GENESIS, StoredRecord, open_envelope, seal, topic_name
 from domain.events import body_of, decode, topic_of
-from ledger.postgres import creating, schema_of
+from ledger.postgres import PostgresIndex, creating, schema_of
+from ledger.stream_index import SqliteIndex, StreamIndex, TextRow
 
 
 class LedgerError(Exception):
@@ -37,9 +40,11 @@ class Ledger(Application[UUID]):
     name = "ledger"
     env: ClassVar[dict[str, str]] = {"CREATE_TABLE": "true"}
 
-    def __init__(self, env: dict[str, str], location: str) -> None:
+    def __init__(self, env: dict[str, str], location: str, index: StreamIndex) -> None:
         super().__init__(env=env)
         self.location = location
+        self.index = index
+        index.ensure()  # after the events table exists; backfills a ledger written before it
         self._heads: dict[str, str] = {}
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
@@ -87,12 +92,8 @@ class Ledger(Application[UUID]):
         """The hash of the stream's last event (GENESIS for a new stream)."""
         key = str(stream)
         if key not in self._heads:
-            last = GENESIS
-            for record in self.read_all():
-                opened = open_envelope(record.state)
-                if opened.stream == key:
-                    last = opened.hash
-            self._heads[key] = last
+            last = self.index.records(stream, last_only=True)
+            self._heads[key] = open_envelope(last[0].state).hash if last else GENESIS
         return self._heads[key]
 
     # Reading:
@@ -111,16 +112,27 @@ class Ledger(Application[UUID]):
             yield from records
             after = records[-1].position
 
+    def read_text(self, after: int, limit: int) -> list[TextRow]:
+        """Stored rows as text (position, aggregate id, version, topic, state), for bulk
+        loading: no decoding or per-row objects beyond the driver's tuples."""
+        return self.index.text_rows(after, limit)
+
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
+    def stream_records(self, stream: UUID) -> list[StoredRecord]:
+        """Every stored event of one search, in ledger order, found through the index."""
+        return self.index.records(stream)
+
     def stream(self, stream: UUID) -> list[DomainEvent]:
         """Every event of one search, decoded and upcast, in ledger order."""
-        key = str(stream)
+        return [decode(record) for record in self.stream_records(stream)]
+
+    def searches(self) -> list[tuple[UUID, bool]]:
+        """Every search id in start order, and whether it finished."""
         return [
-            decode(record)
-            for record in self.read_all()
-            if open_envelope(record.state).stream == key
+            (search, topic_name(topic) == "SearchFinished")
+            for search, topic in self.index.streams()
         ]
 
 
@@ -166,8 +178,9 @@ def open_ledger(location: str) -> Ledger:
         if not os.access(path.parent, os.W_OK):
             raise LedgerError(f"the ledger folder {path.parent} is not writable")
         env = sqlite_env(path)
+    index = PostgresIndex(location) if is_postgres(location) else SqliteIndex(Path(location))
     try:
         with creating(location) if is_postgres(location) else contextlib.nullcontext():
-            return Ledger(env=env, location=location)
+            return Ledger(env=env, location=location, index=index)
     except Exception as error:  # noqa: BLE001 - driver errors vary; one line for the user
         raise LedgerError(f"cannot open the ledger {location}: {error}") from None

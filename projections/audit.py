@@ -1,7 +1,8 @@
 """Read-only SQL over the projections, for people (`cli.py audit`) and for agents.
 
-A query runs on a read-only connection with file access disabled, so it can neither
-write the projections nor read or write other files; only one statement is accepted.
+A query runs on a read-only connection with file access disabled (projections/db.py
+`reading`), so it can neither write the projections nor read or write other files; only
+one statement is accepted. `max_rows` fetches a first page only.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import duckdb
-
-from projections.db import connect
 
 READ_STATEMENTS = {
     duckdb.StatementType.SELECT,
@@ -36,7 +34,7 @@ class Result:
     truncated: bool = False
 
 
-def check_query(sql: str) -> str:
+def check_query(sql: str) -> duckdb.Statement:
     """One read statement, or an AuditQueryError that says what is wrong in one line."""
     try:
         statements = duckdb.extract_statements(sql)
@@ -48,18 +46,22 @@ def check_query(sql: str) -> str:
         raise AuditQueryError(
             f"audit is read-only: {statements[0].type.name} statements are refused"
         )
-    return sql
+    return statements[0]
 
 
-def run(path: Path, sql: str, max_rows: int | None = None) -> Result:
-    check_query(sql)
-    with connect(path, read_only=True) as con:
-        try:
-            cursor = con.execute(sql)
-            columns = [d[0] for d in cursor.description or []]
-            rows = cursor.fetchmany(max_rows + 1) if max_rows else cursor.fetchall()
-        except duckdb.Error as error:
-            raise AuditQueryError(_first_line(error)) from None
+def run(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int | None = None) -> Result:
+    """The query's rows, or only its first `max_rows` (and whether there were more)."""
+    statement = check_query(sql)
+    if max_rows and statement.type == duckdb.StatementType.SELECT:
+        # A limit DuckDB can see: it keeps the top rows of an ORDER BY instead of sorting
+        # every row, and reads wide columns for those rows only. Order is kept.
+        sql = f"SELECT * FROM ({statement.query}) LIMIT {max_rows + 1}"  # noqa: S608
+    try:
+        cursor = con.execute(sql)
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchmany(max_rows + 1) if max_rows else cursor.fetchall()
+    except duckdb.Error as error:
+        raise AuditQueryError(_first_line(error)) from None
     truncated = max_rows is not None and len(rows) > max_rows
     return Result(columns, rows[:max_rows] if truncated else rows, truncated)
 

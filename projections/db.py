@@ -1,14 +1,24 @@
-"""Opening the projections file: one writer at a time, brief holds, and safe read-only use.
+"""Opening the projections file: one writer process, held for a whole search, and read-only
+commands that never wait on, or fail because of, another process's connection.
 
-DuckDB lets one process hold a file read-write and locks out every other process, so
-each command holds it only while it catches up or queries, and waits briefly for a
-holder (the running search) to let go. Deleting the file is always safe: the next
-command rebuilds it from the ledger.
+DuckDB lets one process hold a file read-write, and that locks out every other process,
+read-only ones included; a file held only read-only can be opened read-only by others. So:
+- the search holds its projections read-write for the whole search (`Projections`): the
+  tables are created once, and every read catches up first;
+- a read-only command (`reading`) gets one read-only connection to projections that are
+  current with the ledger: the file itself (caught up first when no one holds it, or as
+  it is when others only read it and it is current), else the readers' copy beside it
+  (`<name>.readers.duckdb`, caught up from the ledger, started from a copy of the file
+  when that is safe), else a private rebuild. A notebook or a DuckDB shell holding the
+  file, or a running search, only sends the command to the next of these.
+Deleting either file is always safe: it is rebuilt from the ledger.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +26,9 @@ from pathlib import Path
 import duckdb
 
 from projections import schema
-from projections.projector import EventReader, catch_up
+from projections.projector import EventReader, catch_up, position
 
-EXTRA_DDL: list[str] = []  # tables added by other projections (costs, ...)
+READERS_WAIT_S = 10.0  # other commands hold the readers' copy for a fraction of a second
 
 
 class ProjectionsBusyError(Exception):
@@ -33,68 +43,54 @@ def projections_path(ledger_location: str) -> Path:
     return Path(ledger_location).with_suffix(".duckdb")
 
 
-def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+def readers_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".readers.duckdb")
+
+
+def _connect(path: Path, read_only: bool, files: bool = False) -> duckdb.DuckDBPyConnection:
     if read_only:
-        return duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {} if files else {"enable_external_access": False}
+        )
+        return duckdb.connect(str(path), read_only=True, config=config)
     return duckdb.connect(str(path))
+
+
+def _busy(error: duckdb.Error) -> bool:
+    """Another process holds the file, or this one holds it in another mode."""
+    text = str(error).lower()
+    return (isinstance(error, duckdb.IOException) and "lock" in text) or (
+        isinstance(error, duckdb.ConnectionException) and "different configuration" in text
+    )
+
+
+def _waiting(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """A connection, retried while another process holds the file."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return _connect(path, read_only)
+        except (duckdb.IOException, duckdb.ConnectionException) as error:
+            if not _busy(error) or time.monotonic() >= deadline:
+                raise ProjectionsBusyError(
+                    f"the projections file {path} is busy: {str(error).splitlines()[0]}"
+                ) from None
+            time.sleep(0.2)
 
 
 @contextlib.contextmanager
 def connect(
     path: Path, read_only: bool = False, wait_s: float = 60.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection, retried while another process holds the file."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            con = _connect(path, read_only)
-            break
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                raise ProjectionsBusyError(
-                    f"the projections file {path} is busy: {str(error).splitlines()[0]}"
-                ) from None
-            time.sleep(0.2)
-    try:
+    with contextlib.closing(_waiting(path, read_only, wait_s)) as con:
         yield con
-    finally:
-        con.close()
 
 
-class Projections:
-    """A projections file kept open across nested uses, e.g. for the whole of one proposal.
-
-    The outermost `open()` connects, creates the tables and catches up; nested ones reuse
-    the connection and only catch up. When the outermost one ends the file is released,
-    so `cli.py audit` in another process can read it between proposals.
-    """
-
-    def __init__(self, reader: EventReader, path: Path) -> None:
-        self.reader, self.path = reader, path
-        self._con: duckdb.DuckDBPyConnection | None = None
-
-    @contextlib.contextmanager
-    def open(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if self._con is not None:
-            catch_up(self.reader, self._con)
-            yield self._con
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with connect(self.path) as con:
-            schema.create(con, tuple(EXTRA_DDL))
-            catch_up(self.reader, con)
-            self._con = con
-            try:
-                yield con
-            finally:
-                self._con = None
-
-
-def refresh(reader: EventReader, path: Path, until: int | None = None) -> int:
+def refresh(reader: EventReader, path: Path, until: int | None = None, wait_s: float = 60.0) -> int:
     """Create the tables if needed and project every new event; returns how many."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with connect(path) as con:
-        schema.create(con, tuple(EXTRA_DDL))
+    with connect(path, wait_s=wait_s) as con:
+        schema.create(con)
         return catch_up(reader, con, until=until)
 
 
@@ -104,11 +100,110 @@ def rebuild(reader: EventReader, path: Path) -> int:
         stale.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     with connect(path) as con:
-        # A fresh file has nothing to protect: checkpoint once at the end rather than every
-        # few batches (the checkpoints were a quarter of a million-event rebuild).
+        # A fresh file has nothing to protect: checkpoint once at the end rather than
+        # every few chunks.
         con.execute("SET checkpoint_threshold = '1TB'")
-        schema.create(con, tuple(EXTRA_DDL))
+        schema.create(con)
         count = catch_up(reader, con)
         con.execute("CHECKPOINT")
         con.execute("RESET checkpoint_threshold")
     return count
+
+
+class Projections:
+    """A projections file held read-write by this process until `close()` (for a search:
+    until it finishes). The tables are created once; `connection()` catches up first,
+    and only `until` a ledger position if one is given."""
+
+    def __init__(self, reader: EventReader, path: Path, until: int | None = None) -> None:
+        self.reader, self.path, self.until = reader, path, until
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = self._open()
+            schema.create(self._con)
+        catch_up(self.reader, self._con, until=self.until)
+        return self._con
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """The file, else the readers' copy if someone holds the file, else wait for it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for candidate in (self.path, readers_path(self.path)):
+            with contextlib.suppress(ProjectionsBusyError):
+                return _waiting(candidate, read_only=False, wait_s=0.0)
+        return _waiting(self.path, read_only=False, wait_s=60.0)
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+
+@contextlib.contextmanager
+def reading(
+    reader: EventReader, path: Path, files: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One read-only connection to projections current with the ledger (see the module
+    docstring for where it comes from); `files` lets it write files (COPY for export)."""
+    current = _current(reader, path, files, wait_s=0.0)
+    if current is None:
+        _seed_readers(path)
+        current = _current(reader, readers_path(path), files, wait_s=READERS_WAIT_S)
+    if current is not None:
+        try:
+            yield current
+        finally:
+            current.close()
+        return
+    with tempfile.TemporaryDirectory(prefix="projections-") as tmp:
+        private = Path(tmp) / path.name
+        rebuild(reader, private)
+        with contextlib.closing(_connect(private, read_only=True, files=files)) as con:
+            yield con
+
+
+def _current(
+    reader: EventReader, path: Path, files: bool, wait_s: float
+) -> duckdb.DuckDBPyConnection | None:
+    """A read-only connection to `path` caught up with the ledger, or None if another
+    process's connection stands in the way."""
+    with contextlib.suppress(ProjectionsBusyError):
+        refresh(reader, path, wait_s=wait_s)
+    try:
+        con = _connect(path, read_only=True, files=files)
+    except (duckdb.IOException, duckdb.ConnectionException) as error:
+        if _busy(error) or not path.exists():
+            return None
+        raise
+    if _position(con) >= reader.max_position():
+        return con
+    con.close()  # held read-only by someone else, and behind the ledger
+    return None
+
+
+def _position(con: duckdb.DuckDBPyConnection) -> int:
+    try:
+        return position(con)
+    except duckdb.CatalogException:
+        return -1  # not a projections file yet
+
+
+def _seed_readers(path: Path) -> None:
+    """Start the readers' copy from a copy of the file, if it has none yet and no process
+    writes the file: holding it read-only ourselves keeps writers out while we copy."""
+    target = readers_path(path)
+    if target.exists() or not path.exists():
+        return
+    try:
+        con = _connect(path, read_only=True)
+    except duckdb.Error:
+        return
+    with contextlib.closing(con):
+        partial = target.with_name(target.name + ".partial")
+        shutil.copyfile(path, partial)
+        wal = path.with_name(path.name + ".wal")
+        if wal.exists():
+            shutil.copyfile(wal, partial.with_name(partial.name + ".wal"))
+            partial.with_name(partial.name + ".wal").rename(target.with_name(target.name + ".wal"))
+        partial.rename(target)

@@ -1,323 +1,185 @@
-"""How each event changes the read model: one handler per event type, on plain row dicts.
+"""The fold: stored envelopes in, read-model rows out, in SQL inside DuckDB.
 
-Handlers run on a `Batch` (rows loaded or created in this batch); the projector writes
-the batch to DuckDB in one transaction with its tracking position. Events of a type no
-handler knows still land in the `events` table.
+One step (`fold_step`) takes a chunk of stored rows as text and, inside the caller's
+transaction:
+1. stages them (one appender into a temp table) and cuts `hash`, `prev`, `stream` and
+   the class version from each canonical envelope's fixed tail (docs/LEDGER.md), with
+   string offsets and no JSON parse (the view `chunk`: cheaper than a copy of the bodies);
+2. upcasts the bodies of events stored at an older class version (domain/events.py, in
+   Python: rare) into the `upcasts` table;
+3. adds, for every trial, search and session the chunk touches that began earlier, its
+   earlier events from `events`;
+4. parses each event type once, into its typed struct (projections/structs.py): the temp
+   table `p_<event>` (`new` marks the chunk's own events);
+5. derives every table from those (fold_tables.py, fold_trials.py), set-based.
+A rebuild and the live projector run this same step on chunks of different sizes; since
+each re-derived row is a function of all of its aggregate's events, they agree.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+import re
+from collections.abc import Sequence
 
-from domain.recipe import PatchError, apply_diff
-from projections.schema import SEARCH_COLUMNS, TRIAL_COLUMNS
+import duckdb
 
-Row = dict[str, Any]
-MEASURED_COLUMNS = (
-    "artifact_bytes",
-    "train_s",
-    "eval_s",
-    "cpu_s",
-    "peak_rss_mb",
-    "wall_s",
+from domain.envelope import canonical
+from domain.events import upcast
+from projections import fold_tables, fold_trials
+from projections.structs import EventType
+
+TextRow = tuple[int, str, int, str, str]  # position, aggregate id, version, topic, state
+
+# Re-derived from all of an aggregate's events, so earlier ones are read back.
+REFOLDED = fold_trials.TRIAL_EVENTS | fold_tables.SEARCH_EVENTS | fold_tables.SESSION_EVENTS
+# (event types whose arrival runs the statements, the statements), in order.
+DERIVATIONS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
+    (frozenset({"TrialProposed"}), (fold_tables.VIEWS, fold_trials.LINEAGE)),
+    (fold_trials.TRIAL_EVENTS, fold_trials.TRIALS),
+    (frozenset({"TrainingProgressed"}), (fold_tables.PROGRESS,)),
+    (fold_tables.SEARCH_EVENTS, fold_tables.SEARCHES),
+    (fold_tables.SESSION_EVENTS, fold_tables.SESSIONS),
+    (frozenset({"AgentExchanged", "AgentCallFailed"}), (fold_tables.EXCHANGES,)),
+    (frozenset({"ContextStored"}), (fold_tables.CONTEXTS,)),
 )
+TEMP_TABLES = ("staged", "earlier")
 
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-class Batch:
-    """Rows touched by one batch of events; `known_*` were loaded from DuckDB first."""
-
-    def __init__(
-        self,
-        trials: dict[str, Row],
-        searches: dict[str, Row],
-        lineage: dict[str, Row],
-        recipes: dict[str, dict[str, str]],
-    ) -> None:
-        self.trials = trials
-        self.searches = searches
-        self.lineage = lineage
-        self.recipes = recipes
-        self.new_lineage: list[Row] = []
-        self.new_recipes: dict[str, dict[str, str]] = {}
-        self.views: dict[str, str] = {}
-        self.progress: list[tuple[Any, ...]] = []
-        # SQL other projections queue (costs.py), run in order after the rows above
-        self.statements: list[tuple[str, list[Any]]] = []
-        self.touched_trials: set[str] = set()
-        self.touched_searches: set[str] = set()
-
-    def trial(self, trial_id: str) -> Row:
-        self.touched_trials.add(trial_id)
-        return self.trials[trial_id]
-
-    def search(self, search_id: str) -> Row:
-        self.touched_searches.add(search_id)
-        return self.searches[search_id]
-
-
-class Meta:
-    """Where an event sits: its position, stream (search), aggregate and time."""
-
-    __slots__ = ("aggregate_id", "position", "stream", "time")
-
-    def __init__(self, position: int, stream: str, aggregate_id: str, time: datetime) -> None:
-        self.position, self.stream, self.aggregate_id, self.time = (
-            position,
-            stream,
-            aggregate_id,
-            time,
-        )
-
-
-Handler = Callable[[Batch, dict[str, Any], Meta], None]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(name: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[name] = fn
-        return fn
-
-    return register
-
-
-def empty_row(columns: tuple[tuple[str, str], ...]) -> Row:
-    return dict.fromkeys(name for name, _ in columns)
-
-
-# Searches:
-
-
-@handles("SearchStarted")
-def _search_started(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    row = empty_row(SEARCH_COLUMNS)
-    row.update(
-        search_id=m.aggregate_id,
-        ordinal=e["ordinal"],
-        task=e["task_id"],
-        task_sha256=e["task_sha256"],
-        rules_version=e["rules_version"],
-        metric=e["metric"],
-        lower_is_better=e["lower_is_better"],
-        seed=e["seed"],
-        policy=e["policy"],
-        agent=e["agent"],
-        lineage=e["lineage"],
-        roster=list(e["roster"]),
-        keep_rule=dumps(e["keep_rule"]),
-        config=dumps(e["config"]),
-        environment=dumps(e["environment"]),
-        started_at=m.time,
-        trials=0,
-        resumes=0,
-    )
-    batch.searches[m.aggregate_id] = row
-    batch.touched_searches.add(m.aggregate_id)
-
-
-@handles("NoiseFloorMeasured")
-def _noise(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    noise = e["noise"]
-    batch.search(m.aggregate_id).update(
-        baseline_trial=e["baseline_trial_id"],
-        noise_sigma=noise["sigma"],
-        noise_floor=noise["floor"],
-        noise_scores=list(noise["scores"]),
-    )
-
-
-@handles("SearchResumed")
-def _resumed(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    row = batch.search(m.aggregate_id)
-    row["resumes"] = (row["resumes"] or 0) + 1
-
-
-@handles("SearchFinished")
-def _finished(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    batch.search(m.aggregate_id).update(
-        finished_at=m.time,
-        finish_reason=e["reason"],
-        best_trial=e["best_trial_id"],
-        best_score=e["best_score"],
-        trials=e["trials"],
-    )
-
-
-# Trials:
-
-
-@handles("TrialProposed")
-def _proposed(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    parent_id = e["parent_id"]
-    parent = batch.trials.get(parent_id) if parent_id else None
-    parent_path = batch.lineage.get(parent_id) if parent_id else None
-    row = empty_row(TRIAL_COLUMNS)
-    row.update(
-        trial_id=m.aggregate_id,
-        search_id=e["search_id"],
-        seq=e["sequence"],
-        parent_id=parent_id,
-        parent_seq=parent["seq"] if parent else None,
-        depth=(parent["depth"] + 1) if parent else 0,
-        specialist=e["specialist"],
-        agent=e["agent"],
-        surfaces=list(e["surfaces"]),
-        idea=e["idea"],
-        hypothesis=e["hypothesis"],
-        expected_delta=e["expected_delta"],
-        status="proposed",
-        lineage_view_sha256=e["lineage_view_sha256"],
-        session_id=e.get("session_id"),
-        proposed_at=m.time,
-        progress_samples=0,
-    )
-    batch.trials[m.aggregate_id] = row
-    batch.touched_trials.add(m.aggregate_id)
-    path = f"{parent_path['path']}/{e['sequence']}" if parent_path else str(e["sequence"])
-    ancestors = [*parent_path["ancestors"], parent_id] if parent_path else []
-    lineage = {
-        "trial_id": m.aggregate_id,
-        "search_id": e["search_id"],
-        "depth": row["depth"],
-        "path": path,
-        "ancestors": ancestors,
-    }
-    batch.lineage[m.aggregate_id] = lineage
-    batch.new_lineage.append(lineage)
-    batch.views.setdefault(e["lineage_view_sha256"], e["lineage_view"])
-
-
-@handles("RecipeEdited")
-def _edited(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    batch.trial(m.aggregate_id).update(
-        status="edited",
-        diff=e["diff"],
-        diff_lines=e["lines_added"] + e["lines_removed"],
-        parent_sha256=e["parent_sha256"],
-        child_sha256=e["child_sha256"],
-        surfaces_touched=list(e["surfaces_touched"]),
-    )
-    child = e["child_sha256"]
-    if child in batch.recipes:
-        return
-    try:
-        files = apply_diff(batch.recipes.get(e["parent_sha256"], {}), e["diff"])
-    except PatchError:
-        return  # a diff the ledger accepted always applies; never guess a recipe
-    batch.recipes[child] = files
-    batch.new_recipes[child] = files
-
-
-@handles("TrialLaunched")
-def _launched(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    batch.trial(m.aggregate_id).update(
-        status="launched",
-        runner=e["runner"],
-        host=e["host"],
-        seeds=list(e["seeds"]),
-        threads=e["threads"],
-        sandbox=e["sandbox"],
-        rules_version=e["rules_version"],
-        launched_at=m.time,
-    )
-
-
-@handles("TrialExtended")
-def _extended(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    row = batch.trial(m.aggregate_id)
-    row.update(status="launched", seeds=[*(row["seeds"] or []), *e["seeds"]])
-
-
-@handles("TrainingProgressed")
-def _progress(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    row = batch.trial(m.aggregate_id)
-    samples = e["samples"]
-    batch.progress.append(
-        (
-            m.position,
-            m.aggregate_id,
-            e["seed"],
-            [x["step"] for x in samples],
-            [x["loss"] for x in samples],
-            [x["elapsed_s"] for x in samples],
-        )
-    )
-    row["progress_samples"] = (row["progress_samples"] or 0) + len(samples)
-    if samples:
-        row["last_loss"] = samples[-1]["loss"]
-
-
-def _measure(row: Row, measurements: dict[str, float]) -> None:
-    merged = {**json.loads(row["measurements"] or "{}"), **measurements}
-    row["measurements"] = dumps(merged)
-    for name in MEASURED_COLUMNS:
-        if name in merged:
-            row[name] = merged[name]
-
-
-@handles("TrialScored")
-def _scored(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    row = batch.trial(m.aggregate_id)
-    row.update(status="scored", score=e["score"], rules_version=e["rules_version"])
-    _measure(row, e["measurements"])
-
-
-@handles("TrialFailed")
-def _failed(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    row = batch.trial(m.aggregate_id)
-    row.update(
-        status=e["label"],
-        label=e["label"],
-        reason=e["reason"],
-        log_excerpt=e["log_excerpt"],
-        evidence=dumps(e["evidence"]),
-        finished_at=m.time,
-        finished_position=m.position,
-    )
-    if e["rules_version"]:
-        row["rules_version"] = e["rules_version"]
-    _measure(row, e["measurements"])
-
-
-@handles("TrialJudged")
-def _judged(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    batch.trial(m.aggregate_id).update(
-        status=e["verdict"],
-        verdict=e["verdict"],
-        delta=e["delta"],
-        best_before=e["best_before_score"],
-        judge_rule=e["rule"],
-        judge_numbers=dumps(e["numbers"]),
-        judge_test=None if e.get("test") is None else dumps(e["test"]),
-        finished_at=m.time,
-        finished_position=m.position,
-    )
-
-
-@handles("TrialReproduced")
-def _reproduced(batch: Batch, e: dict[str, Any], m: Meta) -> None:
-    batch.trial(m.aggregate_id).update(
-        reproduced_score=e["score"], reproduced_identical=e["identical"]
-    )
-
-
-TRIAL_EVENT_NAMES = frozenset(
-    {
-        "RecipeEdited",
-        "TrialLaunched",
-        "TrainingProgressed",
-        "TrialScored",
-        "TrialExtended",
-        "TrialFailed",
-        "TrialJudged",
-        "TrialReproduced",
-    }
+_STAGED = (
+    "CREATE OR REPLACE TEMP TABLE staged (position BIGINT, aggregate_id VARCHAR,"
+    " version BIGINT, topic VARCHAR, state VARCHAR)"
 )
-SEARCH_EVENT_NAMES = frozenset({"NoiseFloorMeasured", "SearchResumed", "SearchFinished"})
+# `..."stream":"<36>","v":<digits>}`: the colon before the digits is found in the last 8
+# characters; every other field sits at a fixed distance before it. Envelopes are ASCII.
+_CUT = """
+CREATE OR REPLACE TEMP VIEW chunk AS
+WITH tail AS (
+    SELECT *, strlen(state) - strpos(reverse(substr(state, strlen(state) - 7)), ':') + 1
+        AS colon
+    FROM staged)
+SELECT position, CAST(aggregate_id AS UUID) AS aggregate_id, version, topic,
+       regexp_extract(topic, '[^:.]+$') AS type,
+       CAST(substr(state, colon + 1, strlen(state) - colon - 1) AS INTEGER) AS class_version,
+       CAST(substr(state, colon - 41, 36) AS UUID) AS stream,
+       substr(state, colon - 117, 64) AS prev_hash,
+       substr(state, colon - 191, 64) AS hash,
+       substr(state, 10, colon - 210) AS payload
+FROM tail
+"""
+_EARLIER = """
+CREATE OR REPLACE TEMP TABLE earlier AS
+SELECT e.position, e.search_id AS stream, e.aggregate_id, e.type,
+       coalesce(u.payload, e.payload) AS payload
+FROM events e LEFT JOIN upcasts u USING (position)
+WHERE e.type IN (SELECT unnest(?))
+  AND e.aggregate_id IN (SELECT aggregate_id FROM chunk GROUP BY ALL HAVING min(version) > 1)
+"""
+_TABLE_NAME = re.compile(r"\bp_[a-z_]+\b")
+
+
+def fold_step(
+    con: duckdb.DuckDBPyConnection, kinds: dict[str, EventType], rows: Sequence[TextRow]
+) -> set[str]:
+    """Project one chunk of stored rows (in ledger order) into every table; returns the
+    temp tables it made."""
+    con.execute(_STAGED)
+    with con.appender("staged") as appender:
+        appender.append_rows(rows)
+    con.execute(_CUT)
+    upcasts = _upcast(con, kinds)
+    con.execute(_EARLIER, [sorted(REFOLDED)])
+    arrived = _types(con, "chunk")
+    present = [kinds[name] for name in sorted(arrived | _types(con, "earlier")) if name in kinds]
+    for kind in present:
+        _parse(con, kind, upcasts)
+    names = {kind.table for kind in present}
+    bind = {kind.table: _empty(kind) for kind in kinds.values() if kind.table not in names}
+    _insert_events(con, [kind for kind in present if kind.name in arrived])
+    for needs, statements in DERIVATIONS:
+        if needs & arrived:
+            for sql in statements:
+                con.execute(_bound(sql, bind))
+    if "RecipeEdited" in arrived:
+        fold_trials.add_recipes(con, con.execute(_bound(fold_trials.NEW_RECIPES, bind)).fetchall())
+    return {*TEMP_TABLES, *names}
+
+
+def release(con: duckdb.DuckDBPyConnection, tables: set[str]) -> None:
+    """Drop the steps' temp tables, so a connection kept open holds no chunk in memory."""
+    con.execute("DROP VIEW IF EXISTS temp.chunk")
+    for table in sorted(tables):
+        con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def _types(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {row[0] for row in con.execute(f"SELECT DISTINCT type FROM {table}").fetchall()}  # noqa: S608
+
+
+def _upcast(con: duckdb.DuckDBPyConnection, kinds: dict[str, EventType]) -> bool:
+    """Store the current-version body of every event stored at an older version."""
+    older = " OR ".join(
+        f"(type = '{k.name}' AND class_version < {k.version})"
+        for k in kinds.values()
+        if k.version > 1
+    )
+    if not older:
+        return False
+    rows = con.execute(
+        "SELECT position, type, class_version, payload FROM chunk"  # noqa: S608
+        f" WHERE type IN (SELECT unnest(?)) AND ({older}) ORDER BY position",
+        [[k.name for k in kinds.values() if k.version > 1]],
+    ).fetchall()
+    if not rows:
+        return False
+    bodies = [
+        canonical(upcast(kinds[kind].cls, json.loads(body), version)).decode()
+        for _, kind, version, body in rows
+    ]
+    con.execute("INSERT INTO upcasts SELECT unnest(?), unnest(?)", [[r[0] for r in rows], bodies])
+    return True
+
+
+def _parse(con: duckdb.DuckDBPyConnection, kind: EventType, upcasts: bool) -> None:
+    """`p_<event>`: the chunk's events of one type and the earlier ones read back, typed."""
+    body = "coalesce(u.payload, c.payload)" if upcasts else "c.payload"
+    join = " LEFT JOIN upcasts u ON u.position = c.position" if upcasts else ""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {kind.table} AS"  # noqa: S608
+        " SELECT position, stream, aggregate_id, new, e.timestamp AS time, e FROM ("
+        f" SELECT c.position, c.stream, c.aggregate_id, true AS new, {kind.parse(body)} AS e"
+        f" FROM chunk c{join} WHERE c.type = '{kind.name}'"
+        " UNION ALL SELECT position, stream, aggregate_id, false,"
+        f" {kind.parse('payload')} FROM earlier WHERE type = '{kind.name}')"
+        " ORDER BY position"
+    )
+
+
+def _empty(kind: EventType) -> str:
+    """A relation shaped like `p_<event>` with no rows, for a type this step lacks."""
+    shaped = kind.parse("'{}'")
+    return (
+        "(SELECT NULL::BIGINT AS position, NULL::UUID AS stream, NULL::UUID AS aggregate_id,"
+        f" NULL::BOOLEAN AS new, NULL::TIMESTAMPTZ AS time, {shaped} AS e"
+        f" LIMIT 0) AS {kind.table}"
+    )
+
+
+def _bound(sql: str, bind: dict[str, str]) -> str:
+    return _TABLE_NAME.sub(lambda m: bind.get(m.group(0), m.group(0)), sql)
+
+
+def _insert_events(con: duckdb.DuckDBPyConnection, arrived: list[EventType]) -> None:
+    """Every row of the chunk, its body as stored; its time from the parsed struct (a
+    type the catalogue lacks is still stored, its time read from the JSON)."""
+    times = " UNION ALL ".join(
+        f"SELECT position, time FROM {kind.table} WHERE new"  # noqa: S608
+        for kind in arrived
+    )
+    con.execute(
+        "INSERT INTO events SELECT c.position, c.stream, c.aggregate_id, c.version, c.type,"  # noqa: S608
+        " CASE WHEN t.time IS NULL"
+        " THEN CAST(json_extract_string(c.payload, '$.timestamp') AS TIMESTAMPTZ)"
+        " ELSE t.time END, c.payload, c.hash, c.prev_hash, c.topic, c.class_version"
+        f" FROM chunk c LEFT JOIN ({times or 'SELECT 0 AS position, NULL AS time LIMIT 0'}) t"
+        " ON t.position = c.position ORDER BY c.position"
+    )

@@ -3,12 +3,17 @@
 It builds the paper's view from SQL: leaderboard, root-to-best chain, the best's children,
 recent activity without harness aborts, the specialist's own last trials and the
 already-tried index. With lineage off, only the best's id and score remain.
+
+The projections stay open from the first read until `close()`: a search's loop closes
+them when the search finishes (ledger/session.py), so the file is connected to, and its
+tables created, once per search; each proposal catches up once, when its hold begins.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -16,7 +21,6 @@ from uuid import UUID
 import duckdb
 
 from domain.base import JSONValue
-from domain.envelope import StoredRecord
 from domain.lineage import LineageView, TrialLine, TriedEdit
 from projections import agent_reads
 from projections.db import Projections
@@ -31,37 +35,54 @@ _TERMINAL = "t.finished_position IS NOT NULL AND t.status <> 'harness_abort'"
 
 
 class DuckLineage:
-    """LineageQuery implementation; every read first catches the projections up."""
+    """LineageQuery implementation; reads outside a hold catch the projections up first."""
 
-    def __init__(self, reader: EventReader, path: Path) -> None:
-        self.projections = Projections(reader, path)
+    def __init__(
+        self, reader: EventReader, path: Path, projections: Projections | None = None
+    ) -> None:
+        self.projections = projections or Projections(reader, path)
+        self._held: duckdb.DuckDBPyConnection | None = None
 
-    def hold(self) -> AbstractContextManager[object]:
-        """Keep the file open across the reads of one proposal."""
-        return self.projections.open()
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[object]:
+        """Catch up once for all the reads of one proposal."""
+        if self._held is not None:
+            yield self._held
+            return
+        self._held = self.projections.connection()
+        try:
+            yield self._held
+        finally:
+            self._held = None
+
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        return self._held if self._held is not None else self.projections.connection()
+
+    def close(self) -> None:
+        self.projections.close()
 
     def view(self, search_id: UUID, specialist: str, lineage: bool) -> LineageView:
-        with self.projections.open() as con:
-            return _build_view(con, search_id, specialist, lineage)
+        return _build_view(self._con(), search_id, specialist, lineage)
 
     def recipe(self, trial_id: UUID) -> dict[str, str]:
-        with self.projections.open() as con:
-            row = con.execute(
+        row = (
+            self._con()
+            .execute(
                 "SELECT r.files FROM trials t JOIN recipes r ON r.sha256 = t.child_sha256"
                 " WHERE t.trial_id = ?",
                 [trial_id],
-            ).fetchone()
+            )
+            .fetchone()
+        )
         if row is None:
             raise KeyError(f"no recipe projected for trial {trial_id}")
         return dict(json.loads(row[0]))
 
     def trial(self, search_id: UUID, sequence: int) -> dict[str, JSONValue]:
-        with self.projections.open() as con:
-            return agent_reads.trial_detail(con, search_id, sequence)
+        return agent_reads.trial_detail(self._con(), search_id, sequence)
 
     def sql(self, query: str, max_rows: int, max_bytes: int) -> str:
-        with self.projections.open() as con:
-            return agent_reads.agent_sql(con, query, max_rows, max_bytes)
+        return agent_reads.agent_sql(self._con(), query, max_rows, max_bytes)
 
 
 def _build_view(
@@ -222,24 +243,17 @@ def _tried(con: duckdb.DuckDBPyConnection, search_id: UUID) -> tuple[TriedEdit, 
     )
 
 
-class _ReaderUntil:
-    """A reader that stops at a ledger position, so projections show the past."""
-
-    def __init__(self, reader: EventReader, until: int) -> None:
-        self.reader, self.until = reader, until
-
-    def read(self, after: int, limit: int) -> list[StoredRecord]:
-        if after >= self.until:
-            return []
-        return [r for r in self.reader.read(after, limit) if r.position <= self.until]
-
-
 class LineageAt:
     """LineageQuery as of a ledger position; positions must be asked in rising order,
-    since one projections file is caught up step by step."""
+    since one projections file is caught up step by step. Close it when done."""
 
     def __init__(self, reader: EventReader, path: Path) -> None:
         self.reader, self.path = reader, path
+        self.projections = Projections(reader, path, until=0)
 
     def __call__(self, position: int) -> DuckLineage:
-        return DuckLineage(_ReaderUntil(self.reader, position), self.path)
+        self.projections.until = position
+        return DuckLineage(self.reader, self.path, self.projections)
+
+    def close(self) -> None:
+        self.projections.close()

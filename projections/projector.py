@@ -1,56 +1,35 @@
-"""The polling projector: ledger notifications in, DuckDB rows out, exactly once.
+"""The polling projector: ledger rows in, DuckDB rows out, exactly once.
 
-The SQLite store has no subscriptions, so the projector pulls: it reads a batch after its
-tracking position, folds it in Python, and writes the rows and the new position in one
-DuckDB transaction. A crash mid-batch rolls back both; re-running continues where the
-last commit ended, so catching up twice is a no-op.
+The SQLite store has no subscriptions, so the projector pulls: it reads a chunk of stored
+rows (as text) after its tracking position, folds it with SQL (projections/fold.py), and
+commits the rows and the new position in one DuckDB transaction. A crash mid-chunk rolls
+back both; running again continues where the last commit ended, so catching up twice is
+a no-op. While DuckDB folds one chunk, a thread reads the next one from the ledger.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any, Literal, Protocol
-from uuid import UUID
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
 
 import duckdb
 
 from domain import faults
-from domain.envelope import StoredRecord, topic_name
-from domain.events import EVENTS_BY_NAME, upcast
-from projections import costs as _costs  # noqa: F401 - registers the agent-event handlers
-from projections import fold, schema
+from projections import fold
+from projections.structs import EventType, catalogue
 
 APP = "ledger"
-_BODY_END = b',"hash":"'  # canonical envelopes sort "event" first and "hash" right after it
+CHUNK = 122_880  # rows per transaction: a DuckDB row group, written straight to the file
 
 
 class EventReader(Protocol):
-    def read(self, after: int, limit: int) -> Sequence[StoredRecord]: ...
+    def read_text(self, after: int, limit: int) -> Sequence[fold.TextRow]:
+        """Stored rows after a position, in ledger order: (position, aggregate id,
+        version, topic, state as text)."""
+        ...
 
-
-class Decoded:
-    __slots__ = ("body", "body_json", "class_version", "hashes", "meta", "name", "record")
-
-    def __init__(self, record: StoredRecord) -> None:
-        self.record = record
-        state = record.state
-        cut = state.rfind(_BODY_END)
-        self.body_json = state[9:cut].decode()  # the slice after '{"event":'
-        envelope = json.loads(state)
-        self.name = topic_name(record.topic)
-        cls = EVENTS_BY_NAME.get(self.name)
-        body = envelope["event"]
-        self.body = upcast(cls, body, envelope["v"]) if cls is not None else body
-        self.meta = fold.Meta(
-            record.position,
-            envelope["stream"],
-            record.aggregate_id,
-            datetime.fromisoformat(self.body["timestamp"]),
-        )
-        self.hashes = (envelope["hash"], envelope["prev"])
-        self.class_version = int(envelope["v"])
+    def max_position(self) -> int: ...
 
 
 def position(con: duckdb.DuckDBPyConnection) -> int:
@@ -62,173 +41,55 @@ def catch_up(
     reader: EventReader,
     con: duckdb.DuckDBPyConnection,
     until: int | None = None,
-    batch: int = 20_000,
+    batch: int = CHUNK,
 ) -> int:
     """Project every event after the tracking position (up to `until`); returns the count."""
+    kinds = catalogue()
     done = 0
-    last = position(con)
-    while until is None or last < until:
-        limit = batch if until is None else min(batch, until - last)
-        records = reader.read(last, limit)
-        if not records:
-            break
-        _project(con, [Decoded(r) for r in records])
-        last = records[-1].position
-        done += len(records)
+    made: set[str] = set()
+    try:
+        for rows in _chunks(reader, position(con), until, batch):
+            made |= _project(con, kinds, rows)
+            done += len(rows)
+    finally:
+        if made:
+            fold.release(con, made)
     return done
 
 
-def _project(con: duckdb.DuckDBPyConnection, items: list[Decoded]) -> None:
-    work = _load(con, items)
-    for item in items:
-        handler = fold.HANDLERS.get(item.name)
-        if handler is not None:
-            handler(work, item.body, item.meta)
+def _chunks(
+    reader: EventReader, after: int, until: int | None, batch: int
+) -> Iterator[Sequence[fold.TextRow]]:
+    """Chunks in order, the next one read on a thread while the caller folds this one
+    (the driver and DuckDB both let go of the GIL while they work)."""
+
+    def read(start: int) -> Sequence[fold.TextRow]:
+        rows = reader.read_text(start, batch)
+        return [r for r in rows if r[0] <= until] if until is not None else rows
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-read") as pool:
+        pending: Future[Sequence[fold.TextRow]] = pool.submit(read, after)
+        while rows := pending.result():
+            pending = pool.submit(read, rows[-1][0]) if len(rows) == batch else _done()
+            yield rows
+
+
+def _done() -> Future[Sequence[fold.TextRow]]:
+    finished: Future[Sequence[fold.TextRow]] = Future()
+    finished.set_result([])
+    return finished
+
+
+def _project(
+    con: duckdb.DuckDBPyConnection, kinds: dict[str, EventType], rows: Sequence[fold.TextRow]
+) -> set[str]:
     con.begin()
     try:
-        _write(con, items, work)
+        made = fold.fold_step(con, kinds, rows)
         faults.point("project")  # a kill here must leave neither rows nor position
-        con.execute(
-            "INSERT OR REPLACE INTO tracking VALUES (?, ?)",
-            [APP, items[-1].record.position],
-        )
+        con.execute("INSERT OR REPLACE INTO tracking VALUES (?, ?)", [APP, rows[-1][0]])
         con.commit()
     except BaseException:
         con.rollback()
         raise
-
-
-def _load(con: duckdb.DuckDBPyConnection, items: list[Decoded]) -> fold.Batch:
-    """Fetch the existing rows this batch will update, in one query per table."""
-    trial_ids: set[str] = set()
-    search_ids: set[str] = set()
-    shas: set[str] = set()
-    for item in items:
-        if item.name in fold.TRIAL_EVENT_NAMES:
-            trial_ids.add(item.record.aggregate_id)
-        elif item.name in fold.SEARCH_EVENT_NAMES:
-            search_ids.add(item.record.aggregate_id)
-        elif item.name == "TrialProposed" and item.body["parent_id"]:
-            trial_ids.add(item.body["parent_id"])
-        if item.name == "RecipeEdited":
-            shas.add(item.body["parent_sha256"])
-    return fold.Batch(
-        trials=_rows(con, "trials", "trial_id", schema.TRIAL_COLUMNS, trial_ids),
-        searches=_rows(con, "searches", "search_id", schema.SEARCH_COLUMNS, search_ids),
-        lineage=_lineage(con, trial_ids),
-        recipes=_recipes(con, shas),
-    )
-
-
-def _rows(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    key: str,
-    columns: tuple[tuple[str, str], ...],
-    ids: Iterable[str],
-) -> dict[str, fold.Row]:
-    wanted = [UUID(i) for i in ids]
-    if not wanted:
-        return {}
-    names = [name for name, _ in columns]
-    sql = f"SELECT {', '.join(names)} FROM {table} WHERE {key} IN (SELECT unnest(?))"  # noqa: S608
-    rows = con.execute(sql, [wanted]).fetchall()
-    return {str(row[0]): _plain(dict(zip(names, row, strict=True))) for row in rows}
-
-
-def _plain(row: fold.Row) -> fold.Row:
-    """UUIDs back to strings, as handlers see them in event bodies."""
-    return {k: (str(v) if isinstance(v, UUID) else v) for k, v in row.items()}
-
-
-def _lineage(con: duckdb.DuckDBPyConnection, ids: set[str]) -> dict[str, fold.Row]:
-    if not ids:
-        return {}
-    rows = con.execute(
-        "SELECT trial_id, path, ancestors FROM lineage WHERE trial_id IN (SELECT unnest(?))",
-        [[UUID(i) for i in ids]],
-    ).fetchall()
-    return {str(r[0]): {"path": r[1], "ancestors": [str(a) for a in r[2]]} for r in rows}
-
-
-def _recipes(con: duckdb.DuckDBPyConnection, shas: set[str]) -> dict[str, dict[str, str]]:
-    if not shas:
-        return {}
-    rows = con.execute(
-        "SELECT sha256, files FROM recipes WHERE sha256 IN (SELECT unnest(?))",
-        [list(shas)],
-    ).fetchall()
-    return {r[0]: json.loads(r[1]) for r in rows}
-
-
-def _write(con: duckdb.DuckDBPyConnection, items: list[Decoded], work: fold.Batch) -> None:
-    _append(con, "events", [_event_row(item) for item in items])
-    _append(con, "progress", work.progress)
-    _upsert(
-        con,
-        "trials",
-        schema.TRIAL_COLUMNS,
-        [work.trials[i] for i in sorted(work.touched_trials)],
-    )
-    _upsert(
-        con,
-        "searches",
-        schema.SEARCH_COLUMNS,
-        [work.searches[i] for i in sorted(work.touched_searches)],
-    )
-    _append(
-        con,
-        "lineage",
-        [
-            (r["trial_id"], r["search_id"], r["depth"], r["path"], r["ancestors"])
-            for r in work.new_lineage
-        ],
-    )
-    _append(
-        con,
-        "recipes",
-        [(sha, fold.dumps(f)) for sha, f in sorted(work.new_recipes.items())],
-        action="upsert",
-    )
-    _append(con, "views", sorted(work.views.items()), action="upsert")
-    for sql, params in work.statements:
-        con.execute(sql, params)
-
-
-def _event_row(item: Decoded) -> tuple[Any, ...]:
-    m = item.meta
-    return (
-        m.position,
-        m.stream,
-        m.aggregate_id,
-        item.record.version,
-        item.name,
-        m.time,
-        item.body_json,  # as stored (before upcasting), so its hash can be re-checked
-        *item.hashes,
-        item.record.topic,
-        item.class_version,
-    )
-
-
-def _append(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    rows: list[Any],
-    action: Literal["upsert"] | None = None,
-) -> None:
-    if not rows:
-        return
-    appender = con.appender(table, action=action) if action else con.appender(table)
-    with appender:
-        appender.append_rows(rows)
-
-
-def _upsert(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    columns: tuple[tuple[str, str], ...],
-    rows: list[fold.Row],
-) -> None:
-    names = [name for name, _ in columns]
-    _append(con, table, [tuple(row[n] for n in names) for row in rows], action="upsert")
+    return made

@@ -1,7 +1,9 @@
 """The DuckDB read model: tables, views, and a content hash used to prove rebuilds equal.
 
-Every table is derived from the ledger alone. Rows never read the clock: times come from
-event timestamps, and every ORDER BY has a unique tie-break.
+Every table is derived from the ledger alone (projections/fold.py). Rows never read the
+clock: times come from event timestamps, and every ORDER BY has a unique tie-break.
+Long texts (event bodies, diffs, logs, views, prompts, recipes) are stored with zstd:
+docs/BENCHMARKS.md measures it against DuckDB's default and no compression.
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ from __future__ import annotations
 import hashlib
 
 import duckdb
+
+from projections.structs import catalogue, view_ddl
+
+ZSTD = "USING COMPRESSION zstd"
 
 TRIAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("trial_id", "UUID PRIMARY KEY"),
@@ -36,7 +42,7 @@ TRIAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("judge_rule", "VARCHAR"),
     ("judge_numbers", "JSON"),
     ("reason", "VARCHAR"),
-    ("log_excerpt", "VARCHAR"),
+    ("log_excerpt", f"VARCHAR {ZSTD}"),
     ("evidence", "JSON"),
     ("measurements", "JSON"),
     ("artifact_bytes", "DOUBLE"),
@@ -45,7 +51,7 @@ TRIAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cpu_s", "DOUBLE"),
     ("peak_rss_mb", "DOUBLE"),
     ("wall_s", "DOUBLE"),
-    ("diff", "VARCHAR"),
+    ("diff", f"VARCHAR {ZSTD}"),
     ("diff_lines", "INTEGER"),
     ("parent_sha256", "VARCHAR"),
     ("child_sha256", "VARCHAR"),
@@ -105,25 +111,28 @@ def _table(name: str, columns: tuple[tuple[str, str], ...]) -> str:
 
 DDL: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS tracking (app VARCHAR PRIMARY KEY, position BIGINT NOT NULL)",
-    # Enough of every envelope (topic, class version, stream, prev) to re-check its hash.
-    # Insert-only tables carry no key: positions are unique by construction, and an index
-    # would be maintained on every insert (most of a rebuild's cost).
+    # Enough of every envelope (topic, class version, stream, prev) to re-check its hash:
+    # payload is the stored body, byte for byte. Insert-only tables carry no key:
+    # positions are unique by construction, and an index costs on every insert.
     "CREATE TABLE IF NOT EXISTS events (position BIGINT, search_id UUID,"
-    " aggregate_id UUID, version INTEGER, type VARCHAR, time TIMESTAMPTZ, payload JSON,"
+    f" aggregate_id UUID, version INTEGER, type VARCHAR, time TIMESTAMPTZ, payload JSON {ZSTD},"
     " hash VARCHAR, prev_hash VARCHAR, topic VARCHAR, class_version INTEGER)",
+    # The bodies of events stored at an older class version, upcast to the current one
+    # (domain/events.py): what the fold and the typed `ev_*` views read for those events.
+    f"CREATE TABLE IF NOT EXISTS upcasts (position BIGINT PRIMARY KEY, payload JSON {ZSTD})",
     _table("searches", SEARCH_COLUMNS),
     _table("trials", TRIAL_COLUMNS),
     # Files projected before 2026-12-04 lack the last column; rows are appended by position.
     "ALTER TABLE trials ADD COLUMN IF NOT EXISTS judge_test JSON",
     "CREATE TABLE IF NOT EXISTS lineage (trial_id UUID, search_id UUID,"
     " depth INTEGER, path VARCHAR, ancestors UUID[])",
-    "CREATE TABLE IF NOT EXISTS recipes (sha256 VARCHAR PRIMARY KEY, files JSON)",
-    "CREATE TABLE IF NOT EXISTS views (sha256 VARCHAR PRIMARY KEY, text VARCHAR)",
+    f"CREATE TABLE IF NOT EXISTS recipes (sha256 VARCHAR PRIMARY KEY, files JSON {ZSTD})",
+    f"CREATE TABLE IF NOT EXISTS views (sha256 VARCHAR PRIMARY KEY, text VARCHAR {ZSTD})",
     # One row per TrainingProgressed batch (lists, not a row per sample: 10x fewer rows);
     # `SELECT unnest(step), unnest(loss) FROM progress` gives the samples.
     "CREATE TABLE IF NOT EXISTS progress (position BIGINT, trial_id UUID,"
     " seed INTEGER, step INTEGER[], loss DOUBLE[], elapsed_s DOUBLE[])",
-    # LLM sessions, their model exchanges and the contexts agents saw (projections/costs.py).
+    # LLM sessions, their model exchanges and the contexts agents saw.
     "CREATE TABLE IF NOT EXISTS agent_sessions (session_id UUID PRIMARY KEY, search_id UUID,"
     " seq INTEGER, specialist VARCHAR, model VARCHAR, backend VARCHAR, outcome VARCHAR,"
     " turns INTEGER, usd DOUBLE, detail VARCHAR, started_position BIGINT)",
@@ -131,7 +140,7 @@ DDL: tuple[str, ...] = (
     " attempts INTEGER, input_tokens BIGINT, output_tokens BIGINT, cache_read_tokens BIGINT,"
     " cache_write_tokens BIGINT, usd DOUBLE, price_table VARCHAR, context_sha256 VARCHAR,"
     " error VARCHAR, position BIGINT, PRIMARY KEY (session_id, turn))",
-    "CREATE TABLE IF NOT EXISTS contexts (sha256 VARCHAR PRIMARY KEY, text VARCHAR)",
+    f"CREATE TABLE IF NOT EXISTS contexts (sha256 VARCHAR PRIMARY KEY, text VARCHAR {ZSTD})",
     # One row per exchange with its session's search, trial number and specialist; trial_id
     # is the trial the session produced (NULL when it submitted nothing).
     "CREATE OR REPLACE VIEW costs AS SELECT s.search_id, x.session_id, s.seq, s.specialist,"
@@ -151,6 +160,7 @@ DDL: tuple[str, ...] = (
 # Tables in content-hash order, with the key that orders their rows.
 HASHED_TABLES: tuple[tuple[str, str], ...] = (
     ("events", "position"),
+    ("upcasts", "position"),
     ("searches", "search_id"),
     ("trials", "trial_id"),
     ("lineage", "trial_id"),
@@ -163,9 +173,13 @@ HASHED_TABLES: tuple[tuple[str, str], ...] = (
 )
 
 
-def create(con: duckdb.DuckDBPyConnection, extra: tuple[str, ...] = ()) -> None:
-    for statement in (*DDL, *extra):
+def create(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables if needed, and (re)create the typed event views from the domain's
+    current catalogue, so a new event type or field has its view and columns."""
+    for statement in DDL:
         con.execute(statement)
+    for kind in catalogue().values():
+        con.execute(view_ddl(kind))
 
 
 def content_hash(

@@ -4,6 +4,7 @@ is summarised, and a second run resumes instead of searching again."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,22 @@ def test_quick_effectiveness_runs_every_arm_and_resumes(tmp_path):
     again = run_quick(tmp_path / "eff")
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.count("done already") == len(ARMS)
+
+
+def test_the_overhead_benchmark_gives_no_figure_when_its_search_fails(tmp_path):
+    task = tmp_path / "broken-task"
+    shutil.copytree(ROOT / "docs" / "example-task", task)
+    recipe = task / "recipe" / "train.py"
+    recipe.write_text("raise SystemExit('this recipe never trains')\n" + recipe.read_text())
+    done = subprocess.run(
+        [sys.executable, "benchmarks/overhead.py", "--task", str(task), "--trials", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stdout.strip() == ""
+    assert "no figure: asked for 2 trials after the baseline; 0 ran" in done.stderr
+    assert "baseline_failed" in done.stderr

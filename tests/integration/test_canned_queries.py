@@ -6,10 +6,36 @@ import json
 
 import pytest
 
-from projections import canned
+from benchmarks.synthetic import generate
+from ledger.store import open_ledger
+from projections import audit, canned
+from projections.db import projections_path, reading
 from tests.integration.test_claude_search import AGENT_CHECKS
 from tests.report_support import planned_search
 from tests.test_cli import assert_one_line_error, cli
+
+# retried_ideas as it was written before window functions: a self-join of trials.
+RETRIED_BY_SELF_JOIN = """
+SELECT
+    s.ordinal AS search,
+    t.seq,
+    t.specialist,
+    t.parent_seq,
+    t.idea,
+    t.status AS outcome,
+    min(e.seq) AS earlier_seq,
+    arg_min(e.specialist, e.seq) AS earlier_specialist,
+    arg_min(e.status, e.seq) AS earlier_outcome,
+    count(*) AS earlier_tries,
+    CASE WHEN bool_or(t.child_sha256 = e.child_sha256) THEN 'recipe' ELSE 'idea' END AS same
+FROM trials t
+JOIN trials e
+  ON e.search_id = t.search_id AND e.parent_id = t.parent_id AND e.seq < t.seq
+ AND (e.child_sha256 = t.child_sha256 OR (t.idea <> '' AND e.idea = t.idea))
+JOIN searches s ON s.search_id = t.search_id
+GROUP BY s.ordinal, t.search_id, t.seq, t.specialist, t.parent_seq, t.idea, t.status
+ORDER BY search, t.seq
+"""
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +153,30 @@ def test_the_list_names_every_query():
 )
 def test_bad_audit_requests_are_one_line(ledger, args, fragment):
     assert_one_line_error(cli("audit", *args, "--ledger", ledger), fragment)
+
+
+def _rows(location: str, sql: str) -> list[tuple]:
+    with reading(open_ledger(location), projections_path(location)) as con:
+        return audit.run(con, sql).rows
+
+
+def test_retried_ideas_gives_the_rows_of_the_self_join(ledger, tmp_path):
+    synthetic = str(tmp_path / "synthetic.sqlite")  # scripted knob edits: many re-tries
+    generate(open_ledger(synthetic), 4000, trials_per_search=150)
+    window = canned.load("retried_ideas").sql
+    for location in (ledger, synthetic):
+        expected = _rows(location, RETRIED_BY_SELF_JOIN)
+        assert len(expected) > 1
+        assert _rows(location, window) == expected
+
+
+def test_a_table_shows_a_first_page_and_csv_every_row(ledger):
+    sql = "select position from events order by position"
+    table = cli("audit", sql, "--limit", "3", "--ledger", ledger)
+    assert table.returncode == 0, table.stderr
+    shown = [line for line in table.stdout.splitlines() if line.strip("│ ").isdigit()]
+    assert [int(line.strip("│ ")) for line in shown] == [1, 2, 3]
+    assert "--limit" in table.stderr
+    full = cli("audit", sql, "--format", "csv", "--ledger", ledger)
+    assert full.returncode == 0, full.stderr
+    assert len(full.stdout.splitlines()) - 1 == len(_rows(ledger, sql)) > 3

@@ -105,7 +105,7 @@ def search(tmp_path_factory) -> Run:
     loop, store, location = scripted_loop(tmp, trials=TRIALS, proposer=claude(script))
     assert loop.run() is FinishReason.TRIAL_BUDGET
     assert not script.answers
-    positioned = search_events(store.read_all(), loop.state.started.id)
+    positioned = search_events(store, loop.state.started.id)
     path = projections_path(location)
     refresh(store, path)
     events = [e for _, e in positioned]
@@ -213,7 +213,7 @@ def test_the_recorded_backend_re_runs_the_same_proposals_and_diffs(search, tmp_p
     )
     loop, store, _ = scripted_loop(tmp_path, trials=TRIALS, proposer=proposer)
     assert loop.run() is FinishReason.TRIAL_BUDGET
-    again = [e for _, e in search_events(store.read_all(), loop.state.started.id)]
+    again = [e for _, e in search_events(store, loop.state.started.id)]
     assert transport.differed == []
     assert not transport.answers
     assert _proposals(again) == _proposals(events)
@@ -228,7 +228,7 @@ def test_a_failed_call_replays_as_the_same_failure(tmp_path):
     script = Script("refused", "refused", *lr_session("0.001", "0.002", "step", "f"))
     loop, store, _ = scripted_loop(tmp_path / "live", trials=1, proposer=claude(script, attempts=2))
     loop.run()
-    events = [e for _, e in search_events(store.read_all(), loop.state.started.id)]
+    events = [e for _, e in search_events(store, loop.state.started.id)]
     calls = recorded_calls(events)
     client, transport = recorded_client(calls)
     proposer = ClaudeProposer(
@@ -240,7 +240,7 @@ def test_a_failed_call_replays_as_the_same_failure(tmp_path):
     )
     loop2, store2, _ = scripted_loop(tmp_path / "again", trials=1, proposer=proposer)
     loop2.run()
-    again = [e for _, e in search_events(store2.read_all(), loop2.state.started.id)]
+    again = [e for _, e in search_events(store2, loop2.state.started.id)]
     failed = [(e.error, e.attempts) for e in again if isinstance(e, a.AgentCallFailed)]
     assert failed == [("connection error: refused", 2)]
     assert _diffs(again) == _diffs(events)
@@ -316,6 +316,7 @@ AGENT_CHECKS = {
 
 @pytest.mark.parametrize("name", sorted(AGENT_CHECKS))
 def test_canned_cost_query_answers_its_question(search, name):
-    result = audit.run(search.path, canned.load(name).sql)
+    with connect(search.path, read_only=True) as con:
+        result = audit.run(con, canned.load(name).sql)
     rows = [json.loads(line) for line in audit.to_json(result).splitlines()]
     AGENT_CHECKS[name](rows)

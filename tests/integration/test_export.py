@@ -15,6 +15,7 @@ from tests.test_cli import cli
 
 TABLES = {
     "events",
+    "upcasts",
     "searches",
     "trials",
     "lineage",

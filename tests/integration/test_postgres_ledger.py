@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from domain import search as s
 from domain import trial as t
@@ -19,6 +21,7 @@ from domain.keep import KeepRule
 from ledger import session
 from ledger.claim import new_search
 from ledger.lease import LedgerInUseError, lease
+from ledger.postgres import conninfo, schema_of
 from ledger.store import ConcurrentWriteError, LedgerError, open_ledger
 from ledger.verify import verify
 from tests.postgres_support import fresh_ledger_url, rows
@@ -208,3 +211,28 @@ def test_concurrent_writers_of_different_searches_keep_each_chain(url):
     streams = [open_envelope(r.state).stream for r in records]
     switches = sum(1 for a, b in itertools.pairwise(streams) if a != b)
     assert switches > 2  # the two searches' appends really interleaved
+
+
+def test_the_stream_index_is_kept_and_backfilled(url):
+    store = open_ledger(url)
+    one, two = _started(0), _started(1)
+    store.append(one.originator_id, [one, _proposed(one, 0)])
+    store.append(two.originator_id, [two])
+    store.append(one.originator_id, [_proposed(one, 1)])
+    indexed = "SELECT stream, position FROM ledger_stream_positions ORDER BY position"
+    expected = [(one.originator_id, 1), (one.originator_id, 2), (two.originator_id, 3),
+                (one.originator_id, 4)]  # fmt: skip
+    assert rows(url, indexed) == expected
+    with psycopg.connect(conninfo(url), autocommit=True) as con:  # as an old ledger
+        con.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema_of(url))))
+        con.execute("DROP FUNCTION ledger_stream_position CASCADE")
+        con.execute("DROP TABLE ledger_stream_positions")
+    reopened = open_ledger(url)
+    assert rows(url, indexed) == expected
+    assert [r.position for r in reopened.stream_records(one.originator_id)] == [1, 2, 4]
+    assert reopened.searches() == [(one.originator_id, False), (two.originator_id, False)]
+    assert (
+        reopened.head(two.originator_id)
+        == open_envelope(reopened.stream_records(two.originator_id)[-1].state).hash
+    )
+    assert verify(reopened.read_all()).ok

@@ -6,9 +6,12 @@ from uuid import UUID
 
 import pytest
 
-from projections import projector, schema
-from projections.db import connect, rebuild, refresh
+from domain.envelope import topic_name
+from domain.events import ALL_EVENTS
+from projections import db, fold, projector, schema
+from projections.db import connect, projections_path, rebuild, refresh
 from projections.lineage import DuckLineage
+from tests.mixed_ledger import mixed_ledger
 from tests.support import scripted_loop
 
 
@@ -71,7 +74,8 @@ def test_a_failing_batch_leaves_rows_and_position_untouched(finished_search, mon
     def explode(*args):
         raise RuntimeError("disk full")
 
-    monkeypatch.setitem(projector.fold.HANDLERS, "TrialJudged", explode)
+    # The recipes are the last rows a step writes: events and trials are in by then.
+    monkeypatch.setattr(fold.fold_trials, "add_recipes", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         refresh(store, path)
     assert _hash(path) == before
@@ -119,3 +123,60 @@ def test_the_lineage_view_shows_the_best_and_what_was_tried(finished_search):
     assert not blind.recent
     assert not blind.tried
     assert "LR = " in lineage.recipe(view.best.trial_id)["train.py"]
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """Every event type, v1 TrialLaunched to upcast, LLM sessions, a resume."""
+    tmp = tmp_path_factory.mktemp("mixed")
+    return mixed_ledger(tmp), tmp
+
+
+def test_a_ledger_with_every_event_type_rebuilds_identically(mixed):
+    store, tmp = mixed
+    kinds = {topic_name(r.topic) for r in store.read_all()}
+    assert kinds == {cls.__name__ for cls in ALL_EVENTS}
+    assert _rebuilt_hash(store, tmp / "one.duckdb") == _rebuilt_hash(store, tmp / "two.duckdb")
+
+
+@pytest.mark.parametrize("step", [1, 3, 7])
+def test_catching_up_in_small_steps_equals_a_rebuild(mixed, step):
+    """The live projector folds a few events at a time, a trial's events spread over
+    many steps; its tables must be the rebuild's, byte for byte."""
+    store, tmp = mixed
+    live = tmp / f"live-{step}.duckdb"
+    with connect(live) as con:
+        schema.create(con)
+        while projector.catch_up(store, con, until=projector.position(con) + step, batch=step):
+            pass
+    assert _hash(live) == _rebuilt_hash(store, tmp / f"rebuilt-{step}.duckdb")
+
+
+def test_old_events_are_read_upcast(mixed):
+    store, tmp = mixed
+    path = tmp / "upcast.duckdb"
+    rebuild(store, path)
+    with connect(path, read_only=True) as con:
+        stored = con.execute(
+            "SELECT count(*), max(class_version) FROM events WHERE type = 'TrialLaunched'"
+        ).fetchone()
+        upcast = con.execute(
+            "SELECT count(*), bool_and(deterministic) FROM ev_trial_launched"
+        ).fetchone()
+    assert stored[1] == 1  # stored as v1: the field did not exist yet
+    assert upcast == (stored[0], True)
+
+
+def test_the_search_opens_its_projections_once(tmp_path, monkeypatch):
+    opened = []
+    real = db._connect
+
+    def counting(path, read_only, files=False):
+        opened.append((path, read_only))
+        return real(path, read_only, files)
+
+    monkeypatch.setattr(db, "_connect", counting)
+    loop, _store, location = scripted_loop(tmp_path, trials=6)
+    loop.run()
+    assert opened == [(projections_path(location), False)]
+    assert loop.lineage.projections._con is None  # released when the search finished

@@ -109,7 +109,7 @@ def test_a_racing_search_replays_without_divergence(tmp_path):
     loop, store, _, _ = racing(tmp_path, workers=2)
     loop.run()
 
-    report = replay(search_events(store.read_all(), loop.state.started.id))
+    report = replay(search_events(store, loop.state.started.id))
 
     assert report.ok, report.divergence
     assert report.compared == report.events - 1
@@ -134,7 +134,7 @@ def test_a_changed_p_value_is_a_divergence_and_a_last_bit_is_not(tmp_path):
             "UPDATE stored_events SET state = ? WHERE rowid = ?",
             [json.dumps(envelope).encode(), position],
         )
-    report = replay(search_events(store.read_all(), loop.state.started.id))
+    report = replay(search_events(store, loop.state.started.id))
     assert report.divergence is not None
     assert report.divergence.position == position
     assert "test" in report.divergence.what
@@ -183,7 +183,7 @@ def test_a_search_killed_mid_race_resumes_and_replays(tmp_path):
     assert [(e.originator_id, e.label, e.reason) for e in aborted if e.reason == ABANDONED] == [
         (racer[0].id, FailureLabel.HARNESS_ABORT, ABANDONED)
     ]
-    report = replay(search_events(store.read_all(), sid))
+    report = replay(search_events(store, sid))
     assert report.ok, report.divergence
 
 
@@ -216,7 +216,7 @@ def test_searches_judged_by_the_earlier_rules_verify_replay_and_report(tmp_path)
 
     rules = set()
     for sid in searches:
-        events = search_events(store.read_all(), sid)
+        events = search_events(store, sid)
         judged = [e for _, e in events if isinstance(e, t.TrialJudged)]
         rules |= {j.rule for j in judged[1:]}
         assert all(j.test is None for j in judged)  # v1 verdicts, upcast

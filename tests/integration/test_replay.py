@@ -28,7 +28,7 @@ def _run(tmp_path, **kwargs):
 
 
 def _events(store, loop):
-    return search_events(store.read_all(), loop.state.started.id)
+    return search_events(store, loop.state.started.id)
 
 
 def test_a_search_replays_without_divergence(tmp_path):
@@ -119,7 +119,7 @@ def test_resume_abandons_trials_in_flight_and_finishes_the_budget(tmp_path):
         e for e in events if isinstance(e, t.TrialFailed) and e.label is FailureLabel.HARNESS_ABORT
     ]
     assert [e.reason for e in aborted] == [ABANDONED]
-    report = replay(search_events(store.read_all(), sid))
+    report = replay(search_events(store, sid))
     assert report.ok, report.divergence
 
 
