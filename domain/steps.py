@@ -166,6 +166,7 @@ def outcome_events(
                 log_excerpt=outcome.log_excerpt,
                 measurements=outcome.measurements,
                 rules_version=outcome.rules_version,
+                confinement=outcome.confinement,
             ),
             out,
         )
@@ -180,6 +181,7 @@ def outcome_events(
             measurements=outcome.measurements,
             per_seed=outcome.per_seed,
             rules_version=outcome.rules_version,
+            confinement=outcome.confinement,
         ),
         out,
     )

@@ -10,6 +10,7 @@ from uuid import UUID, uuid5
 
 from pydantic import Field, field_validator
 
+from domain import bounded
 from domain.base import DomainError, DomainEvent, Immutable, JSONValue, finite_or_none
 from domain.labels import TERMINAL_STATUSES, FailureLabel, TrialStatus, Verdict
 
@@ -116,15 +117,17 @@ class TrialScored(DomainEvent):
     measurements: dict[str, float]
     per_seed: tuple[SeedResult, ...] = ()
     rules_version: str
+    confinement: str = ""  # how processes and memory were limited (2026-12-04 on)
 
 
 class TrialFailed(DomainEvent):
     label: FailureLabel
     reason: str  # one line a person can read
-    evidence: dict[str, JSONValue] = Field(default_factory=dict)
+    evidence: dict[str, JSONValue] = Field(default_factory=dict)  # within domain.bounded
     log_excerpt: str = ""
     measurements: dict[str, float] = Field(default_factory=dict)
     rules_version: str = ""
+    confinement: str = ""  # as in TrialScored; empty before launch
 
 
 class TrialJudged(DomainEvent):
@@ -246,7 +249,7 @@ def record_failure(trial: Trial, label: FailureLabel, **fields: Any) -> TrialFai
     if label is FailureLabel.HARNESS_ABORT:  # infra can end a scored, unjudged trial
         allowed = (*allowed, TrialStatus.SCORED)
     _require(trial, f"fail with {label}", *allowed)
-    return TrialFailed(**_next(trial), label=label, **fields)
+    return TrialFailed(**_next(trial), label=label, **bounded.failure_fields(fields))
 
 
 def judge(trial: Trial, **fields: Any) -> TrialJudged:

@@ -148,6 +148,7 @@ def recorded_outcome(event: DomainEvent) -> Outcome:
             per_seed=event.per_seed,
             measurements=event.measurements,
             rules_version=event.rules_version,
+            confinement=event.confinement,
         )
     if not isinstance(event, t.TrialFailed):
         raise TypeError(f"not an outcome event: {type(event).__name__}")
@@ -158,6 +159,7 @@ def recorded_outcome(event: DomainEvent) -> Outcome:
         log_excerpt=event.log_excerpt,
         measurements=event.measurements,
         rules_version=event.rules_version,
+        confinement=event.confinement,
     )
 
 
