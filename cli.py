@@ -42,7 +42,7 @@ from ledger import session
 from ledger.claim import new_search
 from ledger.lease import lease
 from ledger.loop import LiveExecutor
-from ledger.recorded import Recording
+from ledger.recorded import Divergence, Recording
 from ledger.recovery import recovery_events
 from ledger.replay import regenerate, replay, search_events
 from ledger.reproduce import reproduce
@@ -472,6 +472,8 @@ def replay_command(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDG
     events = search_events(store.read_all(), sid)
     try:
         Recording.of(events).task()
+    except Divergence as divergence:  # a log no search wrote, its chain made to match
+        fail(_diverged(divergence))
     except ValueError as error:
         fail(str(error))
     live = _refreshed(ledger)
@@ -486,16 +488,23 @@ def replay_command(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDG
         report = replay(events)
         compared = f"{report.compared} of {report.events - 1}"
         console.print(f"decisions: {compared} events re-derived; {report.ending}")
+        if report.divergence is not None:  # the proposals of a diverged log mean nothing
+            fail(_diverged(report.divergence))
         regenerated = _regenerate(store, events, Path(tmp) / "regen.duckdb")
-    for divergence in (report.divergence, regenerated):
-        if divergence is not None:
-            fail(
-                f"divergence at {divergence}: recorded {divergence.recorded!r},"
-                f" replay produced {divergence.produced!r}"
-            )
+    if regenerated is not None:
+        fail(_diverged(regenerated))
     if not same:
         fail("the live projections differ from a rebuild: delete the .duckdb file to rebuild it")
     console.print(f"search {sid}: no divergence")
+
+
+def _diverged(divergence: Divergence) -> str:
+    if divergence.recorded is None and divergence.produced is None:
+        return f"divergence at {divergence}"
+    return (
+        f"divergence at {divergence}: recorded {divergence.recorded!r},"
+        f" replay produced {divergence.produced!r}"
+    )
 
 
 def _regenerate(store: Ledger, events: list[Any], path: Path) -> Any:
