@@ -34,7 +34,7 @@ from domain.config import SearchConfig
 from domain.labels import FinishReason
 from domain.ports import Proposer, Runner
 from domain.progress import SearchState, fold
-from domain.search import SearchStarted
+from domain.search import SearchResumed, SearchStarted
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
 from evaluators.tasks import TaskError, builtin_names, load
@@ -319,6 +319,7 @@ def _resume(
             store.append(sid, recovery)
             console.print(
                 f"resumed search {sid}: {len(recovery) - 1} trials in flight ended harness_abort"
+                + _reopened(recovery[0])
             )
             client = _claude_client(config) if config.agent == "claude" else None
             proposer, _ = _proposer(evaluator, config, client)
@@ -326,6 +327,12 @@ def _resume(
     except (LedgerError, ValueError, ProjectionsBusyError) as error:
         fail(str(error))
     _summary(ledger, sid, reason)
+
+
+def _reopened(resumed: Any) -> str:
+    if not isinstance(resumed, SearchResumed) or resumed.reopened is None:
+        return ""
+    return f"; it had ended {resumed.reopened}, and the count of aborts starts again"
 
 
 def _run(

@@ -156,7 +156,9 @@ def replay(events: list[tuple[int, DomainEvent]]) -> ReplayReport:
         while True:
             try:
                 _loop(rec, state, sink, config_of(state), after).run()
-                break
+                if not _resumed_after_finish(sink):
+                    break
+                state, after = _recover(rec, sink)
             except ResumePoint:
                 state, after = _recover(rec, sink)
     except EndOfRecording as stop:
@@ -175,6 +177,13 @@ def replay(events: list[tuple[int, DomainEvent]]) -> ReplayReport:
 # What folding a log that breaks the domain's rules raises: commands refused, states
 # that cannot follow, events of the wrong kind where one kind must be.
 UNFOLDABLE = (DomainError, ValueError, LookupError, TypeError)
+
+
+def _resumed_after_finish(sink: ComparingSink) -> bool:
+    """The loop finished the search; a resume that reopened it comes next in the log."""
+    return sink.index < len(sink.expected) and isinstance(
+        sink.expected[sink.index][1], s.SearchResumed
+    )
 
 
 def _recover(rec: Recording, sink: ComparingSink) -> tuple[SearchState, int]:

@@ -7,14 +7,16 @@ import os
 import platform
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from domain import search as s
 from domain.config import SearchConfig
-from domain.events import topic_of
+from domain.envelope import StoredRecord
+from domain.events import decode, topic_of
+from domain.labels import FinishReason
 from domain.ports import Evaluator, LineageQuery, Proposer, TrialJob
 from domain.progress import SearchState
 from domain.steps import launch_facts
@@ -153,26 +155,34 @@ def build_loop(
     )
 
 
-def _topic_ids(ledger: Ledger, cls: type) -> list[UUID]:
-    ids: list[UUID] = []
+def _notes(ledger: Ledger, *classes: type) -> Iterator[StoredRecord]:
+    """The stored events of some types, in ledger order."""
     after = 0
+    topics = [topic_of(cls) for cls in classes]
     while notes := ledger.recorder.select_notifications(
-        start=after, limit=10_000, topics=[topic_of(cls)], inclusive_of_start=False
+        start=after, limit=10_000, topics=topics, inclusive_of_start=False
     ):
-        ids.extend(UUID(str(n.originator_id)) for n in notes)
+        for n in notes:
+            yield StoredRecord(n.id, str(n.originator_id), n.originator_version, n.topic, n.state)
         after = notes[-1].id
-    return ids
 
 
 def searches(ledger: Ledger) -> tuple[list[UUID], set[UUID]]:
-    """Every search id in start order, and the set of those that finished."""
-    return _topic_ids(ledger, s.SearchStarted), set(_topic_ids(ledger, s.SearchFinished))
+    """Every search id in start order, and those that ended for good: whose last
+    SearchFinished no later SearchResumed reopened, and which a resume cannot reopen."""
+    started = [UUID(n.aggregate_id) for n in _notes(ledger, s.SearchStarted)]
+    endings: dict[UUID, FinishReason | None] = {}
+    for note in _notes(ledger, s.SearchFinished, s.SearchResumed):
+        event = decode(note)
+        endings[event.originator_id] = event.reason if isinstance(event, s.SearchFinished) else None
+    closed = {sid for sid, end in endings.items() if end is not None and end not in s.REOPENABLE}
+    return started, closed
 
 
 def pick_search(ledger: Ledger, prefix: str | None, unfinished: bool) -> UUID:
-    """The search a prefix names, or the latest one (the latest unfinished one)."""
-    started, finished = searches(ledger)
-    pool = [sid for sid in started if not (unfinished and sid in finished)]
+    """The search a prefix names, or the latest one (the latest one a resume continues)."""
+    started, closed = searches(ledger)
+    pool = [sid for sid in started if not (unfinished and sid in closed)]
     if prefix:
         pool = [sid for sid in pool if str(sid).startswith(prefix.lower())]
         if len(pool) != 1:
