@@ -1,10 +1,11 @@
 """The pipeline's protocol lines, and training progress thinned to a fixed number.
 
-A trial records at most PROGRESS_PER_TRIAL progress samples, over all its seeds, however
-many progress lines the recipe prints. Each seed's share is spread evenly over its time
-budget: the seed's clock (the harness's, from the start of the run) is cut into equal
-buckets and the first line in each bucket is kept; the last line of the run is kept as
-well, so the final loss is always recorded. Kept samples go out in batches.
+A trial records at most PROGRESS_PER_TRIAL progress samples over all its seeds, however
+many progress lines the recipe prints. Each seed's share is metered on the harness's
+clock like a token bucket: up to BURST lines pass at once, then lines pass at the steady
+rate that spends the rest of the share over the seed's whole time budget, so a flood is
+cut to evenly spaced samples and a recipe that prints a few lines keeps them all. The
+seed's last line is always kept as well (the final loss). Kept samples go out in batches.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from domain.trial import ProgressSample
 
 PROGRESS_PER_TRIAL = 240
+BURST = 16
 FLUSH_EVERY_S = 2.0
 FLUSH_SAMPLES = 50
 
@@ -26,12 +28,11 @@ class Emitter:
 
     def __init__(self, seeds: int = 1) -> None:
         self.per_seed = max(PROGRESS_PER_TRIAL // seeds - 1, 1)  # + the last line each
+        self.burst = min(BURST, self.per_seed)
         self.pending: list[ProgressSample] = []
-        self.seed = 0
-        self.bucket_s = 1.0
-        self.last_bucket = -1
         self.held: ProgressSample | None = None  # the newest line not kept (yet)
         self.flushed_at = time.monotonic()
+        self.start_seed(0, 1.0)
 
     def line(self, obj: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
@@ -39,14 +40,19 @@ class Emitter:
 
     def start_seed(self, seed: int, budget_s: float) -> None:
         self.end_seed()
-        self.seed, self.bucket_s, self.last_bucket = seed, budget_s / self.per_seed, -1
+        self.seed, self.kept, self.tokens, self.clock = seed, 0, float(self.burst), 0.0
+        self.rate = (self.per_seed - self.burst) / budget_s  # lines per second after a burst
 
     def sample(self, sample: ProgressSample) -> None:
-        bucket = min(int(sample.elapsed_s / self.bucket_s), self.per_seed - 1)
-        if bucket <= self.last_bucket:
+        passed = max(sample.elapsed_s - self.clock, 0.0)
+        self.tokens = min(self.burst, self.tokens + passed * self.rate)
+        self.clock = sample.elapsed_s
+        if self.tokens < 1 or self.kept >= self.per_seed:
             self.held = sample
             return
-        self.last_bucket, self.held = bucket, None
+        self.tokens -= 1
+        self.kept += 1
+        self.held = None
         self._keep(sample)
 
     def end_seed(self) -> None:

@@ -51,20 +51,14 @@ def breach_of(folder: Path, limits: Limits) -> LimitBreach | None:
     """The work-dir cap `folder` is past now, if any."""
     cap_bytes, cap_files = limits.work_dir_bytes, limits.work_dir_files
     size, entries = usage(folder, cap_bytes, cap_files)
-    if size > cap_bytes:
-        return LimitBreach(
-            limit="work_dir_bytes",
-            measured=size,
-            cap=cap_bytes,
-            reason=f"the work dir passed its {cap_bytes >> 20:,} MiB cap",
-        )
-    if entries > cap_files:
-        return LimitBreach(
-            limit="work_dir_files",
-            measured=entries,
-            cap=cap_files,
-            reason=f"the work dir passed its {cap_files:,}-entry cap",
-        )
+    checks = (
+        ("work_dir_bytes", size, cap_bytes, f"{cap_bytes >> 20:,} MiB cap"),
+        ("work_dir_files", entries, cap_files, f"{cap_files:,}-entry cap"),
+    )
+    for limit, measured, cap, what in checks:
+        if measured > cap:
+            reason = f"the work dir passed its {what}"
+            return LimitBreach(limit=limit, measured=measured, cap=cap, reason=reason)
     return None
 
 

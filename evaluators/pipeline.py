@@ -87,7 +87,7 @@ def _take(task: Task, paths: staging.TrialPaths, work: Path, seed: int | None) -
     """Measure the run's artifact; copy a seed's (within the cap) for the evaluator."""
     dest = None if seed is None else paths.artifact(seed)
     taken = artifact.take(work, staging.ARTIFACT, dest, task.spec.size_cap_bytes)
-    if dest is not None and task.spec.kind == "upstream":
+    if dest is not None and dest.is_dir() and task.spec.kind == "upstream":  # copied
         _carry_sidecar(result_path(work / staging.ARTIFACT), result_path(dest))
     return taken
 

@@ -19,14 +19,9 @@ from domain.task import Limits
 from evaluators import cgroup, sandbox, slots
 from evaluators.process import run_measured
 from evaluators.sandbox import SandboxSpec, popen
+from tests.sandbox_support import AS_ROOT, ENV, needs_bwrap
 
-ENV = {"PATH": "/usr/bin:/bin"}
-AS_ROOT = os.geteuid() == 0
-
-pytestmark = pytest.mark.skipif(
-    sandbox.bwrap_problem() is not None,
-    reason=f"no bwrap sandbox here: {sandbox.bwrap_problem()}",
-)
+pytestmark = needs_bwrap
 
 
 @pytest.fixture
