@@ -112,7 +112,7 @@ def _open_all(
 
 
 def _kind(folder: int, name: str, opened: dict[str, int]) -> str:
-    """ "" for a regular file (then opened), else the rule it breaks."""
+    """The rule the entry breaks; "" for a regular file, which is then opened."""
     info = os.stat(name, dir_fd=folder, follow_symlinks=False)
     if stat.S_ISLNK(info.st_mode):
         return "link"

@@ -66,7 +66,9 @@ def run_train(
         emitter.start_seed(seed, cap)
     try:
         report = run_measured(
-            staging.fill(task.spec.commands.train, values(job, work, seed, work / "artifact")),
+            staging.fill(
+                task.spec.commands.train, values(job, work, seed, work / staging.ARTIFACT)
+            ),
             sandbox_spec(job, task, work, cap),
             env=staging.train_env(job, seed, work, smoke),
             cwd=work,
