@@ -37,7 +37,7 @@ from domain.config import SearchConfig
 from domain.labels import FinishReason
 from domain.ports import Proposer, Runner
 from domain.progress import SearchState, fold
-from domain.search import SearchStarted
+from domain.search import SearchResumed, SearchStarted
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
 from evaluators.tasks import TaskError, builtin_names, load
@@ -45,7 +45,7 @@ from ledger import session
 from ledger.claim import new_search
 from ledger.lease import lease
 from ledger.loop import LiveExecutor
-from ledger.recorded import Recording
+from ledger.recorded import Divergence, Recording
 from ledger.recovery import recovery_events
 from ledger.replay import regenerate, replay, search_events
 from ledger.reproduce import reproduce
@@ -323,6 +323,7 @@ def _resume(
             store.append(sid, recovery)
             console.print(
                 f"resumed search {sid}: {len(recovery) - 1} trials in flight ended harness_abort"
+                + _reopened(recovery[0])
             )
             client = _claude_client(config) if config.agent == "claude" else None
             proposer, _ = _proposer(evaluator, config, client)
@@ -330,6 +331,12 @@ def _resume(
     except (LedgerError, ValueError, ProjectionsBusyError) as error:
         fail(str(error))
     _summary(ledger, sid, reason)
+
+
+def _reopened(resumed: Any) -> str:
+    if not isinstance(resumed, SearchResumed) or resumed.reopened is None:
+        return ""
+    return f"; it had ended {resumed.reopened}, and the count of aborts starts again"
 
 
 def _run(
@@ -484,6 +491,8 @@ def replay_command(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDG
     events = search_events(store, sid)
     try:
         Recording.of(events).task()
+    except Divergence as divergence:  # a log no search wrote, its chain made to match
+        fail(_diverged(divergence))
     except ValueError as error:
         fail(str(error))
     with _reading(ledger) as con:
@@ -499,16 +508,23 @@ def replay_command(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDG
         report = replay(events)
         compared = f"{report.compared} of {report.events - 1}"
         console.print(f"decisions: {compared} events re-derived; {report.ending}")
+        if report.divergence is not None:  # the proposals of a diverged log mean nothing
+            fail(_diverged(report.divergence))
         regenerated = _regenerate(store, events, Path(tmp) / "regen.duckdb")
-    for divergence in (report.divergence, regenerated):
-        if divergence is not None:
-            fail(
-                f"divergence at {divergence}: recorded {divergence.recorded!r},"
-                f" replay produced {divergence.produced!r}"
-            )
+    if regenerated is not None:
+        fail(_diverged(regenerated))
     if not same:
         fail("the live projections differ from a rebuild: delete the .duckdb file to rebuild it")
     console.print(f"search {sid}: no divergence")
+
+
+def _diverged(divergence: Divergence) -> str:
+    if divergence.recorded is None and divergence.produced is None:
+        return f"divergence at {divergence}"
+    return (
+        f"divergence at {divergence}: recorded {divergence.recorded!r},"
+        f" replay produced {divergence.produced!r}"
+    )
 
 
 def _regenerate(store: Ledger, events: list[Any], path: Path) -> Any:

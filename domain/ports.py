@@ -98,6 +98,23 @@ class ExceptionInfo(Immutable):
     where: str  # file:line in function, from the last traceback frame
 
 
+class LimitBreach(Immutable):
+    """A harness cap that a running process passed, and was stopped for."""
+
+    limit: str  # work_dir_bytes, work_dir_files
+    measured: int
+    cap: int
+    reason: str
+
+
+class ArtifactRefusal(Immutable):
+    """Why the harness would not take an artifact (evaluators/artifact.py's rules)."""
+
+    rule: str  # files (over the count cap), link, special, folder, name, not_a_folder
+    reason: str
+    names: tuple[str, ...] = ()  # the offending entries, at most a few
+
+
 class ProcessReport(Immutable):
     """One harness-run process: a seed's training, a smoke run, or an evaluation."""
 
@@ -108,6 +125,7 @@ class ProcessReport(Immutable):
     peak_rss_mb: float = 0.0
     log_tail: str = ""
     exception: ExceptionInfo | None = None
+    breach: LimitBreach | None = None  # stopped by the harness for passing a cap
 
 
 class EvalReport(Immutable):
@@ -123,17 +141,19 @@ class EvalReport(Immutable):
 class SeedReport(Immutable):
     seed: int
     train: ProcessReport
-    artifact_bytes: int | None = None
+    artifact_bytes: int | None = None  # content bytes + name bytes of the harness's copy
     artifact_files: dict[str, int] = Field(default_factory=dict)
+    artifact_refused: ArtifactRefusal | None = None
     eval: EvalReport | None = None
 
 
 class PreflightReport(Immutable):
     ok: bool
-    stage: str = ""  # syntax, import, project, smoke
+    stage: str = ""  # syntax, import, project, smoke, artifact
     reason: str = ""
     projected_bytes: int | None = None
     smoke: ProcessReport | None = None
+    artifact_refused: ArtifactRefusal | None = None  # the smoke run's artifact
 
 
 class RunReport(Immutable):
@@ -142,6 +162,7 @@ class RunReport(Immutable):
     seeds: tuple[SeedReport, ...] = ()
     abort: str = ""  # an infrastructure fault: sandbox, runner, disk
     sandbox: str = ""
+    confinement: str = ""  # how processes and memory were limited: a cgroup or rlimits
     host: str = ""
     wall_s: float = 0.0
 
@@ -157,6 +178,7 @@ class Outcome(Immutable):
     evidence: dict[str, JSONValue] = Field(default_factory=dict)
     log_excerpt: str = ""
     rules_version: str = ""
+    confinement: str = ""  # RunReport.confinement, recorded with the outcome
 
 
 ProgressCallback = Callable[[int, list[ProgressSample]], None]

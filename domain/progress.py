@@ -87,6 +87,8 @@ class SearchState:
         self.search = s.mutate(event, self.search)
         if isinstance(event, s.SearchStarted):
             self.segment_start = event.timestamp
+        if isinstance(event, s.SearchResumed) and event.reopened is not None:
+            self.aborts_in_a_row = 0  # a person says the machine is back: count afresh
 
     def _apply_trial(self, event: DomainEvent) -> None:
         before = self.trials.get(event.originator_id)

@@ -66,6 +66,7 @@ class SearchResumed(DomainEvent):
     abandoned: tuple[UUID, ...]  # trials that were in flight and now end harness_abort
     host: str
     config: dict[str, JSONValue] = Field(default_factory=dict)
+    reopened: FinishReason | None = None  # the ending this resume undid (2026-12-04 on)
 
 
 class SearchFinished(DomainEvent):
@@ -82,6 +83,20 @@ SEARCH_EVENTS: tuple[type[DomainEvent], ...] = (
     SearchResumed,
     SearchFinished,
 )
+
+
+# Which endings a resume may reopen. An ending that says the world failed the search
+# (trial after trial aborted by the infrastructure: an OOM killer, a flaky host) is not
+# the search's own verdict: once a person has fixed the machine, `search --resume`
+# continues it, its SearchResumed names the ending it reopened, and the count of aborts
+# in a row starts again. Endings that say the search ran its course (budget, deadline,
+# patience, cost, a failing baseline) stay final. Issue 13 adds INTERRUPTED here.
+REOPENABLE: frozenset[FinishReason] = frozenset({FinishReason.HARNESS_FAULTS})
+
+
+def resumable(search: Search) -> bool:
+    """Still running (a process died under it), or ended in a way a resume reopens."""
+    return search.finished is None or search.finished in REOPENABLE
 
 
 # Errors:
@@ -124,7 +139,10 @@ def measure_noise_floor(search: Search, baseline: UUID, noise: NoiseFloor) -> No
 
 
 def resume(search: Search, **fields: Any) -> SearchResumed:
-    return SearchResumed(**_next(search, "resume"), **fields)
+    if not resumable(search):
+        raise SearchFinishedError(search, "resume")
+    version = {"originator_id": search.id, "originator_version": search.version + 1}
+    return SearchResumed(**version, reopened=search.finished, **fields)
 
 
 def finish(search: Search, reason: FinishReason, **fields: Any) -> SearchFinished:
@@ -168,7 +186,7 @@ def _(event: NoiseFloorMeasured, search: Search | None) -> Search:
 
 @mutate.register
 def _(event: SearchResumed, search: Search | None) -> Search:
-    return _advance(search, event)
+    return _advance(search, event, finished=None)
 
 
 @mutate.register

@@ -177,6 +177,7 @@ def outcome_events(
                 log_excerpt=outcome.log_excerpt,
                 measurements=outcome.measurements,
                 rules_version=outcome.rules_version,
+                confinement=outcome.confinement,
             ),
             out,
         )
@@ -192,6 +193,7 @@ def outcome_events(
             measurements=outcome.measurements,
             per_seed=outcome.per_seed,
             rules_version=outcome.rules_version,
+            confinement=outcome.confinement,
         ),
         out,
     )

@@ -95,12 +95,26 @@ class Commands(Immutable):
 
 
 class Limits(Immutable):
-    """Sandbox rlimits for agent-written code."""
+    """Resource caps for agent-written code, each enforced by the harness (see
+    docs/TASKS.md, "What the harness guarantees", for how and with which label)."""
 
-    memory_mb: int = 4096
+    memory_mb: int = 4096  # everything in RAM, private /tmp and /dev/shm included
     processes: int = 256
     file_mb: int = 256
     cpu_seconds_factor: float = 4.0  # RLIMIT_CPU = factor * wall cap * threads
+    tmpfs_mb: int = Field(default=256, ge=2)  # /tmp and /dev/shm, half each, in memory_mb
+    work_dir_mb: int | None = None  # MiB the work dir may hold; None: 2 * file_mb
+    work_dir_files: int = 10_000  # entries (files, folders, links) the work dir may hold
+
+    @model_validator(mode="after")
+    def _tmpfs_fits(self) -> Limits:
+        if self.tmpfs_mb >= self.memory_mb:
+            raise ValueError(f"tmpfs_mb {self.tmpfs_mb} must be below memory_mb {self.memory_mb}")
+        return self
+
+    @property
+    def work_dir_bytes(self) -> int:
+        return (self.work_dir_mb or 2 * self.file_mb) << 20
 
 
 class SandboxRules(Immutable):

@@ -10,6 +10,7 @@ from uuid import UUID, uuid5
 
 from pydantic import Field, field_validator
 
+from domain import bounded
 from domain.base import DomainError, DomainEvent, Immutable, JSONValue, finite_or_none
 from domain.keep import PairedTest
 from domain.labels import TERMINAL_STATUSES, FailureLabel, TrialStatus, Verdict
@@ -133,15 +134,17 @@ class TrialScored(DomainEvent):
     measurements: dict[str, float]
     per_seed: tuple[SeedResult, ...] = ()
     rules_version: str
+    confinement: str = ""  # how processes and memory were limited (2026-12-04 on)
 
 
 class TrialFailed(DomainEvent):
     label: FailureLabel
     reason: str  # one line a person can read
-    evidence: dict[str, JSONValue] = Field(default_factory=dict)
+    evidence: dict[str, JSONValue] = Field(default_factory=dict)  # within domain.bounded
     log_excerpt: str = ""
     measurements: dict[str, float] = Field(default_factory=dict)
     rules_version: str = ""
+    confinement: str = ""  # as in TrialScored; empty before launch
 
 
 def _judged_v1_to_v2(state: dict[str, Any]) -> None:
@@ -276,7 +279,7 @@ def record_failure(trial: Trial, label: FailureLabel, **fields: Any) -> TrialFai
     if label is FailureLabel.HARNESS_ABORT:  # infra can end a scored, unjudged trial
         allowed = (*allowed, TrialStatus.SCORED)
     _require(trial, f"fail with {label}", *allowed)
-    return TrialFailed(**_next(trial), label=label, **fields)
+    return TrialFailed(**_next(trial), label=label, **bounded.failure_fields(fields))
 
 
 def extend(trial: Trial, **fields: Any) -> TrialExtended:

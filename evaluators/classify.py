@@ -3,23 +3,31 @@
 Priority (as in the paper's classifier, with our preflight and infrastructure rows):
 
  1. an infrastructure fault (sandbox, runner, disk)            -> harness_abort
- 2. preflight: projected artifact bytes over the cap           -> size_blocked
- 3. preflight: syntax, imports, surfaces or smoke run failed   -> preflight_crash
+ 2. preflight: projected artifact bytes over the cap, the
+    smoke run past a work-dir cap, or its artifact over the
+    file-count cap                                             -> size_blocked
+ 3. preflight: the smoke run's artifact breaks another
+    artifact rule (links, folders, devices, names)             -> disqualified
+ 4. preflight: syntax, imports, surfaces or smoke run failed   -> preflight_crash
  then for each seed, in the order they ran:
- 4. evaluation killed at its cap                               -> eval_budget_overrun
- 5. training killed at its cap, or longer than cap + tolerance -> train_budget_overrun
- 6. evaluation longer than its cap, or an overrun that the
+ 5. evaluation killed at its cap                               -> eval_budget_overrun
+ 6. training killed at its cap, or longer than cap + tolerance -> train_budget_overrun
+ 7. evaluation longer than its cap, or an overrun that the
     task's own phase clocks report (upstream runs)              -> eval/train_budget_overrun
- 7. artifact over the size cap, or the file-size limit hit     -> size_blocked
- 8. training exited non-zero or was killed                     -> crash
- 9. the model broke an evaluation rule (look-ahead, ...)       -> disqualified
-10. evaluation failed or gave no finite score                  -> crash
+ 8. the file-size limit hit, the work dir past its byte or
+    entry cap, the artifact over the size or file-count cap    -> size_blocked
+ 9. training exited non-zero or was killed                     -> crash
+10. the artifact breaks another artifact rule (links,
+    folders, devices, names), or the model broke an
+    evaluation rule (look-ahead, ...)                          -> disqualified
+11. evaluation failed or gave no finite score                  -> crash
  then over all seeds:
-11. fewer scored seeds than the trial needs                    -> crash
-12. the gate's mean over seeds misses its threshold            -> disqualified
-13. otherwise VALID: the score is the mean over scoring seeds.
+12. fewer scored seeds than the trial needs                    -> crash
+13. the gate's mean over seeds misses its threshold            -> disqualified
+14. otherwise VALID: the score is the mean over scoring seeds.
 
-Every number comes from the harness, never from the recipe's own output.
+Every number comes from the harness, never from the recipe's own output. The artifact
+rules are evaluators/artifact.py's; the work-dir caps evaluators/guard.py's.
 """
 
 from __future__ import annotations
@@ -30,7 +38,15 @@ import statistics
 from typing import Any
 
 from domain.labels import FailureLabel
-from domain.ports import EvalReport, Outcome, ProcessReport, RunReport, SeedReport
+from domain.ports import (
+    ArtifactRefusal,
+    EvalReport,
+    LimitBreach,
+    Outcome,
+    ProcessReport,
+    RunReport,
+    SeedReport,
+)
 from domain.stats import blocks_of
 from domain.task import TaskSpec
 from domain.trial import SeedResult
@@ -48,6 +64,7 @@ def classify(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]) 
                 **measurements,
             },  # harness totals win
             "rules_version": spec.rules_version,
+            "confinement": report.confinement,
         }
     )
 
@@ -82,10 +99,32 @@ def _preflight_failure(report: RunReport, spec: TaskSpec) -> Outcome:
             cap_bytes=spec.size_cap_bytes,
             stage="preflight",
         )
+    if smoke is not None and smoke.breach is not None:
+        return _breach_failure(smoke.breach, excerpt, stage="preflight")
+    if pre.artifact_refused is not None:
+        return _refusal_failure(pre.artifact_refused, stage="preflight")
     evidence: dict[str, Any] = {"stage": pre.stage}
     if smoke and smoke.exception:
         evidence["exception"] = smoke.exception.model_dump()
     return _fail(L.PREFLIGHT_CRASH, pre.reason, excerpt, **evidence)
+
+
+def _breach_failure(breach: LimitBreach, excerpt: str, **evidence: Any) -> Outcome:
+    return _fail(
+        L.SIZE_BLOCKED,
+        breach.reason,
+        excerpt,
+        limit=breach.limit,
+        measured=breach.measured,
+        cap=breach.cap,
+        **evidence,
+    )
+
+
+def _refusal_failure(refused: ArtifactRefusal, **evidence: Any) -> Outcome:
+    """Over the file-count cap is a size rule; anything but plain files is illegal."""
+    label = L.SIZE_BLOCKED if refused.rule == "files" else L.DISQUALIFIED
+    return _fail(label, refused.reason, rule=refused.rule, names=list(refused.names), **evidence)
 
 
 def _seed_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
@@ -118,6 +157,8 @@ def _seed_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
     if ev is not None and ev.label is not None:  # an overrun the task's own phase clocks saw
         return _fail(ev.label, ev.error or str(ev.label), ev.process.log_tail, source="evaluator")
     found = _size_failure(seed, spec) or _crash_failure(seed)
+    if found is None and seed.artifact_refused is not None:
+        found = _refusal_failure(seed.artifact_refused)
     if found is None and ev is not None:
         found = _eval_failure(ev, needs_score=spec.metric.source == "evaluator")
     return found
@@ -132,6 +173,11 @@ def _hit_file_limit(process: ProcessReport) -> bool:
 
 
 def _size_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
+    if seed.train.breach is not None:
+        return _breach_failure(seed.train.breach, seed.train.log_tail)
+    refused = seed.artifact_refused
+    if refused is not None and refused.rule == "files":
+        return _refusal_failure(refused)
     if _hit_file_limit(seed.train):
         return _fail(
             L.SIZE_BLOCKED,

@@ -1,13 +1,14 @@
 """Run one process through the sandbox and measure it ourselves: time, CPU, memory.
 
 Every number comes from this process (a monotonic clock and the kernel's rusage for
-the reaped tree), never from the child. Output streams to the log file as it comes;
-only a bounded tail stays in memory, whatever the child prints.
+the reaped tree), never from the child. Output streams to the log file as it comes,
+up to LOG_HEAD_BYTES; past that only the last LOG_TAIL_BYTES are kept (in memory) and
+written at the end after a line saying how much was left out, so a log holds at most
+8 MiB plus that line, whatever the child prints.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import resource
@@ -15,15 +16,18 @@ import selectors
 import signal
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from domain.ports import ExceptionInfo, ProcessReport
+from domain.ports import ExceptionInfo, LimitBreach, ProcessReport
 from evaluators import sandbox
-from evaluators.sandbox import SandboxSpec
+from evaluators.sandbox import Sandboxed, SandboxSpec
 
 CHUNK_BYTES = 1 << 16
+LOG_HEAD_BYTES = 4 << 20  # written as it comes
+LOG_TAIL_BYTES = 4 << 20  # past the head: the last bytes, written when the process ends
 TAIL_BYTES = 1 << 14  # what parse_exception sees: room for a deep traceback
 TAIL_CHARS = 2000  # ProcessReport.log_tail
 MAX_LINE_BYTES = 1 << 16  # a longer stdout line is no progress line: it is dropped
@@ -60,16 +64,18 @@ def run_measured(
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         output = _Output(log, on_stdout_line)
-        child = _Child(proc, spec.enabled, output, stdin_data or b"")
+        child = _Child(proc, output, stdin_data or b"")
         try:
             status, usage, timed_out = child.supervise(started + timeout_s)
             wall_s = time.monotonic() - started
             child.drain()
         finally:
             child.close()
+        if proc.breach is not None:  # said last, where a reader of the log looks
+            output.write(f"\nautorecipe: stopped: {proc.breach.reason}\n".encode(), stdout=False)
         output.close()
     rc = _exit_code(status, spec)
-    return _report(rc, timed_out, wall_s, usage, output.tail_text())
+    return _report(rc, timed_out, wall_s, usage, output.tail_text(), proc.breach)
 
 
 def parse_exception(log_text: str) -> ExceptionInfo | None:
@@ -94,10 +100,10 @@ def parse_exception(log_text: str) -> ExceptionInfo | None:
 
 
 class _Output:
-    """Appends output to the log as it comes; keeps a bounded tail; splits stdout."""
+    """Appends output to the log, capped; keeps a bounded tail; splits stdout."""
 
     def __init__(self, log: BinaryIO, on_line: LineCallback | None) -> None:
-        self.log = log
+        self.log = _CappedLog(log)
         self.on_line = on_line
         self.tail = bytearray()
         self.partial = bytearray()
@@ -105,17 +111,17 @@ class _Output:
 
     def write(self, chunk: bytes, *, stdout: bool) -> None:
         self.log.write(chunk)
-        self.log.flush()  # the log is readable live, e.g. by a watching user
         self.tail += chunk
         del self.tail[:-TAIL_BYTES]
         if stdout and self.on_line is not None:
             self._split(chunk, self.on_line)
 
     def close(self) -> None:
-        """Pass on a last stdout line that had no newline."""
+        """Pass on a last stdout line that had no newline; finish the log."""
         if self.partial and not self.overlong and self.on_line is not None:
             self.on_line(_text(self.partial))
         self.partial.clear()
+        self.log.close()
 
     def tail_text(self) -> str:
         return _text(self.tail)
@@ -134,15 +140,51 @@ class _Output:
             self.overlong = True
 
 
+class _CappedLog:
+    """The first LOG_HEAD_BYTES go to the file at once (readable live), the last
+    LOG_TAIL_BYTES at the end; what lies between is counted, never stored."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.head_left = LOG_HEAD_BYTES
+        self.held: deque[bytes] = deque()  # past the head: the newest chunks
+        self.held_bytes = 0
+        self.dropped = 0
+
+    def write(self, chunk: bytes) -> None:
+        head, rest = chunk[: self.head_left], chunk[self.head_left :]
+        if head:
+            self.file.write(head)
+            self.file.flush()  # the log is readable live, e.g. by a watching user
+            self.head_left -= len(head)
+        if rest:
+            self.held.append(rest)
+            self.held_bytes += len(rest)
+            while self.held_bytes - len(self.held[0]) >= LOG_TAIL_BYTES:
+                self._drop(len(self.held.popleft()))
+
+    def close(self) -> None:
+        excess = self.held_bytes - LOG_TAIL_BYTES
+        if excess > 0:  # the oldest held chunk straddles the tail's start
+            self.held[0] = self.held[0][excess:]
+            self._drop(excess)
+        if self.dropped:
+            note = f"\n[autorecipe: {self.dropped:,} bytes of output left out here:"
+            self.file.write(f"{note} the log keeps the first and the last 4 MiB]\n".encode())
+        for chunk in self.held:  # one by one: joined, they would be held twice
+            self.file.write(chunk)
+        self.file.flush()
+
+    def _drop(self, size: int) -> None:
+        self.held_bytes -= size
+        self.dropped += size
+
+
 class _Child:
     """One started process: its pipes, its pidfd and its reaping, on one selector."""
 
-    def __init__(
-        self, proc: subprocess.Popen[bytes], sandboxed: bool, output: _Output,
-        stdin: bytes,
-    ) -> None:  # fmt: skip
+    def __init__(self, proc: Sandboxed, output: _Output, stdin: bytes) -> None:
         self.proc = proc
-        self.sandboxed = sandboxed
         self.output = output
         self.stdin = memoryview(stdin)
         self.selector = selectors.DefaultSelector()
@@ -192,19 +234,7 @@ class _Child:
                 stream.close()
 
     def _kill_at_cap(self) -> None:
-        """Kill the sandbox's processes under its pid 1, then pid 1 reaps them.
-
-        Killing bwrap (or pid 1) instead would lose the tree's CPU time and peak
-        memory: a dying pid 1 discards what it has not reaped, and an orphaned pid 1
-        is reaped by init. Unsafe mode has no pid 1: its group goes at once.
-        """
-        inits = _children(self.proc.pid) if self.sandboxed else []
-        targets = [pid for init in inits for pid in _children(init)]
-        if not targets:
-            sandbox.kill(self.proc)
-        for pid in targets:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        sandbox.stop(self.proc)  # pid 1 stays to reap the rest: their usage reaches us
 
     def _pipes_open(self) -> bool:
         keys = self.selector.get_map().values()
@@ -237,13 +267,6 @@ class _Child:
             self.stdin_pipe.close()  # end of file for the child
 
 
-def _children(pid: int) -> list[int]:
-    """A process's children (its main thread's), while it has not reaped them."""
-    with contextlib.suppress(OSError):  # gone, or a kernel without /proc children
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return []
-
-
 def _exit_code(status: int, spec: SandboxSpec) -> int:
     """The exit code, negative for a signal; in the sandbox, a death by signal n comes
     back from its pid 1 (or from bwrap) as 128 + n."""
@@ -254,7 +277,12 @@ def _exit_code(status: int, spec: SandboxSpec) -> int:
 
 
 def _report(
-    rc: int, timed_out: bool, wall_s: float, usage: resource.struct_rusage, tail: str
+    rc: int,
+    timed_out: bool,
+    wall_s: float,
+    usage: resource.struct_rusage,
+    tail: str,
+    breach: LimitBreach | None,
 ) -> ProcessReport:
     # Only a failure has an exception: a run that succeeds may log a handled one.
     exception = parse_exception(tail) if rc != 0 else None
@@ -266,6 +294,7 @@ def _report(
         peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
         log_tail=tail[-TAIL_CHARS:],
         exception=exception,
+        breach=breach,
     )
 
 

@@ -1,91 +1,57 @@
 """Start agent-written code in a bubblewrap sandbox with rlimits, or (unsafe) without.
 
-The filesystem is an allow-list: /usr (and the /bin, /lib... links), a few /etc files,
-the Python installation, the venv, the spec's read-only extras and its work dir, the
-only writable path. The repo, the ledger, other trials and /root do not exist inside.
-No network; /tmp and /dev/shm are private capped tmpfs; /proc lists only its processes.
+The filesystem is an allow-list (evaluators.mounts): the work dir is the only writable
+host path; the repo, the ledger, other trials and /root do not exist inside. No network;
+/tmp and /dev/shm are private tmpfs counted in the memory budget (RLIMIT_AS is
+memory_mb minus their size); /proc lists only its processes.
 
-As root, the code runs as uid 65534 (nobody): the kernel ignores RLIMIT_NPROC for uid
-0, even behind a user namespace. bwrap then runs privileged, without a user namespace
-(which could only map nobody back to root), so that it can bind paths under /root.
+Every capability is gone before the command runs, the bounding set included, and a
+seccomp filter (evaluators.seccomp) refuses new user namespaces, namespace joins and
+mounts. As root, bwrap runs privileged, without a user namespace (which could only map
+the sandbox user back to root), so that it can bind paths under /root; the shim empties
+the bounding set, then drops to a uid of its own (evaluators.slots): the kernel ignores
+RLIMIT_NPROC for uid 0, and a uid per sandbox gives each its own process limit. Where
+we may, each sandbox also gets its own cgroup (evaluators.cgroup): one process and one
+memory limit for its whole tree. A guard thread (evaluators.guard) caps the work dir.
 
-Unsafe mode (`enabled=False`): the same rlimits and its own session, but nothing is
-hidden, the network is open, a process that starts its own session escapes `kill`,
-and as root RLIMIT_NPROC is not enforced (the uid stays 0: nobody could not even
-reach the interpreter under /root).
+Unsafe mode (`enabled=False`): the same rlimits, cgroup and work-dir caps, its own
+session, but nothing is hidden, the network is open, a process that starts its own
+session escapes `kill`, and as root RLIMIT_NPROC is not enforced (the uid stays 0).
+`trusted=True` is the harness's own code (an evaluate command): rlimits and a session.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
-import json
 import os
 import select
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib.machinery import PathFinder
 from pathlib import Path
 from subprocess import PIPE
 from typing import IO, Any
 
+from domain.ports import LimitBreach
 from domain.task import Limits
+from evaluators import cgroup, mounts, seccomp, shim, slots
+from evaluators.guard import Guard
 
-NOBODY = 65534
 START_TIMEOUT_S = 60.0
-MIB = 1 << 20
 
-# Only these /etc entries are shown: the loader's cache, users and groups for
-# getpwuid, name service and time zone config. resolv.conf is left out: no network.
-ETC_FILES = (
-    "alternatives", "group", "host.conf", "hosts", "ld.so.cache", "ld.so.conf",
-    "ld.so.conf.d", "localtime", "nsswitch.conf", "os-release", "passwd",
-)  # fmt: skip
-TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")  # usually links to /usr
 COMMON = ("--as-pid-1", "--die-with-parent", "--new-session", "--cap-drop", "ALL")
 UNPRIVILEGED = ("--unshare-all", "--unshare-user", "--disable-userns", *COMMON)
 # Privileged: every namespace but the user one (see the module docstring), and the
-# two capabilities that the shim needs to drop to nobody.
+# capabilities the shim needs to empty the bounding set and drop to its uid.
 PRIVILEGED = (
     "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
     "--unshare-cgroup-try", *COMMON,
-    "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+    "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP",
 )  # fmt: skip
-
-# The first process, inside the sandbox or (unsafe) outside. It signals "started" on
-# a pipe just before the exec, so that a failure before it (bwrap's own setup) can be
-# told apart from the command's failure, whatever either prints. In the sandbox it is
-# pid 1 and stays: bwrap reaps pid 1 only with --as-pid-1, and the kernel hands us
-# the CPU time and peak memory of a tree only if each process in it was reaped.
-SHIM = """\
-import ctypes, json, os, resource, sys
-cfg = json.loads(sys.argv[1])
-for name, soft, hard in cfg["limits"]:
-    resource.setrlimit(getattr(resource, name), (soft, hard))
-if cfg["init"] and (command := os.fork()):
-    os.close(cfg["fd"])
-    while (reaped := os.wait())[0] != command:  # orphans come here too
-        pass
-    code = os.waitstatus_to_exitcode(reaped[1])
-    os._exit(code if code >= 0 else 128 - code)  # the rest die with pid 1
-if cfg["uid"] is not None:
-    os.setgroups([])
-    os.setgid(cfg["uid"])
-    os.setuid(cfg["uid"])
-ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG = SIGKILL, set after the uid change
-os.chdir(cfg["cwd"])  # as the final user: bwrap's own root may not enter its dir
-for added in set(os.environ) - set(cfg["env"]):  # bwrap's PWD, our LC_CTYPE coercion
-    del os.environ[added]
-os.write(cfg["fd"], b"S")
-os.close(cfg["fd"])
-os.execvpe(sys.argv[2], sys.argv[2:], os.environ)
-"""
 
 Stream = int | IO[Any] | None
 DEFAULT_LIMITS = Limits()
@@ -101,15 +67,39 @@ class SandboxSpec:
     limits: Limits = DEFAULT_LIMITS
     cpu_seconds: int | None = None  # RLIMIT_CPU if given
     enabled: bool = True  # False = --unsafe-no-sandbox: rlimits and a session only
+    trusted: bool = False  # the harness's own code: no cgroup, uid or work-dir guard
 
 
 class SandboxStartError(RuntimeError):
     """The sandbox could not start: an infrastructure fault, not the command's."""
 
 
+class Sandboxed(subprocess.Popen[bytes]):
+    """A started sandbox; `breach` names the cap it was stopped for, if any."""
+
+    guard: Guard | None = None
+    has_init = False  # the shim is pid 1 of its own pid namespace (sandbox mode)
+
+    @property
+    def breach(self) -> LimitBreach | None:
+        """Read it after reaping: it waits for the guard's last check of the work dir."""
+        return self.guard.settle() if self.guard else None
+
+
 def mode(spec: SandboxSpec) -> str:
     """How the process is isolated, as recorded in events."""
     return "bwrap" if spec.enabled else "none (--unsafe-no-sandbox)"
+
+
+def confinement(spec: SandboxSpec) -> str:
+    """How processes, memory and privileges are limited here, as recorded per trial."""
+    parts = [cgroup.describe()]
+    if spec.enabled and os.geteuid() == 0:
+        parts.append(slots.describe())
+    if spec.enabled:
+        filtered = seccomp.program() is not None
+        parts.append("seccomp: no user namespaces, mounts" if filtered else "no seccomp filter")
+    return "; ".join(parts)
 
 
 @functools.cache
@@ -136,29 +126,23 @@ def popen(
     stdin: Stream = None,
     stdout: Stream = None,
     stderr: Stream = None,
-) -> subprocess.Popen[bytes]:
+) -> Sandboxed:
     """Start `argv` in its own session under `spec`; returns once the command is exec'd.
 
     Call it from a thread that outlives the process: the sandbox is killed when the
     thread that started it exits (PR_SET_PDEATHSIG follows the thread, not the process).
     """
-    uid = NOBODY if spec.enabled and os.geteuid() == 0 else None
-    if uid is not None:
-        _hand_over(spec)
-    ready_r, ready_w = os.pipe()
-    config = _shim_config(spec, uid, ready_w, cwd, env)
-    shim = [_interpreter(), "-I", "-S", "-c", SHIM, config]
-    command = [*shim, *argv]
-    if spec.enabled:
-        command = [*_bwrap_argv(spec, privileged=uid is not None), "--", *command]
+    held = _Held.take(spec)
     try:
-        proc = subprocess.Popen(
-            command, env=dict(env), cwd=cwd, stdin=stdin, stdout=stdout,
-            stderr=stderr, pass_fds=(ready_w,), start_new_session=True,
+        proc = _start(argv, spec, held, env=env, cwd=cwd, streams=(stdin, stdout, stderr))
+    except BaseException:
+        held.release()
+        raise
+    if not spec.trusted:
+        proc.guard = Guard(
+            proc.pid, spec.work_dir, spec.limits, lambda: stop(proc), held.release,
+            _notify_fd(stderr),
         )  # fmt: skip
-    finally:
-        os.close(ready_w)
-    _await_start(proc, ready_r)
     return proc
 
 
@@ -173,122 +157,127 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _bwrap_argv(spec: SandboxSpec, *, privileged: bool) -> list[str]:
+def stop(proc: Sandboxed) -> None:
+    """Kill the sandbox's processes under its pid 1, then pid 1 reaps them and exits.
+
+    Killing bwrap (or pid 1) instead would lose the tree's CPU time and peak memory: a
+    dying pid 1 discards what it has not reaped, and an orphaned pid 1 is reaped by
+    init. Unsafe mode has no pid 1: its group goes at once.
+    """
+    inits = _children(proc.pid) if proc.has_init else []
+    targets = [pid for init in inits for pid in _children(init)]
+    if not targets:
+        kill(proc)
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class _Held:
+    """What a sandbox holds while it runs: a uid slot (root) and a cgroup."""
+
+    slot: slots.Slot | None
+    group: cgroup.Group | None
+
+    @classmethod
+    def take(cls, spec: SandboxSpec) -> _Held:
+        if spec.trusted:
+            return cls(None, None)
+        layout = cgroup.detect()
+        try:
+            slot = slots.acquire() if spec.enabled and os.geteuid() == 0 else None
+            group = cgroup.Group(layout, spec.limits) if layout else None
+        except (OSError, slots.NoFreeSlotError) as error:
+            raise SandboxStartError(f"cannot confine the sandbox: {error}") from error
+        return cls(slot, group)
+
+    def release(self) -> None:
+        if self.slot is not None:
+            self.slot.release()
+        if self.group is not None:
+            self.group.remove(wait_s=cgroup.REMOVE_WAIT_S)
+
+
+def _start(
+    argv: Sequence[str],
+    spec: SandboxSpec,
+    held: _Held,
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    streams: tuple[Stream, Stream, Stream],
+) -> Sandboxed:
+    uid = held.slot.uid if held.slot else None
+    if uid is not None:
+        _hand_over(spec, uid)
+    # RLIMIT_NPROC counts the uid's processes: without a uid of its own, a pids cgroup
+    # is the sandbox's own limit, and the shared one would only add the user's others.
+    nproc = held.group is None or uid is not None
+    ready_r, ready_w = os.pipe()
+    fds = [ready_w]
+    try:
+        settings = shim.config(
+            spec.limits, spec.cpu_seconds, uid, ready_w, cwd, env, nproc, spec.enabled
+        )
+        command = [mounts.interpreter(), "-I", "-S", "-c", shim.SHIM, settings, *argv]
+        if spec.enabled:
+            fds += _seccomp_fds()
+            command = [*_bwrap_argv(spec, uid is not None, fds[1:]), "--", *command]
+        proc = Sandboxed(
+            command, env=dict(env), cwd=cwd, stdin=streams[0], stdout=streams[1],
+            stderr=streams[2], pass_fds=tuple(fds), start_new_session=True,
+            preexec_fn=held.group.enter if held.group else None,
+        )  # fmt: skip
+    except BaseException:
+        os.close(ready_r)
+        raise
+    finally:
+        for fd in fds:
+            os.close(fd)
+    proc.has_init = spec.enabled
+    _await_start(proc, ready_r)
+    return proc
+
+
+def _bwrap_argv(spec: SandboxSpec, privileged: bool, filter_fds: list[int]) -> list[str]:
     """The bwrap command line, up to (not including) the command."""
-    args = PRIVILEGED if privileged else UNPRIVILEGED
-    mounts = _Mounts(tmpfs_bytes=spec.limits.file_mb * MIB)
-    mounts.system()
-    binds = {path: False for path in _python_dirs()}
-    binds.update({path.absolute(): False for path in spec.read_only})
-    binds[spec.work_dir.absolute()] = True
-    for path in sorted(binds, key=lambda p: len(p.parts)):  # outer trees first
-        mounts.bind(path, writable=binds[path])
-    for path in _package_paths(spec.hide_packages):
-        mounts.mask(path)
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxStartError("bwrap is not installed (Debian package: bubblewrap)")
-    return [bwrap, *args, *mounts.args, "--remount-ro", "/", "--chdir", "/"]
-
-
-class _Mounts:
-    """Accumulates bwrap mount options; parents it creates are made 0755, not 0700."""
-
-    def __init__(self, tmpfs_bytes: int) -> None:
-        self.args: list[str] = []
-        self.bound: dict[Path, bool] = {}  # host trees shown, and whether writable
-        self.made: set[Path] = set()  # empty dirs and tmpfs mounts made so far
-        self.tmpfs_bytes = str(tmpfs_bytes)
-
-    def system(self) -> None:
-        self.bind(Path("/usr"), writable=False)
-        for name in TOP_LEVEL:
-            self._top_level(Path("/", name))
-        self._dir(Path("/etc"))
-        for name in ETC_FILES:
-            self.args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-        self.args += ["--proc", "/proc", "--dev", "/dev"]
-        self.bound.update({Path("/proc"): False, Path("/dev"): False})
-        self._tmpfs(Path("/tmp"))  # noqa: S108  (a private tmpfs inside the sandbox)
-        self._tmpfs(Path("/dev/shm"))  # noqa: S108
-
-    def bind(self, path: Path, *, writable: bool) -> None:
-        if self._tree(path) is False and not writable:
-            return  # already shown read-only
-        for parent in reversed(path.parents[:-1]):  # outermost first, "/" left out
-            if self._tree(parent) is None and parent not in self.made:
-                self._dir(parent)
-        self.args += ["--bind" if writable else "--ro-bind", str(path), str(path)]
-        self.bound[path] = writable
-
-    def mask(self, path: Path) -> None:
-        """An empty unreadable dir over a package dir, /dev/null over a module file."""
-        if path.is_dir():
-            self.args += ["--perms", "0000", "--tmpfs", str(path)]
-        else:
-            self.args += ["--ro-bind", "/dev/null", str(path)]
-
-    def _top_level(self, path: Path) -> None:
-        if path.is_symlink():
-            self.args += ["--symlink", os.readlink(path), str(path)]
-        elif path.is_dir():
-            self.bind(path, writable=False)
-
-    def _tmpfs(self, path: Path) -> None:
-        self.args += ["--perms", "1777", "--size", self.tmpfs_bytes]
-        self.args += ["--tmpfs", str(path)]
-        self.made.add(path)
-
-    def _dir(self, path: Path) -> None:
-        self.args += ["--perms", "0755", "--dir", str(path)]
-        self.made.add(path)
-
-    def _tree(self, path: Path) -> bool | None:
-        """Whether the innermost tree showing `path` is writable; None if none does."""
-        trees = [tree for tree in self.bound if path.is_relative_to(tree)]
-        return self.bound[max(trees, key=lambda t: len(t.parts))] if trees else None
-
-
-def _python_dirs() -> set[Path]:
-    """The interpreter's installation and the venv, each bound whole."""
-    found = {sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix}
-    return {Path(p) for p in found} | {Path(_interpreter()).parent}
-
-
-def _package_paths(names: Iterable[str]) -> list[Path]:
-    """Every copy of each package on our sys.path, found without importing it."""
-    found: set[Path] = set()
-    for name in names:
-        specs = [importlib.util.find_spec(name)]  # also what a meta-path finder knows
-        specs += [PathFinder.find_spec(name, [entry]) for entry in sys.path]
-        for spec in filter(None, specs):
-            if spec.submodule_search_locations:
-                found.update(Path(p) for p in spec.submodule_search_locations)
-            elif spec.origin and os.path.isfile(spec.origin):
-                found.add(Path(spec.origin))
-    return sorted(found)
-
-
-def _interpreter() -> str:
-    """The real interpreter binary, which works without the venv (the shim's)."""
-    return os.path.realpath(sys.executable)
-
-
-def _shim_config(
-    spec: SandboxSpec, uid: int | None, ready_fd: int, cwd: Path, env: Mapping[str, str]
-) -> str:
+    args = [bwrap, *(PRIVILEGED if privileged else UNPRIVILEGED)]
+    for fd in filter_fds:
+        args += ["--seccomp", str(fd)]
     limits = spec.limits
-    rlimits: list[tuple[str, int, int]] = [
-        ("RLIMIT_AS", limits.memory_mb * MIB, limits.memory_mb * MIB),
-        ("RLIMIT_NPROC", limits.processes, limits.processes),
-        ("RLIMIT_FSIZE", limits.file_mb * MIB, limits.file_mb * MIB),
-        ("RLIMIT_CORE", 0, 0),
-    ]
-    if spec.cpu_seconds is not None:  # SIGXCPU at the soft limit, SIGKILL 1 s later
-        rlimits.append(("RLIMIT_CPU", spec.cpu_seconds, spec.cpu_seconds + 1))
-    config = {"limits": rlimits, "uid": uid, "fd": ready_fd, "cwd": str(cwd)}
-    # Names only: values may be secret, and a command line is public.
-    return json.dumps({**config, "init": spec.enabled, "env": sorted(env)})
+    args += mounts.filesystem(spec.work_dir, spec.read_only, spec.hide_packages, limits.tmpfs_mb)
+    return [*args, "--remount-ro", "/", "--chdir", "/"]
+
+
+def _seccomp_fds() -> list[int]:
+    """The filter in a memory file that bwrap reads (none on an unknown machine)."""
+    program = seccomp.program()
+    if program is None:
+        return []
+    fd = os.memfd_create("autorecipe-seccomp", 0)  # no CLOEXEC: bwrap inherits it
+    os.write(fd, program)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return [fd]
+
+
+def _notify_fd(stderr: Stream) -> int | None:
+    """A copy of a file the sandbox's stderr goes to, for the guard's last word."""
+    if isinstance(stderr, int):
+        return os.dup(stderr) if stderr >= 0 else None
+    if stderr is not None and hasattr(stderr, "fileno"):
+        return os.dup(stderr.fileno())
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    """A process's children (its main thread's), while it has not reaped them."""
+    with contextlib.suppress(OSError):  # gone, or a kernel without /proc children
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
 
 
 def _await_start(proc: subprocess.Popen[bytes], ready_r: int) -> None:
@@ -310,16 +299,16 @@ def _await_start(proc: subprocess.Popen[bytes], ready_r: int) -> None:
     raise SandboxStartError(f"no sandbox (rc {proc.returncode}): {detail}")
 
 
-def _hand_over(spec: SandboxSpec) -> None:
-    """Give the work dir to nobody; check that nobody can read the read-only extras."""
+def _hand_over(spec: SandboxSpec, uid: int) -> None:
+    """Give the work dir to the sandbox's uid; check it can read the read-only extras."""
     for path in spec.read_only:  # a missing one is left for bwrap to report
         needed = 0o005 if path.is_dir() else 0o004
         if path.exists() and path.stat().st_mode & needed != needed:
             raise SandboxStartError(f"{path}: its mode keeps the sandbox user out")
-    os.lchown(spec.work_dir, NOBODY, NOBODY)
+    os.lchown(spec.work_dir, uid, uid)
     for parent, dirs, files in os.walk(spec.work_dir):  # lchown: links stay put
         for name in dirs + files:
-            os.lchown(os.path.join(parent, name), NOBODY, NOBODY)
+            os.lchown(os.path.join(parent, name), uid, uid)
 
 
 def _one_line(text: str) -> str:

@@ -1,4 +1,10 @@
-"""Setting up a trial: prepared data, a fresh work dir, harness scripts, commands, env.
+"""Setting up a trial: prepared data, fresh work dirs, harness scripts, commands, env.
+
+The recipe is staged once per trial into `recipe/`, which no run writes to. Every run
+(the import check, the smoke run, each seed) gets a fresh copy of it in a work dir of
+its own, the only folder that run's sandbox sees writable, removed once the run's
+artifact is taken: nothing one run writes is there for any later run. What provenance
+needs stays: recipe/, logs/ and artifacts/ (the harness's copies).
 
 Harness scripts are copied into each trial's own read-only folder on every trial, so a
 recipe that ships a file with the same name cannot replace them (the paper re-copies its
@@ -28,15 +34,26 @@ class DataPreparationError(RuntimeError):
     pass
 
 
+ARTIFACT = "artifact"  # the folder, in each run's work dir, where the recipe writes
+
+
 @dataclass(frozen=True)
 class TrialPaths:
     run_dir: Path
-    work: Path
+    recipe: Path  # the staged recipe: every run starts from a copy
     logs: Path
     harness: Path
 
-    def artifact(self, seed: int | str) -> Path:
-        return self.work / "artifacts" / str(seed)
+    def work(self, run: str) -> Path:
+        return self.run_dir / "work" / run
+
+    def artifact(self, seed: int) -> Path:
+        """The harness's copy of a seed's artifact, the one the evaluator reads."""
+        return self.run_dir / "artifacts" / str(seed)
+
+    def scratch(self, seed: int) -> Path:
+        """The evaluate command's temp folder (TMPDIR): model servers work in it."""
+        return self.run_dir / "scratch" / str(seed)
 
 
 def data_dirs(task: Task, root: Path) -> tuple[Path, Path]:
@@ -96,24 +113,60 @@ def fill(template: tuple[str, ...] | list[str], values: Mapping[str, str]) -> li
 
 def stage(job: TrialJob) -> TrialPaths:
     run_dir = Path(job.run_dir)
-    paths = TrialPaths(run_dir, run_dir / "work", run_dir / "logs", run_dir / "harness")
-    for folder in (paths.work, paths.harness):
-        shutil.rmtree(folder, ignore_errors=True)
-    paths.logs.mkdir(parents=True, exist_ok=True)
-    paths.work.mkdir(parents=True)
+    paths = TrialPaths(run_dir, run_dir / "recipe", run_dir / "logs", run_dir / "harness")
+    for folder in (
+        paths.recipe,
+        paths.logs,
+        paths.harness,
+        run_dir / "work",
+        run_dir / "artifacts",
+    ):
+        remove(folder)  # a run dir left by an earlier run of the same trial
+    paths.logs.mkdir(parents=True)
+    paths.recipe.mkdir(parents=True)
     for name, text in job.recipe.items():
-        target = paths.work / name
+        target = paths.recipe / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
     shutil.copytree(HARNESS_SCRIPTS, paths.harness, ignore=shutil.ignore_patterns("__pycache__"))
     return paths
 
 
-def train_env(job: TrialJob, seed: int, artifact: Path, smoke: bool) -> dict[str, str]:
+def fresh_work(paths: TrialPaths, run: str) -> Path:
+    """A new work dir for one run: the staged recipe and an empty artifact folder."""
+    work = paths.work(run)
+    remove(work)
+    shutil.copytree(paths.recipe, work)
+    (work / ARTIFACT).mkdir()
+    return work
+
+
+def remove(folder: Path) -> None:
+    """Delete a tree, links unfollowed, even one whose owner (a recipe running as the
+    harness's own user, unsafe mode or not root) made folders unreadable to itself."""
+
+    def unlock(_func: object, path: str, _error: object) -> None:
+        for target in (os.path.dirname(path), path):
+            if not os.path.islink(target):
+                with contextlib.suppress(OSError):
+                    os.chmod(target, 0o700)
+        with contextlib.suppress(OSError):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, onerror=unlock)
+            else:
+                os.unlink(path)
+
+    if folder.is_symlink():
+        folder.unlink()
+    elif folder.exists():
+        shutil.rmtree(folder, onerror=unlock)
+
+
+def train_env(job: TrialJob, seed: int, work: Path, smoke: bool) -> dict[str, str]:
     threads = str(job.threads)
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(Path(job.run_dir) / "work"),
+        "HOME": str(work),
         "LANG": "C.UTF-8",
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -124,7 +177,7 @@ def train_env(job: TrialJob, seed: int, artifact: Path, smoke: bool) -> dict[str
         "AUTORECIPE_SEED": str(seed),
         "AUTORECIPE_THREADS": threads,
         "AUTORECIPE_DATA": job.data_dir,
-        "AUTORECIPE_ARTIFACT": str(artifact),
+        "AUTORECIPE_ARTIFACT": str(work / ARTIFACT),
         "AUTORECIPE_SMOKE": "1" if smoke else "0",
     }
 
@@ -138,22 +191,3 @@ def trusted_env(threads: int) -> dict[str, str]:
         PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads), PYTHONHASHSEED="0", PYTHONPATH=path
     )
     return env
-
-
-def artifact_links(folder: Path) -> list[str]:
-    """Symbolic links inside an artifact: never followed, and never allowed."""
-    return sorted(
-        path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_symlink()
-    )
-
-
-def measure_artifact(folder: Path) -> tuple[int | None, dict[str, int]]:
-    """Total bytes of regular files (links counted as themselves, never followed)."""
-    if not folder.is_dir():
-        return None, {}
-    files: dict[str, int] = {}
-    for root, _dirs, names in os.walk(folder, followlinks=False):
-        for name in names:
-            path = Path(root) / name
-            files[path.relative_to(folder).as_posix()] = path.lstat().st_size
-    return sum(files.values()), dict(sorted(files.items()))

@@ -55,22 +55,26 @@ class Recording:
     def of(cls, events: list[tuple[int, DomainEvent]]) -> Recording:
         rec = cls(events)
         rec.sessions = recorded_sessions(events)
-        for _position, event in events:
+        for position, event in events:
             if isinstance(event, t.TrialProposed):
                 rec.proposals[event.sequence] = event
             elif isinstance(event, t.RecipeEdited):
                 rec.edits[event.originator_id] = event
-                parent = rec.proposals_by_id(event.originator_id).parent_id
+                parent = rec.proposal_of(event.originator_id, position).parent_id
                 base = rec.recipes.get(parent, {}) if parent else {}
-                rec.recipes[event.originator_id] = apply_diff(base, event.diff)
+                rec.recipes[event.originator_id] = _applied(base, event, position)
             elif isinstance(event, t.TrialLaunched):
                 rec.launches[event.originator_id] = event
             elif isinstance(event, t.TrialExtended):
                 rec.extensions.setdefault(event.originator_id, []).append(event)
         return rec
 
-    def proposals_by_id(self, trial_id: UUID) -> t.TrialProposed:
-        return next(p for p in self.proposals.values() if p.originator_id == trial_id)
+    def proposal_of(self, trial_id: UUID, position: int | None = None) -> t.TrialProposed:
+        """The proposal of a trial; a log that names a trial it never proposed diverges."""
+        for proposal in self.proposals.values():
+            if proposal.originator_id == trial_id:
+                return proposal
+        raise Divergence(position, f"the log names trial {trial_id}, never proposed", None, None)
 
     @property
     def started(self) -> s.SearchStarted:
@@ -88,6 +92,14 @@ class Recording:
                 " autorecipe wrote it), so its decisions cannot be replayed"
             )
         return TaskSpec.model_validate(self.started.config["task_spec"])
+
+
+def _applied(base: dict[str, str], edit: t.RecipeEdited, position: int) -> dict[str, str]:
+    try:
+        return apply_diff(base, edit.diff)
+    except ValueError as error:  # PatchError: a diff that never came from this parent
+        what = f"the recorded diff does not apply: {error}"
+        raise Divergence(position, what, None, None) from error
 
 
 def recorded_sessions(
@@ -151,6 +163,7 @@ def recorded_outcome(event: DomainEvent) -> Outcome:
             per_seed=event.per_seed,
             measurements=event.measurements,
             rules_version=event.rules_version,
+            confinement=event.confinement,
         )
     if not isinstance(event, t.TrialFailed):
         raise TypeError(f"not an outcome event: {type(event).__name__}")
@@ -161,6 +174,7 @@ def recorded_outcome(event: DomainEvent) -> Outcome:
         log_excerpt=event.log_excerpt,
         measurements=event.measurements,
         rules_version=event.rules_version,
+        confinement=event.confinement,
     )
 
 

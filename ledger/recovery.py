@@ -1,4 +1,5 @@
-"""Recovering a search whose process died: abandon what was in flight, then go on.
+"""Recovering a search whose process died, or reopening one that ended in a way a resume
+may undo (domain.search.REOPENABLE): abandon what was in flight, then go on.
 
 A step is one transaction, so after SIGKILL or power loss the log holds whole steps
 only. Trials launched but never finished end harness_abort (never the idea's fault); the
@@ -26,8 +27,11 @@ def recovery_events(
 ) -> list[DomainEvent]:
     """SearchResumed, then a harness_abort for every trial without a terminal event."""
     search = state.started
-    if search.finished is not None:
-        raise NothingToResumeError(f"search {search.id} already finished ({search.finished})")
+    if not s.resumable(search):
+        raise NothingToResumeError(
+            f"search {search.id} finished ({search.finished}): a resume reopens only"
+            f" {', '.join(sorted(s.REOPENABLE))}"
+        )
     open_trials = state.in_flight()
     resumed = s.resume(
         search, abandoned=tuple(tr.id for tr in open_trials), host=host, config=config or {}

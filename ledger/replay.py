@@ -17,7 +17,7 @@ from uuid import UUID
 
 from domain import search as s
 from domain import trial as t
-from domain.base import DomainEvent
+from domain.base import DomainError, DomainEvent
 from domain.config import SearchConfig
 from domain.events import decode
 from domain.ports import LineageQuery, Proposal, ProposalRequest, Proposer, TrialJob
@@ -169,23 +169,45 @@ def replay(events: list[tuple[int, DomainEvent]]) -> ReplayReport:
 
     At each resume in the log, replay does what the resumed process did: it folds the log
     so far into a fresh state, re-derives the recovery, and starts a fresh loop there.
+    A log the domain cannot even fold (a forged event whose chain was rewritten to
+    match) is a divergence too, reported with the error, never raised.
     """
-    rec = Recording.of(events)
     sink = ComparingSink(events[1:])
-    state, after = fold([rec.started]), 0
     ending = "finished"
     try:
+        rec = Recording.of(events)
+        state, after = fold([rec.started]), 0
         while True:
             try:
                 _loop(rec, state, sink, config_of(state), after).run()
-                break
+                if not _resumed_after_finish(sink):
+                    break
+                state, after = _recover(rec, sink)
             except ResumePoint:
                 state, after = _recover(rec, sink)
     except EndOfRecording as stop:
         ending = f"the log ends before the search did ({stop})"
     except Divergence as divergence:
         return ReplayReport(len(events), sink.index, divergence, "diverged")
+    except UNFOLDABLE as error:
+        position = sink.expected[sink.index][0] if sink.index < len(sink.expected) else None
+        what = f"the log cannot be replayed: {type(error).__name__}: {error}"
+        return ReplayReport(
+            len(events), sink.index, Divergence(position, what, None, None), "diverged"
+        )
     return ReplayReport(len(events), sink.index, None, ending)
+
+
+# What folding a log that breaks the domain's rules raises: commands refused, states
+# that cannot follow, events of the wrong kind where one kind must be.
+UNFOLDABLE = (DomainError, ValueError, LookupError, TypeError)
+
+
+def _resumed_after_finish(sink: ComparingSink) -> bool:
+    """The loop finished the search; a resume that reopened it comes next in the log."""
+    return sink.index < len(sink.expected) and isinstance(
+        sink.expected[sink.index][1], s.SearchResumed
+    )
 
 
 def _recover(rec: Recording, sink: ComparingSink) -> tuple[SearchState, int]:

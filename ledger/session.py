@@ -15,6 +15,7 @@ from uuid import UUID
 from domain import search as s
 from domain.base import DomainEvent
 from domain.config import SearchConfig
+from domain.events import decode
 from domain.ports import Evaluator, LineageQuery, Proposer, TrialJob
 from domain.progress import SearchState
 from domain.steps import launch_facts
@@ -158,9 +159,19 @@ def _closing(lineage: LineageQuery) -> Observer:
     return observe
 
 
+def _ended_for_good(ledger: Ledger, search: UUID) -> bool:
+    """A finished search that no resume may reopen (domain.search.REOPENABLE says which)."""
+    last = decode(ledger.index.records(search, last_only=True)[0])
+    return not (isinstance(last, s.SearchFinished) and last.reason in s.REOPENABLE)
+
+
 def pick_search(ledger: Ledger, prefix: str | None, unfinished: bool) -> UUID:
-    """The search a prefix names, or the latest one (the latest unfinished one)."""
-    pool = [sid for sid, finished in ledger.searches() if not (unfinished and finished)]
+    """The search a prefix names, or the latest one (the latest one a resume continues)."""
+    pool = [
+        sid
+        for sid, finished in ledger.searches()
+        if not (unfinished and finished and _ended_for_good(ledger, sid))
+    ]
     if prefix:
         pool = [sid for sid in pool if str(sid).startswith(prefix.lower())]
         if len(pool) != 1:

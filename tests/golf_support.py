@@ -70,8 +70,14 @@ AFTER_ARTIFACT = '(artifact / "weights.bin").write_bytes(packed)'  # last line o
 
 
 def run_trial(
-    task: Path, runs: Path, edit: Edit, sandbox: bool = True, seeds: tuple[int, ...] = (0,)
+    task: Path,
+    runs: Path,
+    edit: Edit,
+    sandbox: bool = True,
+    seeds: tuple[int, ...] = (0,),
+    progress: list[object] | None = None,
 ) -> tuple[Outcome, RunReport | None]:
+    """One trial of `edit(seed recipe)`; its progress samples go to `progress` if given."""
     evaluator = TaskEvaluator.open(str(task), runs, sandbox=sandbox)
     seed_recipe = evaluator.seed_recipe()
     recipe = {"train.py": edit(seed_recipe["train.py"])}
@@ -81,6 +87,6 @@ def run_trial(
     if static is not None:
         return static, None
     job = evaluator.make_job(runs / "searches" / "t", 1, True, uuid4(), 1, recipe, seeds, seeds)
-    samples: list[object] = []
+    samples: list[object] = [] if progress is None else progress
     report = LocalRunner().run(job, lambda seed, batch: samples.extend(batch), threading.Event())
     return evaluator.classify(report, seeds), report

@@ -3,8 +3,9 @@
 The harness stages only the recipe files (those agents edit). `prepare` adds the rest of
 what the launch needs from the user's checkout: `support` paths where the recipe has
 none, `protected` paths (evaluation code) over anything the recipe holds, so an edit can
-never change how the metric is computed; then links to the user's data. The smoke run
-and every seed share the work dir, so a model file an earlier run left is removed first.
+never change how the metric is computed; then links to the user's data. Each run has a
+fresh work dir (evaluators.staging); a model file already in it is removed all the same,
+so only the run's own model can be counted.
 `assemble` puts the counted files into the artifact dir, where the harness measures the
 bytes itself.
 """
@@ -24,7 +25,7 @@ _MIRROR_SKIP = ("*_checkpoints",)  # per-trial outputs: each trial writes its ow
 
 def prepare(config: Config, work: Path, values: dict[str, str]) -> None:
     checkout = Path(config.checkout)
-    for pattern in config.artifact_files:  # the smoke run's or another seed's model
+    for pattern in config.artifact_files:  # a model file the staged recipe brought along
         for stale in work.glob(pattern):
             stale.unlink()
     for rel in config.support:

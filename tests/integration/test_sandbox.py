@@ -19,18 +19,14 @@ from subprocess import PIPE
 import pytest
 
 from domain.task import Limits
-from evaluators import sandbox
+from evaluators import sandbox, slots
 from evaluators.process import run_measured
 from evaluators.sandbox import SandboxSpec, SandboxStartError, kill, popen
+from tests.sandbox_support import AS_ROOT, ENV, needs_bwrap
 
 REPO = Path(__file__).resolve().parents[2]
-ENV = {"PATH": "/usr/bin:/bin"}
-AS_ROOT = os.geteuid() == 0
 
-pytestmark = pytest.mark.skipif(
-    sandbox.bwrap_problem() is not None,
-    reason=f"no bwrap sandbox here: {sandbox.bwrap_problem()}",
-)
+pytestmark = needs_bwrap
 
 
 @pytest.fixture
@@ -263,15 +259,15 @@ def test_every_copy_of_a_hidden_package_is_masked(
 
 
 def test_rlimits_are_set_inside(work: Path) -> None:
-    limits = Limits(memory_mb=1024, processes=32, file_mb=8)
+    limits = Limits(memory_mb=1024, processes=32, file_mb=8, tmpfs_mb=256)
     code = """
         import resource
         for name in ("AS", "NPROC", "FSIZE", "CPU", "CORE"):
             print(resource.getrlimit(getattr(resource, "RLIMIT_" + name)))
     """
     spec = SandboxSpec(work_dir=work, limits=limits, cpu_seconds=30)
-    assert lines_of(code, spec) == [
-        str((1024 << 20, 1024 << 20)), "(32, 32)", str((8 << 20, 8 << 20)),
+    assert lines_of(code, spec) == [  # RLIMIT_AS leaves room for /tmp and /dev/shm
+        str((768 << 20, 768 << 20)), "(32, 32)", str((8 << 20, 8 << 20)),
         "(30, 31)", "(0, 0)",
     ]  # fmt: skip
 
@@ -309,8 +305,7 @@ def test_the_process_limit_stops_a_fork_loop(work: Path) -> None:
     """
     spec = SandboxSpec(work_dir=work, limits=Limits(processes=16))
     (started,) = lines_of(code, spec)
-    # Enforced although the harness runs as root. Every process of the sandbox's uid
-    # counts, other sandboxes' too, so only the upper bound is exact.
+    # Enforced although the harness runs as root (the shim and the command count too).
     assert 1 <= int(started) < 16
 
 
@@ -321,7 +316,7 @@ def test_the_cpu_limit_kills_with_sigxcpu(work: Path) -> None:
 
 
 @pytest.mark.skipif(not AS_ROOT, reason="the uid drop happens only as root")
-def test_as_root_the_code_runs_as_nobody_and_owns_the_work_dir(work: Path) -> None:
+def test_as_root_the_code_runs_as_its_own_uid_and_owns_the_work_dir(work: Path) -> None:
     (work / "staged").mkdir()
     (work / "staged" / "train.py").write_text("print('seed')\n")
     code = """
@@ -330,8 +325,15 @@ def test_as_root_the_code_runs_as_nobody_and_owns_the_work_dir(work: Path) -> No
         with open("staged/train.py", "a") as f:
             f.write("# edited inside\\n")
     """
-    assert lines_of(code, SandboxSpec(work_dir=work)) == ["65534 65534 []"]
-    assert (work / "staged" / "train.py").stat().st_uid == sandbox.NOBODY
+    (line,) = lines_of(code, SandboxSpec(work_dir=work))
+    uid, gid, groups = line.split(" ", 2)
+    assert uid == gid
+    assert groups == "[]"
+    if slots.own_uids():
+        assert slots.UID_BASE <= int(uid) < slots.UID_BASE + slots.SLOTS
+    else:
+        assert int(uid) == slots.NOBODY
+    assert (work / "staged" / "train.py").stat().st_uid == int(uid)
 
 
 @pytest.mark.skipif(not AS_ROOT, reason="only nobody is kept out by file modes")

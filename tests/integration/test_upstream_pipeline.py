@@ -45,9 +45,10 @@ def test_golf_valid_trial_scores_the_final_bpb_with_harness_bytes(tmp_path):
     seed = report.seeds[0]
     code = seed.artifact_files["train_gpt.py"]
     assert seed.artifact_files == {"train_gpt.py": code, "final_model.int8.ptz": 1500}
-    assert report.preflight.projected_bytes == code + 1500  # the smoke run's artifact
+    names = len("train_gpt.py") + len("final_model.int8.ptz")  # names count as bytes
+    assert report.preflight.projected_bytes == code + 1500 + names  # the smoke run's artifact
     m = outcome.measurements
-    assert m["artifact_bytes"] == code + 1500
+    assert m["artifact_bytes"] == code + 1500 + names
     assert m["train_phase_s"] == pytest.approx(0.6, abs=0.3)  # the fixture's delays
     assert m["reported_bytes"] == 5400  # the script's own claim, recorded only
 

@@ -9,8 +9,10 @@ import pytest
 
 from domain.labels import FailureLabel as L
 from domain.ports import (
+    ArtifactRefusal,
     EvalReport,
     ExceptionInfo,
+    LimitBreach,
     PreflightReport,
     ProcessReport,
     RunReport,
@@ -67,6 +69,66 @@ def test_other_preflight_failures_are_preflight_crash(stage):
     assert outcome.label is L.PREFLIGHT_CRASH
     assert outcome.evidence["stage"] == stage
     assert outcome.evidence["exception"]["where"] == "t.py:3 in f"
+
+
+BREACH = LimitBreach(
+    limit="work_dir_files", measured=10_001, cap=10_000, reason="the work dir passed its cap"
+)
+
+
+def test_a_smoke_run_past_a_work_dir_cap_is_size_blocked_before_training():
+    smoke = ProcessReport(rc=-9, breach=BREACH)
+    pre = PreflightReport(ok=False, stage="workdir", reason="smoke run stopped", smoke=smoke)
+    outcome = label(run(preflight=pre))
+    assert outcome.label is L.SIZE_BLOCKED
+    assert outcome.evidence == {
+        "limit": "work_dir_files", "measured": 10_001, "cap": 10_000, "stage": "preflight",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"), [("files", L.SIZE_BLOCKED), ("link", L.DISQUALIFIED)]
+)
+def test_a_smoke_artifact_that_breaks_an_artifact_rule_fails_before_training(rule, expected):
+    refused = ArtifactRefusal(rule=rule, reason="the artifact holds ...", names=("a",))
+    pre = PreflightReport(
+        ok=False, stage="artifact", reason=refused.reason, smoke=OK, artifact_refused=refused
+    )
+    outcome = label(run(preflight=pre))
+    assert outcome.label is expected
+    assert outcome.evidence == {"rule": rule, "names": ["a"], "stage": "preflight"}
+
+
+def test_a_training_past_a_work_dir_cap_is_size_blocked_not_a_crash():
+    outcome = label(
+        run(
+            seed(
+                train=ProcessReport(rc=-9, breach=BREACH),
+                ev=EvalReport(process=ProcessReport(rc=0)),
+            )
+        )
+    )
+    assert outcome.label is L.SIZE_BLOCKED
+    assert outcome.reason == "the work dir passed its cap"
+    assert outcome.evidence["limit"] == "work_dir_files"
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [("files", L.SIZE_BLOCKED), ("name", L.DISQUALIFIED), ("special", L.DISQUALIFIED)],
+)
+def test_an_artifact_the_harness_refuses_is_labelled_by_its_rule(rule, expected):
+    refused = ArtifactRefusal(rule=rule, reason=f"refused: {rule}", names=("x",))
+    report = SeedReport(seed=0, train=OK, artifact_refused=refused)
+    outcome = label(run(report))
+    assert outcome.label is expected
+    assert outcome.reason == f"refused: {rule}"
+    assert outcome.evidence == {"rule": rule, "names": ["x"], "seed": 0}
+
+
+def test_the_confinement_is_carried_onto_the_outcome():
+    report = run(seed(0)).model_copy(update={"confinement": "rlimits only"})
+    assert label(report).confinement == "rlimits only"
 
 
 def test_an_eval_killed_at_its_cap_beats_a_slow_training():

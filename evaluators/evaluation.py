@@ -1,0 +1,70 @@
+"""Running a task's evaluate command on the harness's copy of an artifact.
+
+The evaluate command is the task's own trusted code: it runs outside the sandbox (it
+starts the sandboxed model server itself), in its own session, with roomy limits. Its
+TMPDIR is a scratch folder inside the trial's run dir, so the private folders of the
+model servers it starts (under the same work-dir caps as training, evaluators.guard)
+stay with the trial and are removed after it, never left in the host's /tmp.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from domain.labels import FailureLabel
+from domain.ports import EvalReport, ProcessReport, TrialJob
+from domain.task import Limits
+from evaluators import staging
+from evaluators.process import run_measured
+from evaluators.sandbox import SandboxSpec
+
+TRUSTED_LIMITS = Limits(memory_mb=65536, processes=4096, file_mb=4096)
+
+
+def run_eval(job: TrialJob, paths: staging.TrialPaths, seed: int, argv: list[str]) -> EvalReport:
+    if not job.sandbox:
+        argv = [*argv, "--unsafe-no-sandbox"]
+    scratch = paths.scratch(seed)
+    scratch.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    try:
+        process = run_measured(
+            argv,
+            SandboxSpec(work_dir=scratch, enabled=False, trusted=True, limits=TRUSTED_LIMITS),
+            env={**staging.trusted_env(job.threads), "TMPDIR": str(scratch)},
+            cwd=Path(job.task_dir),
+            timeout_s=job.budgets.eval_seconds + 5,
+            log_path=paths.logs / f"eval-{seed}.log",
+            on_stdout_line=lines.append,
+        )
+    finally:
+        staging.remove(scratch)
+    return _eval_report(process, lines)
+
+
+def _eval_report(process: ProcessReport, lines: list[str]) -> EvalReport:
+    for line in reversed(lines):
+        if line.strip().startswith("{"):
+            try:
+                result = json.loads(line)
+                return EvalReport(
+                    process=process,
+                    score=result.get("score"),
+                    measurements={
+                        k: float(v) for k, v in (result.get("measurements") or {}).items()
+                    },
+                    illegal=str(result.get("illegal") or ""),
+                    error=str(result.get("error") or ""),
+                    label=_overrun_label(result.get("label")),
+                    per_example=tuple(float(v) for v in result.get("per_example") or ()),
+                )
+            except (ValueError, TypeError, AttributeError):
+                break
+    return EvalReport(process=process, error="the evaluator printed no JSON result line")
+
+
+def _overrun_label(value: object) -> FailureLabel | None:
+    """Only budget overruns may come from the evaluator: every other label is ours."""
+    overruns = (FailureLabel.TRAIN_BUDGET_OVERRUN, FailureLabel.EVAL_BUDGET_OVERRUN)
+    return FailureLabel(str(value)) if value in overruns else None
