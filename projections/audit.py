@@ -89,10 +89,15 @@ def to_csv(result: Result) -> str:
     return out.getvalue()
 
 
+def _objects(result: Result) -> list[dict[str, object]]:
+    return [dict(zip(result.columns, (plain(v) for v in row), strict=True)) for row in result.rows]
+
+
 def to_json(result: Result) -> str:
-    """JSON lines, one object per row (`jq`-friendly)."""
-    return "".join(
-        json.dumps(dict(zip(result.columns, (plain(v) for v in row), strict=True)), default=str)
-        + "\n"
-        for row in result.rows
-    )
+    """One JSON array of row objects (`[]` for no rows)."""
+    return json.dumps(_objects(result), default=str) + "\n"
+
+
+def to_jsonl(result: Result) -> str:
+    """JSON lines, one object per row (`jq`-friendly); nothing for no rows."""
+    return "".join(json.dumps(obj, default=str) + "\n" for obj in _objects(result))

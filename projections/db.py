@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from projections import schema
+from projections import schema, stamp
 from projections.projector import EventReader, catch_up, position
 
 READERS_WAIT_S = 10.0  # other commands hold the readers' copy for a fraction of a second
@@ -53,7 +53,9 @@ def _connect(path: Path, read_only: bool, files: bool = False) -> duckdb.DuckDBP
             {} if files else {"enable_external_access": False}
         )
         return duckdb.connect(str(path), read_only=True, config=config)
-    return duckdb.connect(str(path))
+    return duckdb.connect(
+        str(path), config={"storage_compatibility_version": stamp.STORAGE_VERSION}
+    )
 
 
 def _busy(error: duckdb.Error) -> bool:
@@ -89,21 +91,38 @@ def connect(
 def refresh(reader: EventReader, path: Path, until: int | None = None, wait_s: float = 60.0) -> int:
     """Create the tables if needed and project every new event; returns how many."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with connect(path, wait_s=wait_s) as con:
-        schema.create(con)
+    with contextlib.closing(_writable(path, wait_s)) as con:
         return catch_up(reader, con, until=until)
+
+
+def _writable(path: Path, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """A read-write connection to a file that holds this program's read model: one stamped
+    otherwise (another version wrote it) is deleted first, and rebuilt by catching up."""
+    con = _waiting(path, read_only=False, wait_s=wait_s)
+    found = stamp.of(con)
+    if found is not None and found != stamp.current():
+        con.close()
+        _delete(path)
+        con = _waiting(path, read_only=False, wait_s=wait_s)
+    schema.create(con)
+    if found != stamp.current():
+        stamp.write(con)
+    return con
+
+
+def _delete(path: Path) -> None:
+    for stale in (path, path.with_name(path.name + ".wal")):
+        stale.unlink(missing_ok=True)
 
 
 def rebuild(reader: EventReader, path: Path) -> int:
     """Delete the file and project the whole ledger again."""
-    for stale in (path, path.with_name(path.name + ".wal")):
-        stale.unlink(missing_ok=True)
+    _delete(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with connect(path) as con:
+    with contextlib.closing(_writable(path, 60.0)) as con:
         # A fresh file has nothing to protect: checkpoint once at the end rather than
         # every few chunks.
         con.execute("SET checkpoint_threshold = '1TB'")
-        schema.create(con)
         count = catch_up(reader, con)
         con.execute("CHECKPOINT")
         con.execute("RESET checkpoint_threshold")
@@ -122,7 +141,6 @@ class Projections:
     def connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self._con = self._open()
-            schema.create(self._con)
         catch_up(self.reader, self._con, until=self.until)
         return self._con
 
@@ -131,8 +149,8 @@ class Projections:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for candidate in (self.path, readers_path(self.path)):
             with contextlib.suppress(ProjectionsBusyError):
-                return _waiting(candidate, read_only=False, wait_s=0.0)
-        return _waiting(self.path, read_only=False, wait_s=60.0)
+                return _writable(candidate, wait_s=0.0)
+        return _writable(self.path, wait_s=60.0)
 
     def close(self) -> None:
         if self._con is not None:
@@ -176,9 +194,9 @@ def _current(
         if _busy(error) or not path.exists():
             return None
         raise
-    if _position(con) >= reader.max_position():
+    if _position(con) >= reader.max_position() and stamp.matches(con):
         return con
-    con.close()  # held read-only by someone else, and behind the ledger
+    con.close()  # held read-only by someone else, and behind the ledger or another format
     return None
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 FORMATS = ("parquet", "csv")
-SKIPPED = ("tracking",)  # the projector's bookkeeping; its position goes in the manifest
+SKIPPED = ("tracking", "read_model")  # bookkeeping: the position goes in the manifest
 _CSV_OPTIONS = "HEADER, NULLSTR '\\N', FORCE_QUOTE *"  # quoted '' stays apart from NULL
 
 

@@ -122,8 +122,6 @@ DDL: tuple[str, ...] = (
     f"CREATE TABLE IF NOT EXISTS upcasts (position BIGINT PRIMARY KEY, payload JSON {ZSTD})",
     _table("searches", SEARCH_COLUMNS),
     _table("trials", TRIAL_COLUMNS),
-    # Files projected before 2026-12-04 lack the last column; rows are appended by position.
-    "ALTER TABLE trials ADD COLUMN IF NOT EXISTS judge_test JSON",
     "CREATE TABLE IF NOT EXISTS lineage (trial_id UUID, search_id UUID,"
     " depth INTEGER, path VARCHAR, ancestors UUID[])",
     f"CREATE TABLE IF NOT EXISTS recipes (sha256 VARCHAR PRIMARY KEY, files JSON {ZSTD})",

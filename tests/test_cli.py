@@ -59,7 +59,7 @@ def test_audit_answers_the_status_count(ledger):
         "json",
     )
     assert done.returncode == 0, done.stderr
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    rows = json.loads(done.stdout)
     assert sum(r["n"] for r in rows) == 7
     assert {r["status"] for r in rows} <= {"keep", "discard", "crash"}
 

@@ -46,7 +46,7 @@ def ledger(tmp_path_factory) -> str:
 def run(ledger: str, name: str) -> list[dict]:
     done = cli("audit", "--query", name, "--format", "json", "--ledger", ledger)
     assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()]
+    return json.loads(done.stdout)
 
 
 def keeps_per_specialist(rows):

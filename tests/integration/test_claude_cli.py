@@ -231,4 +231,4 @@ def _audit(ledger: str, sql: str) -> list[dict]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()]
+    return json.loads(done.stdout)

@@ -91,7 +91,7 @@ def test_several_searches_share_one_postgres_ledger(url, tmp_path, monkeypatch):
     assert "in 3 searches" in verified.stdout, verified.stderr
     listing = cli("audit", "select search_id from searches", "--format", "json",
                   "--ledger", url, cwd=tmp_path)  # fmt: skip
-    ids = [json.loads(line)["search_id"] for line in listing.stdout.splitlines()]
+    ids = [row["search_id"] for row in json.loads(listing.stdout)]
     assert len(set(ids)) == 3
     for sid in ids:
         replayed = cli("replay", "--search", sid[:8], "--ledger", url, cwd=tmp_path)
@@ -107,7 +107,7 @@ def test_a_real_search_on_postgres_through_the_cli(url, tmp_path):
     assert "finished (trial_budget)" in done.stdout
     counts = cli("audit", "select count(*) filter (where score is not null) scored from trials",
                  "--format", "json", "--ledger", url, cwd=tmp_path)  # fmt: skip
-    assert json.loads(counts.stdout)["scored"] == 2  # the baseline and trial 1 both ran
+    assert json.loads(counts.stdout)[0]["scored"] == 2  # the baseline and trial 1 both ran
     for command in ("verify", "replay"):
         checked = cli(command, "--ledger", url, cwd=tmp_path)
         assert checked.returncode == 0, checked.stderr

@@ -23,7 +23,7 @@ def task(tmp_path_factory):
 def _audit(ledger, sql):
     done = cli("audit", sql, "--format", "json", "--ledger", str(ledger))
     assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()]
+    return json.loads(done.stdout)
 
 
 def test_a_search_runs_through_a_local_ray_cluster(task, tmp_path):

@@ -45,7 +45,7 @@ def test_a_search_runs_end_to_end_and_verifies_and_replays(task, tmp_path):
     counts = cli(
         "audit", "select count(*) n from trials", "--format", "json", "--ledger", str(ledger)
     )
-    assert json.loads(counts.stdout)["n"] == 4
+    assert json.loads(counts.stdout) == [{"n": 4}]
     verified = cli("verify", "--ledger", str(ledger))
     assert verified.returncode == 0
     assert verified.stdout.startswith("ok:")
