@@ -61,7 +61,7 @@ def _forgeries(events):
 )
 def test_an_inserted_event_is_a_divergence_not_a_crash(search, forgery):
     store, _location, sid = search
-    events = search_events(store.read_all(), sid)
+    events = search_events(store, sid)
     position = events[5][0]
     forged = _forgeries(events)[forgery]
     report = replay([*events[:5], (position, forged), *events[5:]])

@@ -70,7 +70,7 @@ def test_a_reopened_search_replays_without_divergence(tmp_path, faulted):
     store, sid = faulted
     _recovery, _state, loop = _continue(tmp_path, store, sid)
     loop.run()
-    report = replay(search_events(store.read_all(), sid))
+    report = replay(search_events(store, sid))
     assert report.ok, report.divergence
     assert report.compared == report.events - 1
 
