@@ -101,6 +101,10 @@ SEARCH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("best_score", "DOUBLE"),
     ("trials", "INTEGER"),
     ("resumes", "INTEGER"),
+    # The final test (FinalTested, whole): held, not_held, undecided, no_keep, skipped;
+    # "launched" while it runs or after a crash cut it off; null before 2026-12-04.
+    ("test_status", "VARCHAR"),
+    ("final_test", "JSON"),
 )
 
 
@@ -122,8 +126,10 @@ DDL: tuple[str, ...] = (
     f"CREATE TABLE IF NOT EXISTS upcasts (position BIGINT PRIMARY KEY, payload JSON {ZSTD})",
     _table("searches", SEARCH_COLUMNS),
     _table("trials", TRIAL_COLUMNS),
-    # Files projected before 2026-12-04 lack the last column; rows are appended by position.
+    # Files projected before 2026-12-04 lack the last columns; rows are appended by position.
     "ALTER TABLE trials ADD COLUMN IF NOT EXISTS judge_test JSON",
+    "ALTER TABLE searches ADD COLUMN IF NOT EXISTS test_status VARCHAR",
+    "ALTER TABLE searches ADD COLUMN IF NOT EXISTS final_test JSON",
     "CREATE TABLE IF NOT EXISTS lineage (trial_id UUID, search_id UUID,"
     " depth INTEGER, path VARCHAR, ancestors UUID[])",
     f"CREATE TABLE IF NOT EXISTS recipes (sha256 VARCHAR PRIMARY KEY, files JSON {ZSTD})",
