@@ -122,6 +122,14 @@ def verdict_of(state: SearchState, best: Outcome, seed: Outcome) -> s.FinalTeste
 TEST_SEEDS = (1_000_000, 1_000_001, 1_000_002)
 
 
+def given_a_final_test(lower: bool = True) -> SearchState:
+    """Given a search that kept a trial and launched its final test."""
+    spec = task(lower=lower)
+    state = searched(spec)
+    ended(state, spec)
+    return state
+
+
 # When it is due:
 
 
@@ -199,9 +207,7 @@ def test_a_task_without_a_test_split_skips_the_test_and_says_so() -> None:
 
 @pytest.mark.parametrize("lower", [True, False])
 def test_a_gain_that_holds_on_the_test_split_is_held_in_either_direction(lower: bool) -> None:
-    spec = task(lower=lower)
-    state = searched(spec)
-    ended(state, spec)
+    state = given_a_final_test(lower)
     sign = 1.0 if lower else -1.0
     blocks = (-0.02, 0.0, 0.01, 0.02, -0.01, 0.0)
 
@@ -232,9 +238,7 @@ def test_a_gain_that_holds_on_the_test_split_is_held_in_either_direction(lower: 
 
 @pytest.mark.parametrize("lower", [True, False])
 def test_a_gain_that_vanishes_on_the_test_split_is_not_held(lower: bool) -> None:
-    spec = task(lower=lower)
-    state = searched(spec)
-    ended(state, spec)
+    state = given_a_final_test(lower)
     sign = 1.0 if lower else -1.0
 
     event = verdict_of(
@@ -256,9 +260,7 @@ def test_a_gain_that_vanishes_on_the_test_split_is_not_held(lower: bool) -> None
 
 
 def test_a_best_that_fails_on_the_test_split_did_not_hold() -> None:
-    spec = task()
-    state = searched(spec)
-    ended(state, spec)
+    state = given_a_final_test()
 
     event = verdict_of(
         state,
@@ -275,9 +277,7 @@ def test_a_best_that_fails_on_the_test_split_did_not_hold() -> None:
 
 
 def test_a_seed_recipe_that_fails_leaves_the_test_undecided() -> None:
-    spec = task()
-    state = searched(spec)
-    ended(state, spec)
+    state = given_a_final_test()
 
     event = verdict_of(
         state, scored(dict.fromkeys(TEST_SEEDS, 0.5)), failed(FailureLabel.CRASH, "x")
@@ -288,9 +288,7 @@ def test_a_seed_recipe_that_fails_leaves_the_test_undecided() -> None:
 
 
 def test_a_harness_fault_on_either_side_says_nothing_about_the_idea() -> None:
-    spec = task()
-    state = searched(spec)
-    ended(state, spec)
+    state = given_a_final_test()
 
     event = verdict_of(
         state, failed(FailureLabel.HARNESS_ABORT, "killed"), failed(FailureLabel.CRASH, "y")
@@ -301,9 +299,7 @@ def test_a_harness_fault_on_either_side_says_nothing_about_the_idea() -> None:
 
 
 def test_a_side_failure_is_bounded_as_a_trial_failure_is() -> None:
-    spec = task()
-    state = searched(spec)
-    ended(state, spec)
+    state = given_a_final_test()
 
     event = verdict_of(
         state, failed(FailureLabel.CRASH, "x" * 5000), scored(dict.fromkeys(TEST_SEEDS, 1.0))
@@ -317,9 +313,7 @@ def test_a_side_failure_is_bounded_as_a_trial_failure_is() -> None:
 
 
 def test_the_final_test_is_recorded_once_and_only_before_the_finish() -> None:
-    spec = task()
-    state = searched(spec)
-    ended(state, spec)
+    state = given_a_final_test()
     verdict_of(
         state, scored(dict.fromkeys(TEST_SEEDS, 0.5)), scored(dict.fromkeys(TEST_SEEDS, 1.0))
     )
