@@ -387,7 +387,11 @@ def _summary(location: str, search_id: object, reason: FinishReason) -> None:
         ).fetchone()
     console.print(f"finished ({reason}); ledger: {location}; projections: {path}")
     if reason is FinishReason.INTERRUPTED:
-        fail("the search was interrupted; trials in flight ended harness_abort", code=130)
+        fail(
+            "the search was interrupted; trials in flight ended harness_abort;"
+            " `cli.py search --resume` continues it",
+            code=130,
+        )
     if reason is FinishReason.BASELINE_FAILED:
         fail(
             f"the seed recipe failed, so nothing could be compared ({detail}); see `cli.py show 0`"

@@ -16,7 +16,7 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from domain.base import DomainEvent
@@ -134,6 +134,7 @@ class ScriptedWorld:
         recipe: Mapping[str, str],
         seeds: tuple[int, ...],
         scoring: tuple[int, ...],
+        split: Literal["validation", "test"] = "validation",
     ) -> TrialJob:
         self.recipes[trial_id] = dict(recipe)
         return TrialJob(
@@ -152,6 +153,7 @@ class ScriptedWorld:
             heldout_dir="-",
             smoke=smoke,
             backstop_seconds=60,
+            split=split,
         )
 
     def submit(self, trial_id: UUID, job: TrialJob) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Literal, Protocol
 from uuid import UUID
 
 from pydantic import Field
@@ -87,9 +87,10 @@ class TrialJob(Immutable):
     sandbox: bool
     run_dir: str
     data_dir: str
-    heldout_dir: str
+    heldout_dir: str  # the split the evaluate command scores, passed to it as {heldout}
     smoke: bool = True
     backstop_seconds: float  # the runner's outer cap; past it the trial is harness_abort
+    split: Literal["validation", "test"] = "validation"  # test: the final test's runs only
 
 
 class ExceptionInfo(Immutable):

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 from functools import singledispatch
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid5
 
 from pydantic import Field
 
 from domain.base import DomainError, DomainEvent, Immutable, JSONValue
-from domain.keep import KeepRule, NoiseFloor
-from domain.labels import FinishReason
+from domain.keep import KeepRule, NoiseFloor, PairedTest
+from domain.labels import FailureLabel, FinishReason
+from domain.trial import RunFacts, SeedResult
 
 SEARCH_NAMESPACE = UUID("5b8f3a8e-6d1c-5f2e-9a57-2c1f0e7b4d10")
 
 # State:
+
+FinalStatus = Literal["held", "not_held", "undecided", "no_keep", "skipped"]
+
+
+class FinalPlan(Immutable):
+    """What the final test runs: both recipes on the same fresh seeds."""
+
+    best_trial_id: UUID
+    seed_trial_id: UUID
+    seeds: tuple[int, ...]
 
 
 class Search(Immutable):
@@ -30,6 +41,8 @@ class Search(Immutable):
     lower_is_better: bool
     noise_floor: NoiseFloor | None = None
     finished: FinishReason | None = None
+    final_test: FinalStatus | Literal["launched"] | None = None
+    final_plan: FinalPlan | None = None
 
 
 def search_id(ordinal: int, task_id: str, seed: int) -> UUID:
@@ -77,11 +90,65 @@ class SearchFinished(DomainEvent):
     detail: str = ""
 
 
+# The final test (domain/final_test.py states its rules), recorded before SearchFinished:
+
+
+class FinalSide(Immutable):
+    """One recipe's runs in the final test, as the evaluator classified them on the test
+    split: scored on every test seed (`label` None), or failed with a trial's labels."""
+
+    trial_id: UUID
+    sequence: int
+    label: FailureLabel | None = None
+    reason: str = ""
+    score: float | None = None  # the mean over the test seeds
+    per_seed: tuple[SeedResult, ...] = ()  # each seed's score and per-example blocks
+    measurements: dict[str, float] = Field(default_factory=dict)
+    evidence: dict[str, JSONValue] = Field(default_factory=dict)  # within domain.bounded
+    log_excerpt: str = ""
+    rules_version: str = ""
+    confinement: str = ""
+
+
+class FinalTestLaunched(RunFacts):
+    """The final test's two runs, on the same fresh `seeds`, scored on the test split: the
+    best kept recipe (`recipe_sha256`) and the seed recipe (`seed_recipe_sha256`)."""
+
+    ending: FinishReason  # the ending that called for it
+    split: str
+    best_trial_id: UUID
+    seed_trial_id: UUID
+    seed_recipe_sha256: str
+
+
+class FinalTested(DomainEvent):
+    """The final test's result. `differences`, `delta` and `interval` are the best minus
+    the seed recipe in the metric's units (negative is better when lower is better);
+    `test` holds every number of the paired test, its candidate the best kept recipe and
+    its reference ("best") the seed recipe. held, not_held and undecided ran both sides;
+    no_keep and skipped ran nothing, and `reason` says why."""
+
+    status: FinalStatus
+    held: bool
+    reason: str
+    split: str = "test"
+    seeds: tuple[int, ...] = ()
+    best: FinalSide | None = None
+    seed_recipe: FinalSide | None = None
+    differences: tuple[float, ...] = ()
+    delta: float | None = None
+    interval: tuple[float, float] | None = None
+    method: str = ""
+    test: PairedTest | None = None
+
+
 SEARCH_EVENTS: tuple[type[DomainEvent], ...] = (
     SearchStarted,
     NoiseFloorMeasured,
     SearchResumed,
     SearchFinished,
+    FinalTestLaunched,
+    FinalTested,
 )
 
 
@@ -90,8 +157,11 @@ SEARCH_EVENTS: tuple[type[DomainEvent], ...] = (
 # the search's own verdict: once a person has fixed the machine, `search --resume`
 # continues it, its SearchResumed names the ending it reopened, and the count of aborts
 # in a row starts again. Endings that say the search ran its course (budget, deadline,
-# patience, cost, a failing baseline) stay final. Issue 13 adds INTERRUPTED here.
-REOPENABLE: frozenset[FinishReason] = frozenset({FinishReason.HARNESS_FAULTS})
+# patience, cost, a failing baseline) stay final. An interrupt (Ctrl-C, during the trials
+# or the final test) is a person's pause, not a verdict: a resume goes on from there.
+REOPENABLE: frozenset[FinishReason] = frozenset(
+    {FinishReason.HARNESS_FAULTS, FinishReason.INTERRUPTED}
+)
 
 
 def resumable(search: Search) -> bool:
@@ -108,6 +178,10 @@ class SearchFinishedError(DomainError):
 
 
 class NoiseFloorKnownError(DomainError):
+    pass
+
+
+class FinalTestRecordedError(DomainError):
     pass
 
 
@@ -143,6 +217,22 @@ def resume(search: Search, **fields: Any) -> SearchResumed:
         raise SearchFinishedError(search, "resume")
     version = {"originator_id": search.id, "originator_version": search.version + 1}
     return SearchResumed(**version, reopened=search.finished, **fields)
+
+
+def launch_final_test(search: Search, **fields: Any) -> FinalTestLaunched:
+    return FinalTestLaunched(**_final(search, "launch the final test"), **fields)
+
+
+def record_final_test(search: Search, **fields: Any) -> FinalTested:
+    return FinalTested(**_final(search, "record the final test"), **fields)
+
+
+def _final(search: Search, action: str) -> dict[str, Any]:
+    """Once per search, before it finishes; a launch cut off by a crash may run again."""
+    fields = _next(search, action)
+    if search.final_test not in (None, "launched"):
+        raise FinalTestRecordedError(f"search {search.id}: the final test is recorded once")
+    return fields
 
 
 def finish(search: Search, reason: FinishReason, **fields: Any) -> SearchFinished:
@@ -192,6 +282,19 @@ def _(event: SearchResumed, search: Search | None) -> Search:
 @mutate.register
 def _(event: SearchFinished, search: Search | None) -> Search:
     return _advance(search, event, finished=event.reason)
+
+
+@mutate.register
+def _(event: FinalTestLaunched, search: Search | None) -> Search:
+    plan = FinalPlan(
+        best_trial_id=event.best_trial_id, seed_trial_id=event.seed_trial_id, seeds=event.seeds
+    )
+    return _advance(search, event, final_test="launched", final_plan=plan)
+
+
+@mutate.register
+def _(event: FinalTested, search: Search | None) -> Search:
+    return _advance(search, event, final_test=event.status)
 
 
 def project_search(events: list[DomainEvent]) -> Search:

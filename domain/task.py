@@ -1,8 +1,9 @@
 """A task as data: the `task.toml` schema that every built-in and user task follows.
 
 Commands are argv lists with placeholders the harness fills in: {python}, {task},
-{work}, {data}, {heldout}, {artifact}, {seed}, {threads}, {eval_seconds}. The train
-command runs inside the sandbox; prepare and evaluate are the task's trusted code.
+{work}, {data}, {heldout}, {artifact}, {seed}, {threads}, {eval_seconds}, and {test} in
+the prepare command of a task with a test split. The train command runs inside the
+sandbox; prepare and evaluate are the task's trusted code.
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ def training_seed(search_seed: int, index: int) -> int:
     return search_seed + index
 
 
+class FinalTestRules(Immutable):
+    """A task's `[test]` table: its prepare command writes a test split to {test}, which
+    no trial sees. When a search ends, the best kept recipe and the seed recipe run on
+    `seeds` fresh training seeds each and are scored on it (domain/final_test.py)."""
+
+    seeds: int | None = Field(default=None, ge=1)  # None: the task's racing cap
+
+
 class RosterEntry(Immutable):
     key: str
     surfaces: tuple[str, ...]  # "*" = every surface and core (the generalist)
@@ -148,6 +157,7 @@ class TaskSpec(Immutable):
     sandbox: SandboxRules = SandboxRules()
     baseline: Baseline = Baseline()
     kind: Literal["builtin", "user", "upstream"] = "user"
+    test: FinalTestRules | None = None  # no [test] table: no test split, no final test
 
     @model_validator(mode="after")
     def _roster_is_unique(self) -> TaskSpec:
@@ -172,6 +182,27 @@ class TaskSpec(Immutable):
             )
         return self
 
+    @model_validator(mode="after")
+    def _test_split_is_prepared(self) -> TaskSpec:
+        """A declared test split is written by prepare, into {test}, and nothing else
+        names it: the evaluate command gets it as {heldout} in the final test only."""
+        prepared = any("{test}" in part for part in self.commands.prepare)
+        if self.test is not None and not prepared:
+            raise ValueError("a [test] table needs the prepare command to write {test}")
+        if self.test is None and prepared:
+            raise ValueError("the prepare command writes {test}: declare it with a [test] table")
+        named = [c for c in ("train", "evaluate", "project") if _names_test(self.commands, c)]
+        if named:
+            raise ValueError(f"only the prepare command may name {{test}}, not {', '.join(named)}")
+        return self
+
+    @property
+    def test_seeds(self) -> int:
+        """Fresh training seeds each side runs in the final test."""
+        if self.test is None or self.test.seeds is None:
+            return self.seed_cap
+        return self.test.seeds
+
     @property
     def seed_cap(self) -> int:
         """The most seeds a trial runs: the racing cap under `paired`, else per_trial."""
@@ -184,3 +215,7 @@ class TaskSpec(Immutable):
         if key == "generalist":
             return RosterEntry(key="generalist", surfaces=("*",), role="any surface")
         raise KeyError(key)
+
+
+def _names_test(commands: Commands, name: str) -> bool:
+    return any("{test}" in part for part in getattr(commands, name))

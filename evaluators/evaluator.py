@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from domain.ports import Outcome, RunReport, TrialJob
@@ -27,6 +27,7 @@ class TaskEvaluator:
         self.runs_root = runs_root
         self.sandbox = sandbox
         self.data_dir, self.heldout_dir = staging.data_dirs(task, runs_root / "data")
+        self.test_dir = staging.final_test_dir(task, runs_root / "data")
 
     @classmethod
     def open(cls, name_or_path: str, runs_root: Path, sandbox: bool = True) -> TaskEvaluator:
@@ -76,9 +77,15 @@ class TaskEvaluator:
         recipe: Mapping[str, str],
         seeds: tuple[int, ...],
         scoring_seeds: tuple[int, ...],
+        split: Literal["validation", "test"] = "validation",
     ) -> TrialJob:
+        """A trial's job, scored on the validation split; or (split "test") one side of
+        the final test, scored on the test split, in a run dir of its own."""
+        if split == "test" and self.task.test is None:
+            raise ValueError(f"{self.task.name} declares no test split")
         budgets = self.task.budgets
         per_seed = budgets.train_seconds + budgets.tolerance_seconds + budgets.eval_seconds + 10
+        folder = "test" if split == "test" else "trial"
         return self.job(
             trial_id=trial_id,
             sequence=sequence,
@@ -89,11 +96,12 @@ class TaskEvaluator:
             budgets=budgets,
             size_cap_bytes=self.task.size_cap_bytes,
             sandbox=self.sandbox,
-            run_dir=str(search_dir / f"trial-{sequence:04d}"),
+            run_dir=str(search_dir / f"{folder}-{sequence:04d}"),
             data_dir=str(self.data_dir),
-            heldout_dir=str(self.heldout_dir),
+            heldout_dir=str(self.test_dir if split == "test" else self.heldout_dir),
             smoke=smoke,
             backstop_seconds=budgets.smoke_seconds + 60 + per_seed * len(seeds),
+            split=split,
         )
 
     def classify(self, report: RunReport, scoring_seeds: tuple[int, ...]) -> Outcome:

@@ -61,6 +61,12 @@ def data_dirs(task: Task, root: Path) -> tuple[Path, Path]:
     return base / "train", base / "heldout"
 
 
+def final_test_dir(task: Task, root: Path) -> Path:
+    """The test split's folder, beside the held-out one: no sandbox mounts it, and only
+    the final test's evaluate commands are given it (as {heldout})."""
+    return data_dirs(task, root)[0].parent / "test"
+
+
 def ensure_data(task: Task, root: Path) -> tuple[Path, Path]:
     """Run the task's trusted prepare command once per task version (locked, idempotent)."""
     train, heldout = data_dirs(task, root)
@@ -83,13 +89,15 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _prepare(task: Task, train: Path, heldout: Path) -> None:
-    for folder in (train, heldout):
+    test = train.parent / "test"
+    for folder in (train, heldout, test):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     command = task.spec.commands.prepare
     if not command:
         return
-    argv = fill(command, {"task": str(task.folder), "data": str(train), "heldout": str(heldout)})
+    folders = {"data": str(train), "heldout": str(heldout), "test": str(test)}
+    argv = fill(command, {"task": str(task.folder), **folders})
     done = subprocess.run(
         argv, capture_output=True, text=True, check=False, cwd=task.folder, env=trusted_env(1)
     )
@@ -102,6 +110,11 @@ def _prepare(task: Task, train: Path, heldout: Path) -> None:
         raise DataPreparationError(
             f"{task.spec.name}: the prepare command wrote nothing to {{data}} or {{heldout}}:"
             " pass them in its argv and write there"
+        )
+    if task.spec.test is not None and not any(test.iterdir()):
+        raise DataPreparationError(
+            f"{task.spec.name}: the task declares a test split ([test]) but its prepare"
+            " command wrote nothing to {test}"
         )
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from domain import faults
+from domain import final_test as ft
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
@@ -32,6 +33,7 @@ from domain.ports import (
     TrialJob,
 )
 from domain.progress import BASELINE, SearchState, next_specialist, stop_reason
+from domain.recipe import recipe_sha256
 from domain.steps import abort_events, outcome_events, proposal_events
 from domain.trial import ProgressSample
 
@@ -63,6 +65,7 @@ class JobRequest:
     seeds: tuple[int, ...]
     scoring_seeds: tuple[int, ...]
     smoke: bool  # extensions skip it: the recipe already passed
+    split: str = "validation"  # "test": the final test's runs, scored on the test split
 
 
 Message = Progressed | Finished
@@ -126,7 +129,7 @@ class SearchLoop:
                 return self.interrupt("interrupted by the user (Ctrl-C)")
             reason = self._fill()
             if not self.in_flight and not self.stop_requested.is_set():
-                return self.finish(reason or FinishReason.TRIAL_BUDGET)
+                return self.conclude(reason or FinishReason.TRIAL_BUDGET)
             message = self.executor.next(timeout=0.25)
             if message is not None:
                 self._handle(message)
@@ -233,7 +236,53 @@ class SearchLoop:
 
     # Ending:
 
-    def finish(self, reason: FinishReason, detail: str = "") -> FinishReason:
+    def conclude(self, reason: FinishReason) -> FinishReason:
+        """The final test of the best on the test split, when due (domain/final_test.py),
+        then the finish, stored with the test's result in one transaction."""
+        if not ft.due(self.state, reason):
+            return self.finish(reason)
+        jobs: dict[UUID, TrialJob] = {}
+        opening = ft.opening_events(
+            self.state, reason, self.evaluator.task, lambda plan: self._final_jobs(plan, jobs)
+        )
+        if not jobs:  # nothing to run: the result is already in `opening`
+            return self.finish(reason, before=opening)
+        self.record(opening)
+        self._submit(jobs)
+        faults.point("final test")  # a kill here: resumed, the final test runs again
+        outcomes = self._collect(set(jobs))
+        if outcomes is None:
+            return self.interrupt("interrupted by the user (Ctrl-C) during the final test")
+        return self.finish(reason, before=ft.closing_events(self.state, outcomes))
+
+    def _final_jobs(self, plan: s.FinalPlan, jobs: dict[UUID, TrialJob]) -> dict[str, Any]:
+        """Both recipes' jobs on the plan's seeds and the test split; the run facts."""
+        sides = (plan.best_trial_id, plan.seed_trial_id)
+        with self.lineage.hold():
+            recipes = {tid: self.lineage.recipe(tid) for tid in sides}
+        for tid in sides:
+            sequence = self.state.trials[tid].sequence
+            request = JobRequest(tid, sequence, recipes[tid], plan.seeds, plan.seeds, False, "test")
+            jobs[tid] = self.make_job(request)
+        seed_recipe = recipe_sha256(recipes[plan.seed_trial_id])
+        return {**self.launch_fields(jobs[plan.best_trial_id]), "seed_recipe_sha256": seed_recipe}
+
+    def _collect(self, waiting: set[UUID]) -> dict[UUID, Outcome] | None:
+        """The final test's outcomes by trial id, or None if the user interrupts."""
+        outcomes: dict[UUID, Outcome] = {}
+        while waiting - outcomes.keys():
+            if self.stop_requested.is_set():
+                return None
+            message = self.executor.next(timeout=0.25)
+            if isinstance(message, Finished) and message.trial_id in waiting:
+                self.in_flight.discard(message.trial_id)
+                outcomes[message.trial_id] = message.outcome
+        return outcomes
+
+    def finish(
+        self, reason: FinishReason, detail: str = "", before: Sequence[DomainEvent] = ()
+    ) -> FinishReason:
+        """SearchFinished, stored in one transaction with `before` (already folded)."""
         best = self.state.best
         event = s.finish(
             self.state.started,
@@ -244,7 +293,7 @@ class SearchLoop:
             detail=detail,
         )
         self.state.apply(event)
-        self.record([event])
+        self.record([*before, event])
         return reason
 
     def interrupt(self, why: str) -> FinishReason:

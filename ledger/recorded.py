@@ -47,6 +47,7 @@ class Recording:
     edits: dict[UUID, t.RecipeEdited] = field(default_factory=dict)
     launches: dict[UUID, t.TrialLaunched] = field(default_factory=dict)
     extensions: dict[UUID, list[t.TrialExtended]] = field(default_factory=dict)  # racing
+    final_launches: list[tuple[int, s.FinalTestLaunched]] = field(default_factory=list)
     recipes: dict[UUID, dict[str, str]] = field(default_factory=dict)
     # by trial number: (position of AgentSessionStarted, the session)
     sessions: dict[int, list[tuple[int, a.SessionRecord]]] = field(default_factory=dict)
@@ -67,6 +68,8 @@ class Recording:
                 rec.launches[event.originator_id] = event
             elif isinstance(event, t.TrialExtended):
                 rec.extensions.setdefault(event.originator_id, []).append(event)
+            elif isinstance(event, s.FinalTestLaunched):
+                rec.final_launches.append((position, event))
         return rec
 
     def proposal_of(self, trial_id: UUID, position: int | None = None) -> t.TrialProposed:
@@ -155,26 +158,24 @@ def _exchange(
     )
 
 
-def recorded_outcome(event: DomainEvent) -> Outcome:
-    if isinstance(event, t.TrialScored):
-        return Outcome(
-            label=None,
-            score=event.score,
-            per_seed=event.per_seed,
-            measurements=event.measurements,
-            rules_version=event.rules_version,
-            confinement=event.confinement,
-        )
-    if not isinstance(event, t.TrialFailed):
+def recorded_outcome(event: DomainEvent | s.FinalSide) -> Outcome:
+    """The outcome the evaluator gave, as a trial's TrialScored or TrialFailed recorded it,
+    or as one side of a final test did."""
+    if not isinstance(event, t.TrialScored | t.TrialFailed | s.FinalSide):
         raise TypeError(f"not an outcome event: {type(event).__name__}")
+    common = {
+        "measurements": event.measurements,
+        "rules_version": event.rules_version,
+        "confinement": event.confinement,
+    }
+    if isinstance(event, t.TrialScored) or event.label is None:
+        return Outcome(label=None, score=event.score, per_seed=event.per_seed, **common)
     return Outcome(
         label=event.label,
         reason=event.reason,
         evidence=event.evidence,
         log_excerpt=event.log_excerpt,
-        measurements=event.measurements,
-        rules_version=event.rules_version,
-        confinement=event.confinement,
+        **common,
     )
 
 
@@ -289,7 +290,8 @@ class RecordedEvaluator:
 
 
 class RecordedExecutor:
-    """Delivers runner messages exactly in the recorded order: progress and completions."""
+    """Delivers runner messages exactly in the recorded order: progress and completions,
+    and the final test's two outcomes (a FinalTested that ran both sides)."""
 
     def __init__(self, rec: Recording, on_interrupt: Any, after: int = 0) -> None:
         kinds = (
@@ -298,12 +300,16 @@ class RecordedExecutor:
             t.TrialFailed,
             s.SearchResumed,
             s.SearchFinished,
+            s.FinalTested,
         )
         self.queue: list[tuple[int, DomainEvent]] = [
-            (p, e) for p, e in rec.events if p > after and isinstance(e, kinds)
+            (p, e)
+            for p, e in rec.events
+            if p > after and isinstance(e, kinds) and not _ran_nothing(e)
         ]
         self.rec, self.on_interrupt = rec, on_interrupt
         self.submitted: set[UUID] = set()
+        self.pending: list[Message] = []  # the second side of a final test
 
     def submit(self, trial_id: UUID, job: TrialJob) -> None:
         self.submitted.add(trial_id)
@@ -319,10 +325,14 @@ class RecordedExecutor:
             self.queue.pop(0)
 
     def next(self, timeout: float) -> Message | None:
+        if self.pending:
+            return self.pending.pop(0)
         self._drop_pre_launch()
         if not self.queue:
             raise EndOfRecording("the log ends with trials in flight")
         position, event = self.queue[0]
+        if isinstance(event, s.FinalTested):
+            return self._final(position, event)
         if isinstance(event, s.SearchResumed):
             raise ResumePoint(position)
         if _is_interrupt(event):
@@ -344,8 +354,21 @@ class RecordedExecutor:
             return Progressed(event.originator_id, event.seed, list(event.samples))
         return Finished(event.originator_id, recorded_outcome(event))
 
+    def _final(self, position: int, event: s.FinalTested) -> Message:
+        sides = [side for side in (event.best, event.seed_recipe) if side is not None]
+        if not {side.trial_id for side in sides} <= self.submitted:
+            raise Divergence(position, "the log tests recipes replay never ran", event, None)
+        self.queue.pop(0)
+        self.pending = [Finished(side.trial_id, recorded_outcome(side)) for side in sides]
+        return self.pending.pop(0)
+
     def cancel_all(self) -> None:
         """Nothing runs in a replay: the loop's own abort events are compared instead."""
+
+
+def _ran_nothing(event: DomainEvent) -> bool:
+    """A FinalTested with no run (no test split, no keep): the loop writes it itself."""
+    return isinstance(event, s.FinalTested) and event.best is None
 
 
 def _is_interrupt(event: DomainEvent) -> bool:

@@ -123,20 +123,26 @@ def _loop(
             heldout_dir="",
             smoke=request.smoke,
             backstop_seconds=0,
+            split="test" if request.split == "test" else "validation",
         )
 
     extensions = {tid: list(events) for tid, events in rec.extensions.items()}
+    finals = [event for position, event in rec.final_launches if position > after]
     launched: set[UUID] = set()
 
+    def recorded(job: TrialJob) -> tuple[str, t.RunFacts | None]:
+        """A trial's first job is its launch; each later one, a racing extension; a job
+        on the test split, the final test's launch."""
+        if job.split == "test":
+            return "final-tested", finals.pop(0) if finals else None
+        if job.trial_id in launched:
+            pending = extensions.get(job.trial_id, [])
+            return "ran more seeds of", pending.pop(0) if pending else None
+        return "launched", rec.launches.get(job.trial_id)
+
     def launch_fields(job: TrialJob) -> dict[str, Any]:
-        """A trial's first job is its launch; each later one, a racing extension."""
-        extension = job.trial_id in launched
-        pending = extensions.get(job.trial_id, [])
-        recorded: t.RunFacts | None = (
-            (pending.pop(0) if pending else None) if extension else rec.launches.get(job.trial_id)
-        )
-        if recorded is None:
-            what = "ran more seeds of" if extension else "launched"
+        what, facts = recorded(job)
+        if facts is None:
             raise Divergence(
                 None, f"replay {what} trial {job.sequence}, the log never did", None, job.sequence
             )
@@ -144,9 +150,9 @@ def _loop(
         # Where it ran is a fact of the log; what it ran with is re-derived and compared.
         return {
             **launch_facts(job),
-            "runner": recorded.runner,
-            "host": recorded.host,
-            "rules_version": recorded.rules_version,
+            "runner": facts.runner,
+            "host": facts.host,
+            "rules_version": facts.rules_version,
         }
 
     loop = SearchLoop(

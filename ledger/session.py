@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from domain import final_test
 from domain import search as s
 from domain.base import DomainEvent
 from domain.config import SearchConfig
@@ -61,6 +62,7 @@ def recorded_config(config: SearchConfig, evaluator: Evaluator) -> dict[str, Any
         "gate": task.gate.model_dump(mode="json") if task.gate else None,
         "seeds_per_trial": task.seeds.per_trial,
         "surfaces": {key: list(task.specialist(key).surfaces) for key in roster},
+        "final_test": final_test.RULES,  # searches recorded before it replay without one
     }
 
 
@@ -122,6 +124,7 @@ def build_loop(
             request.recipe,
             request.seeds,
             request.scoring_seeds,
+            split=request.split,
         )
         return job
 

@@ -18,6 +18,7 @@ from rich.progress import (
 )
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from domain import search as s
@@ -25,7 +26,8 @@ from domain import trial as t
 from domain.base import DomainEvent
 from domain.labels import TERMINAL_STATUSES
 from domain.progress import BASELINE, SearchState
-from projections.verdicts import paired_test
+from projections import final_test
+from projections.verdicts import final_test_detail, paired_test
 
 STATUS_STYLE = {
     "keep": "bold green",
@@ -64,7 +66,13 @@ def resolve_search(con: duckdb.DuckDBPyConnection, prefix: str | None) -> UUID:
 
 def leaderboard(
     con: duckdb.DuckDBPyConnection, search_id: UUID, width: int = 120, limit: int = 10
-) -> Table:
+) -> Group:
+    """The final test's line first, then the trials ranked on the validation split."""
+    test = Text(final_test.line(final_test.read(con, search_id)), style="bold")
+    return Group(test, _ranking(con, search_id, width, limit))
+
+
+def _ranking(con: duckdb.DuckDBPyConnection, search_id: UUID, width: int, limit: int) -> Table:
     metric = con.execute("SELECT metric FROM searches WHERE search_id = ?", [search_id]).fetchone()
     # No vertical rules: in 80 columns every character goes to the numbers first.
     table = Table(
@@ -158,6 +166,7 @@ def trial_detail(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) ->
             f"no single trial matches {which!r} in search {str(search_id)[:8]}"
         )
     r = dict(zip(names, found[0], strict=True))
+    test = final_test.read(con, search_id)
     facts = Table.grid(padding=(0, 2))
     for key in (
         "seq",
@@ -182,7 +191,13 @@ def trial_detail(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) ->
     ):
         if r.get(key) is not None:
             facts.add_row(key, str(r[key]))
-    parts: list[Any] = [f"[bold]#{r['seq']} {r['hypothesis']}[/]", facts]
+    parts: list[Any] = [
+        Text(final_test.line(test), style="bold"),
+        f"[bold]#{r['seq']} {r['hypothesis']}[/]",
+        facts,
+    ]
+    if test.event is not None and r["seq"] in test.sides:
+        parts.extend(final_test_detail(test.event))
     if r.get("judge_test"):
         parts.extend(paired_test(r["judge_rule"], json.loads(r["judge_test"])))
     elif r.get("judge_numbers") and r["judge_numbers"] != "{}":
@@ -252,6 +267,15 @@ class LiveProgress:
                 f"  #{trial.sequence:<3} {trial.specialist:<10} races on: seed"
                 f" {', '.join(map(str, event.seeds))} ({event.test.reason})"
             )
+        elif isinstance(event, s.FinalTestLaunched):
+            self.progress.update(self.task, status="final test on the test split")
+            self.progress.console.print(
+                f"  final test: the best and the seed recipe on fresh seeds"
+                f" {', '.join(map(str, event.seeds))}, scored on the test split"
+            )
+        elif isinstance(event, s.FinalTested):
+            shown = final_test.FinalTest(event.status, event.model_dump(mode="json"), None)
+            self.progress.console.print(Text("  " + final_test.line(shown)))
         elif isinstance(event, s.SearchFinished):
             self.progress.update(self.task, status=f"finished: {event.reason}")
 

@@ -11,7 +11,14 @@ touches. A session's cost rows are joined to its trial by `trials.session_id` in
 from __future__ import annotations
 
 SEARCH_EVENTS = frozenset(
-    {"SearchStarted", "NoiseFloorMeasured", "SearchResumed", "SearchFinished"}
+    {
+        "SearchStarted",
+        "NoiseFloorMeasured",
+        "SearchResumed",
+        "SearchFinished",
+        "FinalTestLaunched",
+        "FinalTested",
+    }
 )
 SESSION_EVENTS = frozenset({"AgentSessionStarted", "AgentSessionEnded"})
 
@@ -66,7 +73,10 @@ noise AS (SELECT aggregate_id AS id, arg_max(e, position) AS e FROM p_noise_floo
           GROUP BY ALL),
 resumed AS (SELECT aggregate_id AS id, count(*) AS n FROM p_search_resumed GROUP BY ALL),
 finished AS (SELECT aggregate_id AS id, arg_max(e, position) AS e,
-                    arg_max(time, position) AS time FROM p_search_finished GROUP BY ALL)
+                    arg_max(time, position) AS time FROM p_search_finished GROUP BY ALL),
+testing AS (SELECT DISTINCT aggregate_id AS id FROM p_final_test_launched),
+tested AS (SELECT aggregate_id AS id, arg_max(e, position) AS e FROM p_final_tested
+           GROUP BY ALL)
 SELECT
     s.aggregate_id AS search_id, s.e.ordinal AS ordinal, s.e.task_id AS task,
     s.e.task_sha256 AS task_sha256, s.e.rules_version AS rules_version, s.e.metric AS metric,
@@ -78,11 +88,15 @@ SELECT
     n.e.noise.scores AS noise_scores, s.time AS started_at, f.time AS finished_at,
     f.e.reason AS finish_reason, f.e.best_trial_id AS best_trial,
     f.e.best_score AS best_score, coalesce(f.e.trials, 0) AS trials,
-    coalesce(r.n, 0) AS resumes
+    coalesce(r.n, 0) AS resumes,
+    coalesce(ft.e.status, CASE WHEN fl.id IS NOT NULL THEN 'launched' END) AS test_status,
+    to_json(ft.e) AS final_test
 FROM p_search_started s
 LEFT JOIN noise n ON n.id = s.aggregate_id
 LEFT JOIN resumed r ON r.id = s.aggregate_id
 LEFT JOIN finished f ON f.id = s.aggregate_id
+LEFT JOIN testing fl ON fl.id = s.aggregate_id
+LEFT JOIN tested ft ON ft.id = s.aggregate_id
 ORDER BY s.position
 """,
 )

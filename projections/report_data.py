@@ -9,6 +9,8 @@ from uuid import UUID
 
 import duckdb
 
+from projections import final_test
+
 _TRIAL_SQL = (
     "SELECT t.seq, t.trial_id, t.parent_seq, t.depth, t.specialist, t.agent, t.status,"
     " t.score, t.delta, t.expected_delta, t.hypothesis, t.idea, t.reason, t.evidence,"
@@ -91,10 +93,16 @@ class ReportData:
     search: Search
     trials: tuple[Trial, ...]
     costs: Costs | None
+    final_test: final_test.FinalTest
 
 
 def load(con: duckdb.DuckDBPyConnection, search_id: UUID) -> ReportData:
-    return ReportData(_search(con, search_id), _trials(con, search_id), _costs(con, search_id))
+    return ReportData(
+        _search(con, search_id),
+        _trials(con, search_id),
+        _costs(con, search_id),
+        final_test.read(con, search_id),
+    )
 
 
 def _search(con: duckdb.DuckDBPyConnection, search_id: UUID) -> Search:

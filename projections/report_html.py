@@ -14,6 +14,7 @@ from decimal import Decimal
 from html import escape
 from pathlib import Path
 
+from projections import final_test
 from projections import report_stats as stats
 from projections.report_data import Costs, ReportData
 from projections.report_svg import bar_svg, colour, css_name, mix_svg, num, progress_svg
@@ -22,6 +23,7 @@ from projections.report_trials import chip, link, trial_sections
 
 ASSETS = Path(__file__).parent
 SECTIONS = (
+    ("final", "Final test"),
     ("progress", "Progress"),
     ("tree", "Lineage tree"),
     ("specialists", "Specialists"),
@@ -44,6 +46,7 @@ def page(data: ReportData) -> str:
     title = f"autorecipe report: {s.task} search {s.ordinal} ({s.search_id[:8]})"
     body = [
         _header(data, order, title),
+        _section("final", _final(data)),
         _section("progress", _progress(data)),
         _section("tree", _tree(data)),
         _section("specialists", _specialists(data, order)),
@@ -96,8 +99,9 @@ def _header(data: ReportData, order: Sequence[str], title: str) -> str:
     ]
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts if v)
     nav = "".join(f'<a href="#{a}">{h}</a>' for a, h in SECTIONS if a != "costs" or data.costs)
+    headline = f'<p class="headline">{escape(final_test.line(data.final_test))}</p>'
     return (
-        f"<header><h1>{escape(title)}</h1><nav>{nav}</nav>"
+        f"<header><h1>{escape(title)}</h1>{headline}<nav>{nav}</nav>"
         f'<dl class="facts">{body}</dl>{_legend(data, order)}</header>'
     )
 
@@ -110,6 +114,30 @@ def _legend(data: ReportData, order: Sequence[str]) -> str:
         for o in order
     )
     return f'<div class="legend" title="click to fade an outcome">{buttons}</div>'
+
+
+def _final(data: ReportData) -> str:
+    """The final test's per-seed scores on the test split, its test and method."""
+    event = data.final_test.event
+    note = (
+        '<p class="muted">When the search ended, the best kept recipe and the seed recipe'
+        " ran on fresh training seeds and were scored on the task's test split, which no"
+        " trial saw (docs/TASKS.md).</p>"
+    )
+    if event is None or not event.get("seeds"):
+        return note
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td>{''.join(f'<td>{escape(c)}</td>' for c in cells)}</tr>"
+        for name, cells in final_test.seed_rows(event)
+    )
+    test = event.get("test") or {}
+    facts = [("verdict", f"{event['status']}: {event['reason']}"), ("method", event["method"])]
+    if test.get("p") is not None:
+        facts.append(("p", f"{test['p']:.4g} (alpha {test['alpha']:g})"))
+    if (test.get("examples") or {}).get("method"):
+        facts.append(("examples", test["examples"]["method"]))
+    body = "".join(f"<dt>{k}</dt><dd>{escape(v)}</dd>" for k, v in facts)
+    return f'{note}<table><tbody>{rows}</tbody></table><dl class="facts">{body}</dl>'
 
 
 def _progress(data: ReportData) -> str:

@@ -1,11 +1,15 @@
 """A paired verdict as `cli.py show` prints it: the seeds on both sides, the per-seed
-improvements, the test and its interval, the held-out example interval, the method."""
+improvements, the test and its interval, the held-out example interval, the method; and
+the final test's, on the test split."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
+
+from projections.final_test import seed_rows
 
 
 def paired_test(rule: str, test: dict[str, Any]) -> list[Any]:
@@ -21,7 +25,25 @@ def paired_test(rule: str, test: dict[str, Any]) -> list[Any]:
     )
     for name, values, pattern in rows:
         seeds.add_row(name, *(pattern.format(v) for v in values))
-    lines = [head, seeds, _seed_test_line(test), f"method: {test['method']}"]
+    return [head, seeds, *_numbers(test)]
+
+
+def final_test_detail(event: dict[str, Any]) -> list[Any]:
+    """The final test's seeds, both sides' scores on the test split, and its test."""
+    runs = len(event["seeds"])
+    head = f"final test on the test split ({runs} fresh seeds): {event['status']}"
+    table = Table(box=None, padding=(0, 1), show_header=False)
+    for name, cells in seed_rows(event):
+        table.add_row(name, *cells)
+    lines: list[Any] = [Text(f"{head}: {event['reason']}"), table]
+    if event.get("test"):
+        lines.extend(Text(str(line)) for line in _numbers(event["test"]))
+    return lines
+
+
+def _numbers(test: dict[str, Any]) -> list[str]:
+    """The seed test, its method, and the held-out example interval if there is one."""
+    lines = [_seed_test_line(test), f"method: {test['method']}"]
     examples = test.get("examples")
     if examples:
         lines.append(

@@ -2,7 +2,8 @@
 
 Two searches through the real loop and ledger: the first with LLM sessions (submitted,
 one that submitted nothing, one that failed on the API, a failed model call), failures of
-several labels, a crash and a resume, and a reproduction; the second races seeds. Afterwards
+several labels, a crash and a resume, and a reproduction, and a final test skipped (its
+task has no test split); the second races seeds and ends with a final test. Afterwards
 every TrialLaunched is rewritten as the v1 program stored it (resealing the chain), so the
 ledger needs upcasting as an old one does. `EVENT_TYPES` names what it contains.
 """
@@ -27,7 +28,7 @@ from ledger.recovery import recovery_events
 from ledger.store import Ledger
 from projections.lineage import DuckLineage
 from tests.support import (
-    RACING_TASK,
+    TESTED_TASK,
     ScriptedEvaluator,
     StepProposer,
     SyncExecutor,
@@ -179,7 +180,8 @@ def mixed_ledger(tmp: Path) -> Ledger:
     """Both searches in one ledger at tmp/ledger.sqlite, TrialLaunched stored as v1."""
     store, first = _first_search(tmp)
     _reproduce(store, first, 1)
-    second, _, _ = scripted_loop(tmp, trials=3, task=RACING_TASK)  # races: TrialExtended
+    # races (TrialExtended), then tests its best (FinalTestLaunched):
+    second, _, _ = scripted_loop(tmp, trials=3, task=TESTED_TASK)
     second.run()
     assert as_written_by_v1(tmp / "ledger.sqlite") > 0
     return store

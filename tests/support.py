@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from domain.config import SearchConfig
@@ -60,6 +60,15 @@ TINY_TASK = TaskSpec(
 
 RACING_TASK = TINY_TASK.model_copy(
     update={"keep": KeepRule(), "seeds": Seeds(per_trial=1, max_per_trial=3, noise=5)}
+)
+
+# RACING_TASK with a test split: its searches end with a final test on 3 fresh seeds.
+TESTED_TASK = TaskSpec.model_validate(
+    {
+        **RACING_TASK.model_dump(),
+        "commands": {**RACING_TASK.commands.model_dump(), "prepare": ("prep", "{test}")},
+        "test": {"seeds": 3},
+    }
 )
 
 Script = Callable[[TrialJob], Outcome]
@@ -160,6 +169,7 @@ class ScriptedEvaluator:
         recipe: Mapping[str, str],
         seeds: tuple[int, ...],
         scoring: tuple[int, ...],
+        split: Literal["validation", "test"] = "validation",
     ) -> TrialJob:
         return TrialJob(
             trial_id=trial_id,
@@ -172,11 +182,12 @@ class ScriptedEvaluator:
             budgets=self.task.budgets,
             size_cap_bytes=self.task.size_cap_bytes,
             sandbox=True,
-            run_dir=str(search_dir / f"trial-{sequence:04d}"),
+            run_dir=str(search_dir / f"{'test' if split == 'test' else 'trial'}-{sequence:04d}"),
             data_dir="/d",
-            heldout_dir="/h",
+            heldout_dir="/t" if split == "test" else "/h",
             smoke=smoke,
             backstop_seconds=60,
+            split=split,
         )
 
     def classify(self, report: RunReport, scoring_seeds: tuple[int, ...]) -> Outcome:

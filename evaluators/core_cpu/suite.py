@@ -17,6 +17,8 @@ answers with the continuation it gives the highest mean log-probability per byte
   rests of 3 other held-out lines cut the same way.
 
 Answer lines that occur as whole lines anywhere in the training text are never used.
+Every item comes with its position (play, speech, line), by which prepare.py splits the
+suite into validation and test items.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class Item:
     context: str
     choices: tuple[str, ...]
     answer: int
+
+
+Position = tuple[int, int, int]  # (play, speech, line) of the line an item is built at
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ class Builder:
     def fresh(self, line: str) -> bool:
         return line not in self.seen
 
-    def positions(self) -> list[tuple[int, int, int]]:
+    def positions(self) -> list[Position]:
         """(play, speech, line) of every line of every speech."""
         return [
             (p, s, j)
@@ -198,8 +203,9 @@ def _cut(line: str) -> tuple[str, str]:
 
 def build_suite(
     plays: Sequence[Play], seen_lines: set[str], per_task: int, seed: int
-) -> list[Item]:
-    """`per_task` items of each task, from positions drawn without replacement."""
+) -> list[tuple[Position, Item]]:
+    """`per_task` items of each task, from positions drawn without replacement, each
+    with the position it was built at."""
     builder = Builder(plays, seen_lines, seed)
     makers: dict[str, Callable[[int, int, int], Item | None]] = {
         "next_word": builder.next_word,
@@ -207,12 +213,12 @@ def build_suite(
         "speaker": builder.speaker,
         "continuation": builder.continuation,
     }
-    items: list[Item] = []
+    items: list[tuple[Position, Item]] = []
     for task, make in makers.items():
         order = builder.positions()
         builder.rng.shuffle(order)
-        made = (item for pos in order if (item := make(*pos)) is not None)
-        chosen = [item for _, item in zip(range(per_task), made, strict=False)]
+        made = ((pos, item) for pos in order if (item := make(*pos)) is not None)
+        chosen = [placed for _, placed in zip(range(per_task), made, strict=False)]
         if len(chosen) < per_task:
             raise ValueError(f"{task}: only {len(chosen)} items, {per_task} wanted")
         items.extend(chosen)

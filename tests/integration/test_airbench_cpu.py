@@ -27,7 +27,7 @@ RECIPE = TASK / "recipe" / "train.py"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("airbench-data")
-    prepare(root / "train", root / "heldout")
+    prepare(root / "train", root / "heldout", root / "test")
     return root / "train", root / "heldout"
 
 
@@ -67,7 +67,7 @@ def test_the_recipe_declares_the_five_surfaces() -> None:
 def test_prepare_is_deterministic_and_keeps_the_test_split_apart(
     data: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    prepare(tmp_path / "train", tmp_path / "heldout")
+    prepare(tmp_path / "train", tmp_path / "heldout", tmp_path / "test")
     names = {"train": ("train_x", "train_y"), "heldout": ("test_x", "test_y")}
     for folder, arrays in names.items():
         for name in arrays:

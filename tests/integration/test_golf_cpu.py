@@ -31,7 +31,7 @@ RECIPE = TASK / "recipe" / "train.py"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("golf-data")
-    prepare(root / "train", root / "heldout")
+    prepare(root / "train", root / "heldout", root / "test")
     return root / "train", root / "heldout"
 
 
@@ -116,7 +116,7 @@ def test_prepare_is_deterministic_and_holds_out_a_whole_work(
     data: tuple[Path, Path], tmp_path: Path
 ) -> None:
     train_dir, heldout = data
-    manifest = prepare(tmp_path / "train", tmp_path / "heldout")
+    manifest = prepare(tmp_path / "train", tmp_path / "heldout", tmp_path / "test")
     for name in ("train/train.bin", "heldout/val.bin"):
         first = (train_dir.parent / name).read_bytes()
         assert (tmp_path / name).read_bytes() == first

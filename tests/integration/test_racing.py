@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -271,6 +272,8 @@ def test_a_search_on_the_example_task_races_judges_by_test_and_replays(tmp_path)
 
     assert done.returncode == 0, done.stderr
     assert "races on: seed" in done.stdout
+    assert "final test: the best and the seed recipe on fresh seeds 1000003" in done.stdout
+    assert re.search(r"\ntest split: best #\d+ .*\], (held|not held)\n", done.stdout)
     events = events_of(open_ledger(str(ledger)))
     noise = next(e for e in events if isinstance(e, s.NoiseFloorMeasured)).noise
     assert (noise.k, noise.method, noise.seeds_per_trial) == (10, PAIRED_NOISE_METHOD, 3)
@@ -280,6 +283,9 @@ def test_a_search_on_the_example_task_races_judges_by_test_and_replays(tmp_path)
     assert judged
     assert all(j.rule == "paired" and j.test is not None for j in judged)
     assert any(isinstance(e, t.TrialExtended) for e in events)
+    tested = next(e for e in events if isinstance(e, s.FinalTested))
+    assert tested.test is not None
+    assert tested.test.method == judged[-1].test.method  # one paired machinery
     replayed = cli("replay", "--ledger", str(ledger))
     assert replayed.returncode == 0, replayed.stderr
     assert "no divergence" in replayed.stdout
