@@ -68,7 +68,7 @@ def agent_sql(con: duckdb.DuckDBPyConnection, query: str, max_rows: int, max_byt
         cursor.rollback()
         cursor.close()
     result = audit.Result(columns, rows[:max_rows], len(rows) > max_rows)
-    return _capped(audit.to_json(result), result, max_rows, max_bytes)
+    return _capped(audit.to_jsonl(result), result, max_rows, max_bytes)
 
 
 def _capped(text: str, result: audit.Result, max_rows: int, max_bytes: int) -> str:

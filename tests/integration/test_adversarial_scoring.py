@@ -275,4 +275,4 @@ def test_core_tricks_with_history_padding_or_look_ahead_are_illegal(
 
 
 def test_an_honest_core_trial_still_scores_after_the_attacks(core: World) -> None:
-    assert honest_trial_examples(core) == 1000  # one centred credit per item
+    assert honest_trial_examples(core) == 507  # one centred credit per validation item

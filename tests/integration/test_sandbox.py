@@ -19,7 +19,7 @@ from subprocess import PIPE
 import pytest
 
 from domain.task import Limits
-from evaluators import sandbox, slots
+from evaluators import mounts, sandbox, slots
 from evaluators.process import run_measured
 from evaluators.sandbox import SandboxSpec, SandboxStartError, kill, popen
 from tests.sandbox_support import AS_ROOT, ENV, needs_bwrap
@@ -140,7 +140,7 @@ def test_the_filesystem_is_an_allow_list(tmp_path: Path) -> None:
     for path in (sys.prefix, sys.base_prefix, str(work)):
         shown_roots.add(Path(path).parts[1])
     assert set(literal_eval(lines[7])) <= shown_roots
-    assert set(literal_eval(lines[8])) <= set(sandbox.ETC_FILES)
+    assert set(literal_eval(lines[8])) <= set(mounts.ETC_FILES)
     venv_in_repo = Path(sys.prefix).is_relative_to(REPO)
     expected = [Path(sys.prefix).relative_to(REPO).parts[0]] if venv_in_repo else []
     assert literal_eval(lines[9]) == expected  # the repo shows only the venv
