@@ -56,11 +56,15 @@
       var drawn = 0;
       svg.querySelectorAll(".mark").forEach(function (mark) {
         var box = mark.getBBox();
-        if (box.width > 0 && box.height > 0) {
+        if (box.width > 0 || box.height > 0) {  // a flat line is drawn too
           drawn += 1;
         }
       });
       svg.setAttribute("data-drawn", String(drawn));
+      // How much of its box's width the chart fills, in percent.
+      var box = svg.parentNode.clientWidth;
+      var fill = box ? Math.round(100 * svg.getBoundingClientRect().width / box) : 0;
+      svg.setAttribute("data-fill", String(fill));
     });
   }
 

@@ -30,5 +30,6 @@ def write_report(con: duckdb.DuckDBPyConnection, search_id: UUID, out_dir: Path)
         s.lower_is_better,
         out_dir / "progress.png",
         f"{s.task} search {s.ordinal} ({s.search_id[:8]})",
+        s.noise_sigma,
     )
     return ReportFiles(html, png, len(data.trials))

@@ -14,10 +14,11 @@ from decimal import Decimal
 from html import escape
 from pathlib import Path
 
-from projections import final_test
+from projections import final_test, report_sections
 from projections import report_stats as stats
+from projections.report_charts import bar_svg, mix_svg
 from projections.report_data import Costs, ReportData
-from projections.report_svg import bar_svg, colour, css_name, mix_svg, num, progress_svg
+from projections.report_svg import colour, css_name, num, progress_svg
 from projections.report_tree import tree_svg
 from projections.report_trials import chip, link, trial_sections
 
@@ -25,6 +26,8 @@ ASSETS = Path(__file__).parent
 SECTIONS = (
     ("final", "Final test"),
     ("progress", "Progress"),
+    ("curves", "Loss curves"),
+    ("knobs", "Knobs"),
     ("tree", "Lineage tree"),
     ("specialists", "Specialists"),
     ("mix", "Outcome mix over time"),
@@ -48,6 +51,8 @@ def page(data: ReportData) -> str:
         _header(data, order, title),
         _section("final", _final(data)),
         _section("progress", _progress(data)),
+        _section("curves", report_sections.curves(data)),
+        _section("knobs", report_sections.knobs(data)),
         _section("tree", _tree(data)),
         _section("specialists", _specialists(data, order)),
         _section("mix", _mix(data, order)),
@@ -91,11 +96,12 @@ def _header(data: ReportData, order: Sequence[str], title: str) -> str:
             "proposer",
             f"{escape(s.agent)}, policy {escape(s.policy)}, lineage {'on' if s.lineage else 'off'}",
         ),
-        ("noise floor", num(s.noise_floor)),
+        ("noise", _noise(data)),
         ("ran", f"{escape(s.started_at)} → {escape(s.finished_at) or 'still running'}"),
+        ("resumed", _resumed(data)),
         ("finished", escape(s.finish_reason)),
         ("best", best),
-        ("trials", f"{len(data.trials)} (the seed recipe's run is #0)"),
+        ("trials", _trial_counts(data)),
     ]
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts if v)
     nav = "".join(f'<a href="#{a}">{h}</a>' for a, h in SECTIONS if a != "costs" or data.costs)
@@ -103,6 +109,30 @@ def _header(data: ReportData, order: Sequence[str], title: str) -> str:
     return (
         f"<header><h1>{escape(title)}</h1>{headline}<nav>{nav}</nav>"
         f'<dl class="facts">{body}</dl>{_legend(data, order)}</header>'
+    )
+
+
+def _noise(data: ReportData) -> str:
+    s = data.search
+    if s.noise_sigma is None:
+        return num(s.noise_floor)
+    return (
+        f"σ {num(s.noise_sigma)} between training seeds ({s.noise_runs} runs of the seed"
+        f" recipe); noise floor {num(s.noise_floor)}"
+    )
+
+
+def _resumed(data: ReportData) -> str:
+    if not data.resumes:
+        return ""
+    return f"{len(data.resumes)} time(s){report_sections.resumes(data)}"
+
+
+def _trial_counts(data: ReportData) -> str:
+    keeps = sum(1 for t in data.trials if t.outcome == "keep")
+    return (
+        f"{len(data.trials)} (#0 is the seed recipe's run, the baseline every keep is"
+        f" measured against); {keeps} kept"
     )
 
 
@@ -142,11 +172,13 @@ def _final(data: ReportData) -> str:
 
 def _progress(data: ReportData) -> str:
     s = data.search
-    svg = progress_svg(data.trials, s.metric, s.lower_is_better)
+    svg = progress_svg(data.trials, s.metric, s.lower_is_better, s.noise_sigma, data.resumes)
     return (
         '<p class="muted">Each point is a trial (click it for details); the line is the best'
-        " kept score so far. Trials without a score sit on the lower lane; triangles mark"
-        " scores beyond the plotted range. Also written as progress.png.</p>"
+        " kept score so far, in a band of ± one run's noise σ. Diamonds ran but failed the"
+        " accuracy gate. Trials without a score sit on the lower lane; triangles mark"
+        " scores beyond the robust range (three interquartile ranges past the quartiles);"
+        " dashed lines mark resumes. Also written as progress.png.</p>"
         f'<div class="scroll">{svg}</div>'
     )
 

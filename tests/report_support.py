@@ -59,24 +59,25 @@ def evaluate(job: TrialJob) -> Outcome:
     """The recipe's knobs decide the outcome, first match wins, like the task's classifier."""
     text = job.recipe["train.py"]
     lr, steps, width = knob(text, "LR"), knob(text, "STEPS"), knob(text, "WIDTH")
+    score = round(1.0 + abs(lr - 0.004) * 100 - width * 0.002 - steps * 0.003, 6)
     if width > 40:
         return _failure(FailureLabel.SIZE_BLOCKED, f"artifact {900 + width * 10:.0f} B > 1000 B")
     if width % 8:
         return _failure(FailureLabel.CRASH, f"RuntimeError: width {width:.0f} <not> divisible")
     if steps >= 40:
         return _failure(FailureLabel.TRAIN_BUDGET_OVERRUN, f"train_s {steps / 2:.1f} > 10 s")
-    if lr < 0.001:
-        return _failure(FailureLabel.DISQUALIFIED, f"accuracy 0.95 < gate 0.96 {HOSTILE}")
-    score = 1.0 + abs(lr - 0.004) * 100 - width * 0.002 - steps * 0.003
-    return scored(round(score, 6), job.seeds)
+    if lr < 0.001:  # the run finished: its score is recorded beside the gate miss
+        reason = f"accuracy 0.95 < gate 0.96 {HOSTILE}"
+        return _failure(FailureLabel.DISQUALIFIED, reason, {"loss": score})
+    return scored(score, job.seeds)
 
 
-def _failure(label: FailureLabel, reason: str) -> Outcome:
+def _failure(label: FailureLabel, reason: str, measured: dict[str, float] | None = None) -> Outcome:
     base = failed(label, reason)
     return base.model_copy(
         update={
             "log_excerpt": f"Traceback (most recent call last):\n  {reason}\n{HOSTILE}",
-            "measurements": {"train_s": 2.0, "cpu_s": 2.5},
+            "measurements": {"train_s": 2.0, "cpu_s": 2.5, **(measured or {})},
         }
     )
 
