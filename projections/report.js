@@ -68,7 +68,32 @@
     });
   }
 
+  // A live view's page polls its server for the ledger position and reloads when events
+  // have arrived since it was rendered; data-polled records the last answer.
+  function setupLive() {
+    var root = document.documentElement;
+    var shown = root.getAttribute("data-live");
+    if (shown === null) {
+      return;
+    }
+    function poll() {
+      fetch("/position", { cache: "no-store" })
+        .then(function (response) { return response.text(); })
+        .then(function (text) {
+          root.setAttribute("data-polled", text.trim());
+          if (Number(text) > Number(shown)) {
+            window.location.reload();
+          } else {
+            window.setTimeout(poll, 1500);
+          }
+        })
+        .catch(function () { window.setTimeout(poll, 5000); });
+    }
+    window.setTimeout(poll, 1500);
+  }
+
   setupLegend();
+  setupLive();
   setupTree();
   countDrawn();
   document.documentElement.setAttribute("data-ready", "1");

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -11,7 +12,9 @@ from uuid import UUID
 import duckdb
 
 from domain.labels import FailureLabel, Verdict
+from domain.progress import BASELINE  # the seed run's specialist; its outcome here too
 from projections import final_test, report_knobs, report_series
+from projections.display import resolve_search
 
 _TRIAL_SQL = (
     "SELECT t.seq, t.trial_id, t.parent_seq, t.depth, t.specialist, t.agent, t.status,"
@@ -27,7 +30,6 @@ _SEARCH_SQL = (
     " s.finished_at, s.finish_reason, b.seq, s.best_score, s.noise_sigma, len(s.noise_scores)"
     " FROM searches s LEFT JOIN trials b ON b.trial_id = s.best_trial WHERE s.search_id = ?"
 )
-BASELINE = "baseline"  # the seed recipe's run (#0): its specialist and its outcome here
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 
 
@@ -123,6 +125,17 @@ def load(con: duckdb.DuckDBPyConnection, search_id: UUID) -> ReportData:
         report_series.resumes(con, search_id),
         report_knobs.knobs(con, search_id),
     )
+
+
+def select(con: duckdb.DuckDBPyConnection, prefixes: Sequence[str], every: bool) -> list[UUID]:
+    """The searches to report: every one in order, or each prefix's one (default: latest).
+
+    Raises display.UnknownSearchError for a prefix that names no single search."""
+    if every:
+        rows = con.execute("SELECT search_id FROM searches ORDER BY ordinal").fetchall()
+        return [UUID(str(r[0])) for r in rows]
+    found = [resolve_search(con, p) for p in prefixes] or [resolve_search(con, None)]
+    return list(dict.fromkeys(found))  # the same search named twice is shown once
 
 
 def _search(con: duckdb.DuckDBPyConnection, search_id: UUID) -> Search:

@@ -37,14 +37,9 @@ SECTIONS = (
 )
 
 
-def page(data: ReportData) -> str:
+def page(data: ReportData, live: int | None = None) -> str:
+    """The report of one search; `live` (a ledger position) makes it a live view's page."""
     order = stats.outcomes(data.trials)
-    css = (ASSETS / "report.css").read_text() + _outcome_css(order)
-    script = (ASSETS / "report.js").read_text()
-    policy = (
-        f"default-src 'none'; style-src '{_digest(css)}'; script-src '{_digest(script)}';"
-        " img-src data:; base-uri 'none'; form-action 'none'"
-    )
     s = data.search
     title = f"autorecipe report: {s.task} search {s.ordinal} ({s.search_id[:8]})"
     body = [
@@ -60,14 +55,38 @@ def page(data: ReportData) -> str:
         _section("costs", _costs(data.costs)) if data.costs else "",
         _section("trials", _finished_note(data) + trial_sections(data.trials, s.metric)),
     ]
+    footer = (
+        f"Derived from the projections of ledger search {escape(s.search_id)}; every value"
+        " here can be re-derived with <code>cli.py audit</code>."
+    )
+    return document(title, "".join(body), footer, _outcome_css(order), live)
+
+
+def document(title: str, body: str, footer: str, css: str = "", live: int | None = None) -> str:
+    """A whole page with the report's styles and script inlined, admitted by their hashes.
+
+    A live page (`live` = the ledger position it shows) may also fetch from its own
+    server, which it polls to reload when the ledger moves on."""
+    css = (ASSETS / "report.css").read_text() + css
+    script = (ASSETS / "report.js").read_text()
+    connect = "connect-src 'self'; " if live is not None else ""
+    policy = (
+        f"default-src 'none'; {connect}style-src '{_digest(css)}'; script-src"
+        f" '{_digest(script)}'; img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    banner, attrs = "", ""
+    if live is not None:
+        attrs = f' data-live="{live}"'
+        banner = (
+            f'<div class="live">live view at ledger position {live}: this page reloads'
+            " when new events arrive</div>"
+        )
     return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html><html lang="en"{attrs}><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{css}</style></head><body>"
-        f"{''.join(body)}<footer>Derived from the projections of ledger search"
-        f" {escape(s.search_id)}; every value here can be re-derived with"
-        f" <code>cli.py audit</code>.</footer><script>{script}</script></body></html>"
+        f"<title>{escape(title)}</title><style>{css}</style></head><body>{banner}"
+        f"{body}<footer>{footer}</footer><script>{script}</script></body></html>"
     )
 
 
