@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import duckdb
+
 from domain.labels import FailureLabel
 from domain.ports import Outcome, Proposal, ProposalRequest, TrialJob
+from projections import report_data
+from projections.display import resolve_search
 from tests.support import failed, scored, scripted_loop
 
 HOSTILE = '<img src=x onerror="alert(1)"> & </pre><script>alert(2)</script>'
@@ -137,3 +141,9 @@ def planned_search(tmp_path: Path) -> str:
     )
     loop.run()
     return location
+
+
+def report_of(ledger: str, path: Path | None = None) -> report_data.ReportData:
+    """The report's data for the ledger's latest search, from its projections file."""
+    with duckdb.connect(str(path or Path(ledger).with_suffix(".duckdb")), read_only=True) as con:
+        return report_data.load(con, resolve_search(con, None))
