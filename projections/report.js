@@ -84,12 +84,12 @@
           if (Number(text) > Number(shown)) {
             window.location.reload();
           } else {
-            window.setTimeout(poll, 1500);
+            window.setTimeout(poll, 3000);
           }
         })
         .catch(function () { window.setTimeout(poll, 5000); });
     }
-    window.setTimeout(poll, 1500);
+    window.setTimeout(poll, 3000);
   }
 
   setupLegend();

@@ -15,6 +15,7 @@ from projections.report_svg import LEFT, RIGHT, colour, css_name, num, svg, tick
 
 CURVE_W, CURVE_H, CURVE_TOP, CURVE_PLOT_H = 960, 320, 16, 260
 PC_W, PC_H, PC_TOP, PC_PLOT_H = 960, 330, 28, 250
+PC_LABEL_W = 56  # room right of the score axis for its name and tick labels
 
 
 def _line(trial: Trial, points: Sequence[tuple[float, float]], tip: str) -> str:
@@ -103,8 +104,10 @@ def parallel_svg(trials: Sequence[Trial], knobs: Knobs, metric: str, lower_is_be
         values = [float(v[name]) for v in knobs.values.values() if name in v]
         axes.append((name, *_axis_scale(values)))
     scores = [t.score for t in trials if t.score is not None]
-    lo, hi = y_domain(scores)
-    gap = (PC_W - LEFT - RIGHT) / max(len(axes), 1)
+    lo, hi = y_domain(scores)  # robust, but unpadded: the axis ends are real scores
+    kept = [v for v in scores if lo <= v <= hi] or [0.0, 1.0]
+    lo, hi = min(kept), max(kept)
+    gap = (PC_W - LEFT - RIGHT - PC_LABEL_W) / max(len(axes), 1)
     parts = []
     for i, (name, a_lo, a_hi, log) in enumerate([*axes, (metric, lo, hi, False)]):
         x = LEFT + gap * i
