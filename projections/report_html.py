@@ -196,7 +196,7 @@ def _progress(data: ReportData) -> str:
         '<p class="muted">Each point is a trial (click it for details); the line is the best'
         " kept score so far, in a band of ± one run's noise σ. Diamonds ran but failed the"
         " accuracy gate. Trials without a score sit on the lower lane; triangles mark"
-        " scores beyond the robust range (three interquartile ranges past the quartiles);"
+        " scores beyond the robust range (ten median absolute deviations from the median);"
         " dashed lines mark resumes. Also written as progress.png.</p>"
         f'<div class="scroll">{svg}</div>'
     )

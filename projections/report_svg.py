@@ -28,6 +28,7 @@ COLOURS = {
 PENDING = "#ffffff"  # proposed, edited, launched or scored but not yet judged
 W, H = 960, 400
 LEFT, RIGHT, TOP, PLOT_H = 72, 24, 20, 280
+OUTLIER_MADS = 10  # scores further than this from the median do not set the y range
 LANE_Y = TOP + PLOT_H + 22  # where trials without a score sit, under the plot area
 
 
@@ -66,17 +67,19 @@ def title(trial: Trial, metric: str) -> str:
 
 def y_domain(scores: Sequence[float], anchors: Sequence[float] = ()) -> tuple[float, float]:
     """A robust y range: every anchor (the seed run and the keeps), and the scores within
-    three interquartile ranges of the quartiles.
+    ten median absolute deviations (MAD) of the median.
 
     One wild score (a diverged run) would flatten the improvements people look for, so
-    scores beyond those fences are left out of the range, clamped to the plot's edge and
-    drawn as triangles instead.
+    scores beyond that fence are left out of the range, clamped to the plot's edge and
+    drawn as triangles instead. The MAD, unlike quartiles, finds the one wild score of
+    three; for normal scores the fence is about 6.7 standard deviations.
     """
-    core = sorted(scores)
-    if len(core) >= 4:
-        q1, q2, q3 = statistics.quantiles(core, n=4, method="inclusive")
-        fence = 3 * ((q3 - q1) or abs(q2) * 0.05 or 1.0)
-        core = [v for v in core if q1 - fence <= v <= q3 + fence]
+    core = list(scores)
+    if len(core) >= 3:
+        middle = statistics.median(core)
+        mad = statistics.median(abs(v - middle) for v in core)
+        fence = OUTLIER_MADS * (mad or abs(middle) * 0.05 or 1.0)
+        core = [v for v in core if abs(v - middle) <= fence]
     core += anchors
     if not core:
         return 0.0, 1.0

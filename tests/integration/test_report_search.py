@@ -15,7 +15,7 @@ from ledger.recovery import recovery_events
 from projections import report_data
 from projections.report_knobs import parse
 from projections.report_stats import best_so_far
-from projections.report_svg import PLOT_H, progress_svg, trial_domain
+from projections.report_svg import PLOT_H, progress_svg, trial_domain, y_domain
 from tests.browser import Dom, Element
 from tests.report_support import PLANNED_TRIALS, report_of
 from tests.support import by_lr, failed, scripted_loop
@@ -55,6 +55,8 @@ def test_one_wild_score_does_not_flatten_the_plot(report_ledger):
         assert svg.count('class="mark clipped"') == 1  # drawn at the edge, as a triangle
     trials[1] = dataclasses.replace(trials[1], score=50.0)  # a keep is never clamped away
     assert trial_domain(trials)[1] > 50
+    assert y_domain([1.0, 1.1, 1e6], anchors=[1.0])[1] < 2  # one wild score of three
+    assert y_domain([1.0, 1.0, 1.0, 1.0, 9.0])[1] < 2  # ties leave no spread: 5% of the middle
 
 
 def test_a_gate_miss_keeps_its_score_and_is_drawn_as_failing_the_gate(report_ledger, report_dom):
