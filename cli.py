@@ -612,16 +612,21 @@ def report(
         bool, typer.Option("--watch", help="Serve a live view on localhost; write no files.")
     ] = False,
     port: Annotated[
-        int, typer.Option(min=0, max=65535, help="--watch: the port; 0 picks a free one.")
-    ] = 8765,
+        int | None,
+        typer.Option(min=0, max=65535, help="--watch: the port (default 8765; 0: any free one)."),
+    ] = None,
     out: OutOpt = None,
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """An HTML report of one search (report.html, progress.png); of several, a comparison
     with each one's report beside it; with --watch, a live view that follows the ledger."""
     if watch:
-        _watch(search_ids or [], every, port, ledger)
+        if out is not None:
+            fail("--watch serves the report and writes no files: drop --out")
+        _watch(search_ids or [], every, 8765 if port is None else port, ledger)
         return
+    if port is not None:
+        fail("--port is for --watch: add --watch to serve the report")
     from projections.report import default_folder, write  # matplotlib loads only here
     from projections.report_data import select as select_searches
 

@@ -132,3 +132,14 @@ def test_a_port_in_use_is_one_line(tmp_path):
         port = str(taken.getsockname()[1])
         done = cli("report", "--watch", "--port", port, "--ledger", location)
     assert_one_line_error(done, f"cannot serve on 127.0.0.1:{port}")
+
+
+def test_options_that_would_be_ignored_are_refused(tmp_path):
+    loop, _store, location = scripted_loop(tmp_path, trials=1)
+    loop.run()
+    watching = cli("report", "--watch", "--out", str(tmp_path / "x"), "--ledger", location)
+    assert_one_line_error(watching, "--watch serves the report and writes no files")
+    assert_one_line_error(
+        cli("report", "--port", "9", "--ledger", location), "--port is for --watch"
+    )
+    assert not (tmp_path / "x").exists()
