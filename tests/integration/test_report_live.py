@@ -95,10 +95,10 @@ def test_the_live_view_follows_a_running_search_without_stalling_it(running):
     assert search.poll() is None, "the search ended before the live view was read"
     assert "still running" in first
     shown = _live_position(first)
-    # Chromium runs the page's script, which polls the server for the ledger position.
-    dom = dump_dom(url, budget_ms=5000)
-    assert dom.find("html")[0].attrs.get("data-ready") == "1"
-    assert int(dom.find("html")[0].attrs["data-polled"]) >= shown
+    # Chromium draws the page while the search runs (it may have reloaded a newer one).
+    root = dump_dom(url, budget_ms=5000).find("html")[0]
+    assert root.attrs.get("data-ready") == "1"
+    assert int(root.attrs["data-live"]) >= shown
     shot = Image.open(screenshot(url, tmp_path / "live.png", size="1100,1400"))
     assert (221, 244, 255) in {rgb for _, rgb in shot.convert("RGB").getcolors(1 << 24) or ()}
     _until(lambda: int(get(url + "position")[1]) > shown, "new events")
@@ -108,6 +108,9 @@ def test_the_live_view_follows_a_running_search_without_stalling_it(running):
     assert "trial_budget" in final  # the whole search, to its end
     assert "still running" not in final
     assert f"{TRIALS + 1} (#0 is the seed" in final
+    # Once the ledger stands still, the page's poll finds nothing newer and stays.
+    root = dump_dom(url, budget_ms=8000).find("html")[0]
+    assert root.attrs["data-polled"] == root.attrs["data-live"] == str(_live_position(final))
 
 
 def test_the_live_view_answers_only_its_own_routes_and_host(running):
