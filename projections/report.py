@@ -58,5 +58,6 @@ def _write_one(data: report_data.ReportData, out_dir: Path) -> ReportFiles:
         out_dir / "progress.png",
         f"{s.task} search {s.ordinal} ({s.search_id[:8]})",
         s.noise_sigma,
+        data.resumes,
     )
     return ReportFiles(html, png, len(data.trials))

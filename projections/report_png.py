@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from projections.report_data import Trial
+from projections.report_series import Resume
 from projections.report_stats import REFERENCES, best_so_far, outcomes
 from projections.report_svg import colour, trial_domain
 
@@ -22,6 +23,7 @@ def write_png(
     path: Path,
     title: str,
     sigma: float | None = None,
+    resumes: Sequence[Resume] = (),
 ) -> Path:
     """Scored trials by outcome with the best-so-far steps and their noise band; unscored
     ones on a lane below; the y range is the HTML plot's robust one."""
@@ -49,6 +51,9 @@ def write_png(
                 label=f"± noise σ {sigma:.3g}",
             )
     ax.set_ylim(lo, hi)
+    for resume in resumes:  # as in the HTML plot: between the last trial ended and the next
+        x = -0.5 if resume.after_seq is None else resume.after_seq + 0.5
+        ax.axvline(x, color="#6e7781", linestyle="--", linewidth=1)
     ax.set_ylabel(f"{metric} ({'lower' if lower_is_better else 'higher'} is better)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)

@@ -9,7 +9,10 @@ import duckdb
 import pytest
 from PIL import Image
 
+from ledger.store import open_ledger
+from projections.db import projections_path
 from projections.report_compare import PALETTE
+from projections.report_serve import LiveReport
 from tests.browser import Dom, dump_dom, screenshot
 from tests.support import StepProposer, scripted_loop
 from tests.test_cli import assert_one_line_error, cli
@@ -94,3 +97,19 @@ def test_a_search_named_twice_is_one_report_and_a_bad_prefix_one_line(ledger, tm
     assert "report of" in done.stdout  # one search: its own report, not a comparison
     bad = cli("report", "--ledger", ledger, "--search", sid[:8], "--search", "ffffffff")
     assert_one_line_error(bad, "no single search matches 'ffffffff'")
+
+
+def test_the_live_view_serves_the_comparison_and_each_search_it_links(ledger):
+    store = open_ledger(ledger)
+    live = LiveReport(store, projections_path(ledger), [], every=True)
+    at = store.max_position()
+    page = Dom(live.page("/"))
+    assert page.find("html")[0].attrs["data-live"] == str(at)
+    links = sorted(e.attrs["href"] for e in page.find("a") if e.within("table"))
+    assert links == sorted(f"search-{sid[:8]}/report.html" for sid, _, _ in _searches(ledger))
+    for link in links:  # the same relative links lead to the live pages of each search
+        own = Dom(live.page("/" + link))
+        assert own.find("html")[0].attrs["data-live"] == str(at)
+        assert link[7:15] in own.find("title")[0].text
+    with pytest.raises(LookupError):
+        live.page("/report.html/../../ledger.sqlite")
