@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from dataclasses import dataclass
 from uuid import UUID
@@ -40,7 +41,8 @@ class Knobs:
 
 
 def _is_number(value: Value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite int or float: an axis cannot place inf (`1e999` reads as inf)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def parse(files: dict[str, str]) -> dict[str, Value]:
@@ -58,7 +60,9 @@ def _literal(source: str) -> Value:
             value = ast.literal_eval(candidate.strip())
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
-        if isinstance(value, int | float | str | bool):
+        if isinstance(value, str):
+            return value[:_TEXT_CAP]
+        if isinstance(value, int | float | bool):
             return value
     return source.split("#", 1)[0].strip()[:_TEXT_CAP]
 

@@ -74,13 +74,13 @@ def y_domain(scores: Sequence[float], anchors: Sequence[float] = ()) -> tuple[fl
     drawn as triangles instead. The MAD, unlike quartiles, finds the one wild score of
     three; for normal scores the fence is about 6.7 standard deviations.
     """
-    core = list(scores)
+    core = [v for v in scores if math.isfinite(v)]  # inf or nan has no place on an axis
     if len(core) >= 3:
         middle = statistics.median(core)
         mad = statistics.median(abs(v - middle) for v in core)
         fence = OUTLIER_MADS * (mad or abs(middle) * 0.05 or 1.0)
         core = [v for v in core if abs(v - middle) <= fence]
-    core += anchors
+    core += [v for v in anchors if math.isfinite(v)]
     if not core:
         return 0.0, 1.0
     lo, hi = min(core), max(core)

@@ -13,7 +13,7 @@ from domain.labels import FailureLabel, FinishReason
 from domain.progress import fold
 from ledger.recovery import recovery_events
 from projections import report_data
-from projections.report_knobs import parse
+from projections.report_knobs import Knobs, parse
 from projections.report_stats import best_so_far
 from projections.report_svg import PLOT_H, progress_svg, trial_domain, y_domain
 from tests.browser import Dom, Element
@@ -57,6 +57,7 @@ def test_one_wild_score_does_not_flatten_the_plot(report_ledger):
     assert trial_domain(trials)[1] > 50
     assert y_domain([1.0, 1.1, 1e6], anchors=[1.0])[1] < 2  # one wild score of three
     assert y_domain([1.0, 1.0, 1.0, 1.0, 9.0])[1] < 2  # ties leave no spread: 5% of the middle
+    assert y_domain([1.0, 1.2, float("inf"), float("nan")], anchors=[float("-inf")])[1] < 2
 
 
 def test_a_gate_miss_keeps_its_score_and_is_drawn_as_failing_the_gate(report_ledger, report_dom):
@@ -121,11 +122,16 @@ def test_knobs_are_literals_read_never_run(tmp_path):
         "LR = 0.1  # learning rate\nNAME: int = 4\nS = 'a # b'\n  INDENTED = 3\n"
         f"BAD = __import__('os').system('touch {marker}')\nlower = 1\nLR = 9\n"
     )
-    found = parse({"train.py": text})
-    assert found == {"LR": 0.1, "NAME": 4, "S": "a # b", "BAD": found["BAD"]}
+    found = parse({"train.py": text + f"LONG = '{'y' * 500}'\nHUGE = 1e999\n"})
+    assert found == {
+        "LR": 0.1, "NAME": 4, "S": "a # b", "BAD": found["BAD"], "LONG": "y" * 40,
+        "HUGE": float("inf"),
+    }  # fmt: skip
     assert isinstance(found["BAD"], str)
     assert len(found["BAD"]) <= 40
     assert not marker.exists()
+    values = {0: found, 1: {**found, "HUGE": 1.0, "LR": 0.2}}
+    assert Knobs(("LR", "HUGE"), {}, values).numeric() == ("LR",)  # inf has no place on an axis
 
 
 def test_the_baseline_is_not_counted_as_a_keep(report_ledger, report_dom):
