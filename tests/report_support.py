@@ -70,9 +70,10 @@ def evaluate(job: TrialJob) -> Outcome:
         return _failure(FailureLabel.CRASH, f"RuntimeError: width {width:.0f} <not> divisible")
     if steps >= 40:
         return _failure(FailureLabel.TRAIN_BUDGET_OVERRUN, f"train_s {steps / 2:.1f} > 10 s")
-    if lr < 0.001:  # the run finished: its score is recorded beside the gate miss
+    if lr < 0.001:  # the run finished: its score is recorded with the gate miss
         reason = f"accuracy 0.95 < gate 0.96 {HOSTILE}"
-        return _failure(FailureLabel.DISQUALIFIED, reason, {"loss": score})
+        missed = _failure(FailureLabel.DISQUALIFIED, reason, {"loss": score})
+        return missed.model_copy(update={"score": score})  # TrialFailed v2 (#17) keeps it
     return scored(score, job.seeds)
 
 
