@@ -49,17 +49,19 @@ def scale(view: LineageView, techniques: Sequence[Technique]) -> float:
     """The size of an effect worth talking about: the catalogue's largest expected delta,
     else the noise floor, else the largest effect measured, else 1 (a pure ranking)."""
     known = [abs(t.expected_delta) for t in techniques if t.expected_delta]
-    measured = [abs(e) for found in effects(view).values() for e in found if e]
+    measured = [abs(e) for seen in effects(view).values() for e in seen if e]
     for candidates in (known, [view.noise_floor or 0.0], measured):
         if candidates and max(candidates) > 0:
             return max(candidates)
     return 1.0
 
 
-def belief(view: LineageView, technique: Technique, width: float) -> Belief:
+def belief(
+    view: LineageView, technique: Technique, width: float, seen: Sequence[float] = ()
+) -> Belief:
+    """The technique's belief, given the effects `seen` of it (effects(view)[its key])."""
     sign = -1.0 if view.lower_is_better else 1.0
     prior = sign * (technique.expected_delta or 0.0)
-    seen = effects(view).get(technique.key, [])
     if not seen:
         return Belief(prior, width, 0)
     noise = view.noise_floor or width
@@ -81,10 +83,10 @@ def thompson(
 
     `weights` are the policy's soft constraints (near a cap, a failure elsewhere); draws
     are made in the given order, so a seeded generator gives the same pick on replay."""
-    width = scale(view, techniques)
+    width, found = scale(view, techniques), effects(view)
     utilities = []
     for technique, weight in zip(techniques, weights, strict=True):
-        b = belief(view, technique, width)
+        b = belief(view, technique, width, found.get(technique.key, ()))
         draw = rng.gauss(b.mean, b.sd)
         utilities.append(draw / width + math.log(max(weight, 1e-9)) / GREED)
     return max(range(len(utilities)), key=lambda i: (utilities[i], -i))

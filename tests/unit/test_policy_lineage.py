@@ -5,10 +5,11 @@ Given a synthetic lineage view, then the edit the policy picks."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
-from agents.edits import Replace, ScaleKnob, SetKnob
+from agents.edits import Replace, ScaleKnob, SetKnob, apply_all
 from agents.evidence import belief, effects, scale
 from agents.offline import _proposal
 from agents.policy import decide
@@ -27,6 +28,7 @@ from tests.unit.test_policy import (
     view,
 )
 
+EXAMPLE_RECIPE = Path(__file__).parents[2] / "docs" / "example-task" / "recipe" / "train.py"
 LR_DOWN = Technique("opt.lr_down", "opt", "halve LR", (ScaleKnob("LR", 0.5, 1e-6, 10.0),), 0.01)
 LR_TWICE = Technique("opt.lr_x2", "opt", "scale LR by 2", (ScaleKnob("LR", 2.0, 1e-6, 10.0),))
 
@@ -71,7 +73,8 @@ def test_a_measured_effect_moves_the_belief_from_the_prior_toward_the_measuremen
     found = effects(given)
     assert found[LR_UP.key] == pytest.approx([-0.3, -0.3])
     assert found[STEPS_UP.key] == pytest.approx([0.05, 0.05])
-    worse, better = belief(given, LR_UP, width), belief(given, STEPS_UP, width)
+    worse = belief(given, LR_UP, width, found[LR_UP.key])
+    better = belief(given, STEPS_UP, width, found[STEPS_UP.key])
     assert worse.observations == better.observations == 2
     assert worse.mean < -0.25 < 0.04 < better.mean  # the prior said +0.1 for both
     assert worse.sd < width  # evidence narrows it
@@ -166,6 +169,22 @@ def test_without_lineage_a_crash_is_not_seen_and_not_repaired():
     choice = decide(given, [LR_DOWN], recipes_by_sequence(recipes), random.Random(0))
     assert choice is not None
     assert choice.repairs is None
+
+
+def test_on_the_example_task_a_blow_up_is_repaired_by_halving_the_step_size():
+    seed = {"train.py": EXAMPLE_RECIPE.read_text()}
+    catalogue = generic_catalogue(seed)
+    wider = next(t for t in catalogue if t.key == "model.hidden_x2")
+    blown = apply_all(seed, wider.ops)
+    crash = line(1, "crash", None, idea=wider.key)
+    given = view(children=[crash], tried=[tried_edit(crash, blown)], recent=[crash])
+    opt = [t for t in catalogue if t.surface == "opt"]
+    choice = decide(given, opt, recipes_by_sequence({1: blown}), random.Random(0))
+    assert choice is not None
+    assert choice.repairs == crash
+    assert choice.technique.key == "opt.lr_x0.5"
+    assert "LR = 0.01  #" in choice.child["train.py"]
+    assert "HIDDEN = 16  #" in choice.child["train.py"]
 
 
 @pytest.mark.parametrize(
