@@ -61,24 +61,25 @@ def test_the_search_ends_exhausted_when_every_specialist_has_yielded(exhausted):
     assert empty == 0  # running out of ideas is no trial and no preflight_crash
 
 
+def query(exhausted, sql: str) -> list[tuple]:
+    with connect(exhausted[3], read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
 def test_no_recipe_is_run_twice(exhausted):
-    _, _, _, location, _, _ = exhausted
-    with connect(location, read_only=True) as con:
-        twice = con.execute(
-            "SELECT child_sha256, list(seq) FROM trials GROUP BY ALL HAVING count(*) > 1"
-        ).fetchall()
-        ran = con.execute("SELECT count(*) FROM trials").fetchone()[0]
-    assert ran > 10
+    twice = query(
+        exhausted, "SELECT child_sha256, list(seq) FROM trials GROUP BY ALL HAVING count(*) > 1"
+    )
+    assert query(exhausted, "SELECT count(*) > 10 FROM trials") == [(True,)]
     assert twice == []
 
 
 def test_a_blow_up_is_repaired_with_a_stabilising_edit_and_shows_as_a_repair_chain(exhausted):
-    _, _, _, location, _, _ = exhausted
-    with connect(location, read_only=True) as con:
-        repairs = con.execute(
-            "SELECT c.idea, c.hypothesis, c.status FROM trials c JOIN trials p"
-            " ON p.trial_id = c.parent_id WHERE p.status = 'crash'"
-        ).fetchall()
+    repairs = query(
+        exhausted,
+        "SELECT c.idea, c.hypothesis, c.status FROM trials c JOIN trials p"
+        " ON p.trial_id = c.parent_id WHERE p.status = 'crash'",
+    )
     assert repairs
     assert all(idea.startswith("opt.lr_x0.5") for idea, _, _ in repairs)
     assert all(hypothesis.startswith("Repair #") for _, hypothesis, _ in repairs)
@@ -86,13 +87,12 @@ def test_a_blow_up_is_repaired_with_a_stabilising_edit_and_shows_as_a_repair_cha
 
 
 def test_no_expected_delta_is_claimed_without_a_catalogue(exhausted):
-    _, _, _, location, _, _ = exhausted
-    with connect(location, read_only=True) as con:
-        claimed = con.execute(
-            "SELECT count(*), count(expected_delta) FROM trials WHERE specialist <> 'baseline'"
-        ).fetchone()
-    assert claimed[0] > 0
-    assert claimed[1] == 0
+    [(proposed, claimed)] = query(
+        exhausted,
+        "SELECT count(*), count(expected_delta) FROM trials WHERE specialist <> 'baseline'",
+    )
+    assert proposed > 0
+    assert claimed == 0
 
 
 def test_every_decision_and_every_yield_replays(exhausted):
