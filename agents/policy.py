@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from agents.edits import EditError, apply_all
-from agents.evidence import thompson
+from agents.evidence import VALID, thompson
 from agents.techniques import (
     ADDS_BYTES,
     ADDS_TIME,
@@ -39,7 +39,6 @@ REPAIRS = {
     "crash": STABILISES,  # a NaN loss or a blow-up in training
 }
 CRASHES = ("crash", "preflight_crash")
-VALID = ("keep", "discard")
 REBASE_PROBABILITY = 0.2
 NEAR_CAP = 0.985  # within 1.5% of a cap, edits that add to it are unlikely to fit
 
