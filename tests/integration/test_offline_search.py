@@ -14,6 +14,7 @@ from domain import trial as t
 from domain.labels import FailureLabel, FinishReason
 from domain.ports import Outcome, TrialJob
 from ledger.replay import regenerate, replay, search_events
+from projections import display
 from projections.db import connect, rebuild
 from projections.lineage import LineageAt
 from tests.support import TINY_RECIPE, failed, scored, scripted_loop
@@ -57,8 +58,10 @@ def test_the_search_ends_exhausted_when_every_specialist_has_yielded(exhausted):
             "SELECT count(*) FROM trials WHERE specialist <> 'baseline'"
             " AND (label = 'preflight_crash' OR idea IN ('', 'none'))"
         ).fetchone()[0]
+        summary = display.status_counts(con, loop.state.started.id)
     assert row == ("exhausted", len(yields))
     assert empty == 0  # running out of ideas is no trial and no preflight_crash
+    assert summary.endswith(f"; turns yielded, out of ideas: {len(yields)}")
 
 
 def query(exhausted, sql: str) -> list[tuple]:
