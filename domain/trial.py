@@ -137,7 +137,16 @@ class TrialScored(DomainEvent):
     confinement: str = ""  # how processes and memory were limited (2026-12-04 on)
 
 
+def _failed_v1_to_v2(state: dict[str, Any]) -> None:
+    """v1 (before 2026-12-05) dropped the score of a trial that scored and then failed a
+    rule (an accuracy-gate miss): none is known for those."""
+    state["score"] = None
+
+
 class TrialFailed(DomainEvent):
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Any]] = {1: _failed_v1_to_v2}
+
     label: FailureLabel
     reason: str  # one line a person can read
     evidence: dict[str, JSONValue] = Field(default_factory=dict)  # within domain.bounded
@@ -145,6 +154,7 @@ class TrialFailed(DomainEvent):
     measurements: dict[str, float] = Field(default_factory=dict)
     rules_version: str = ""
     confinement: str = ""  # as in TrialScored; empty before launch
+    score: float | None = None  # v2: measured, then disqualified (a gate miss); else None
 
 
 def _judged_v1_to_v2(state: dict[str, Any]) -> None:
