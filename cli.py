@@ -33,6 +33,7 @@ from agents.claude.recorded import (
 )
 from agents.claude.session import Settings
 from agents.offline import OfflineProposer
+from domain import resume as resume_options
 from domain.config import SearchConfig
 from domain.labels import FinishReason
 from domain.ports import Proposer, Runner
@@ -52,7 +53,7 @@ from ledger.reproduce import reproduce
 from ledger.store import Ledger, LedgerError, open_ledger
 from ledger.verify import verify as check_chain
 from projections import audit as audit_queries
-from projections import canned, display
+from projections import canned, display, live
 from projections.bundle import BundleError, build_bundle, resolve_trial
 from projections.bundle_verify import verify_bundle
 from projections.db import ProjectionsBusyError, connect, projections_path, reading, rebuild
@@ -132,6 +133,7 @@ def _runs_root(location: str) -> Path:
 
 @app.command()
 def search(
+    ctx: typer.Context,
     task: Annotated[str, typer.Option(help="A built-in task name or a task folder.")] = "golf-cpu",
     trials: Annotated[int, typer.Option(min=0, help="Trials after the seed-recipe baseline.")] = 8,
     seed: int = 0,
@@ -181,11 +183,6 @@ def search(
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Run a search: baseline, then specialists' trials, ending with a leaderboard."""
-    if resume:
-        _resume(ledger, search_id, runner, ray_address, gpus_per_trial)
-        return
-    if policy not in POLICIES:
-        fail(f"unknown --policy {policy!r}: use {', '.join(POLICIES)}")
     roster = tuple(s.strip() for s in specialists.split(",") if s.strip())
     config = SearchConfig(
         task=task,
@@ -206,6 +203,12 @@ def search(
         max_turns=max_turns,
         cost_cap_usd=cost_cap_usd,
     )
+    if resume:
+        given = {key: getattr(config, key) for key in _given(ctx)}
+        _resume(ledger, search_id, given, ray_address, gpus_per_trial)
+        return
+    if policy not in POLICIES:
+        fail(f"unknown --policy {policy!r}: use {', '.join(POLICIES)}")
     if agents not in AGENTS:
         fail(f"unknown --agents {agents!r}: use {', '.join(AGENTS)}")
     recording = _recording(from_ledger, from_search, config) if agents == "recorded" else None
@@ -302,29 +305,70 @@ def _recording(
     return recorded.model_copy(update={"agent": "recorded", "sandbox": config.sandbox}), calls
 
 
+# The search options a command line may give, by their SearchConfig key.
+SEARCH_OPTIONS = {
+    "task": "task",
+    "trials": "trials",
+    "seed": "seed",
+    "specialists": "specialists",
+    "no_lineage": "lineage",
+    "workers": "workers",
+    "threads": "threads",
+    "strict_surfaces": "strict_surfaces",
+    "deadline_minutes": "deadline_minutes",
+    "patience": "patience",
+    "unsafe_no_sandbox": "sandbox",
+    "runner": "runner",
+    "agents": "agent",
+    "policy": "policy",
+    "model": "model",
+    "max_turns": "max_turns",
+    "cost_cap_usd": "cost_cap_usd",
+}
+
+
+def _given(ctx: typer.Context) -> list[str]:
+    """The config keys of the options this command line gave (not left at defaults)."""
+    # By name: typer 0.29 vendors its own click, whose enum is not click's.
+    explicit = {"COMMANDLINE", "ENVIRONMENT"}
+    return [
+        key
+        for name, key in SEARCH_OPTIONS.items()
+        if getattr(ctx.get_parameter_source(name), "name", "") in explicit
+    ]
+
+
 def _resume(
-    ledger: str, search_id: str | None, runner: str, ray_address: str | None, gpus_per_trial: float
+    ledger: str,
+    search_id: str | None,
+    given: dict[str, Any],
+    ray_address: str | None,
+    gpus_per_trial: float,
 ) -> None:
     store = _ledger(ledger, must_exist=True)
     try:
         sid = session.pick_search(store, search_id, unfinished=True)
+        recorded = session.config_of(fold(store.stream(sid)))
+        changed = resume_options.changes(recorded, given)
+        runner = str(changed.get("runner", recorded.runner))
         with lease(ledger, sid), open_runner(runner, ray_address, gpus_per_trial) as trial_runner:
-            events = store.stream(sid)
+            events = store.stream(sid)  # again, under the lease
             state = fold(events)
-            config = session.config_of(state)
-            evaluator = _evaluator(config.task, ledger, config.sandbox)
+            evaluator = _evaluator(recorded.task, ledger, recorded.sandbox)
             started = events[0]
             if isinstance(started, SearchStarted) and evaluator.task_sha256 != started.task_sha256:
                 fail(
-                    f"the task {config.task} changed since search {sid} started;"
+                    f"the task {recorded.task} changed since search {sid} started;"
                     " resuming would mix rules"
                 )
-            recovery = recovery_events(state, trial_runner.host)
+            recovery = recovery_events(state, trial_runner.host, changed)
             store.append(sid, recovery)
+            config = session.config_of(state)  # with the options this resume changed
             console.print(
                 f"resumed search {sid}: {len(recovery) - 1} trials in flight ended harness_abort"
                 + _reopened(recovery[0])
             )
+            console.print(resume_options.describe(config, changed), highlight=False, soft_wrap=True)
             client = _claude_client(config) if config.agent == "claude" else None
             proposer, _ = _proposer(evaluator, config, client)
             reason = _run(store, ledger, state, config, evaluator, proposer, trial_runner)
@@ -354,9 +398,7 @@ def _run(
         f"search {state.started.id} on {evaluator.task.name}: {config.trials} trials,"
         f" seed {config.seed}, ledger {location}"
     )
-    with display.LiveProgress(
-        console, config.trials, evaluator.task.metric.name, state
-    ) as progress:
+    with live.LiveProgress(console, config.trials, evaluator.task.metric.name, state) as progress:
         loop = session.build_loop(
             state,
             store,

@@ -8,24 +8,12 @@ from uuid import UUID
 
 import duckdb
 from rich import box
-from rich.console import Console, Group
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.console import Group
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from domain import search as s
-from domain import trial as t
-from domain.base import DomainEvent
-from domain.labels import TERMINAL_STATUSES
-from domain.progress import BASELINE, SearchState
 from projections import final_test
 from projections.verdicts import final_test_detail, paired_test
 
@@ -209,87 +197,6 @@ def trial_detail(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) ->
     if r.get("log_excerpt"):
         parts.append("[bold]log excerpt[/]\n" + r["log_excerpt"])
     return Group(*parts)
-
-
-class LiveProgress:
-    """A progress bar fed by loop events: trials done, current best, last label."""
-
-    def __init__(self, console: Console, trials: int, metric: str, state: SearchState) -> None:
-        self.metric = metric
-        done = sum(
-            1
-            for tr in state.trials.values()
-            if tr.specialist != BASELINE and tr.status in TERMINAL_STATUSES
-        )
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=console,
-        )
-        self.task = self.progress.add_task(
-            "trials",
-            total=trials,
-            completed=done,
-            status="running the seed recipe" if not done else f"resumed after {done} trials",
-        )
-
-    def __enter__(self) -> LiveProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, event: DomainEvent, state: SearchState) -> None:
-        trial = state.trials.get(event.originator_id)
-        if isinstance(event, t.TrialJudged | t.TrialFailed) and trial is not None:
-            label = getattr(event, "label", None) or getattr(event, "verdict", "")
-            best = state.best
-            best_text = (
-                f"best #{best.sequence} {self.metric}={best.score:.5f}"
-                if best and best.score is not None
-                else ""
-            )
-            line = f"last #{trial.sequence} {trial.specialist}: {label}; {best_text}"
-            if trial.specialist != BASELINE:
-                self.progress.advance(self.task)
-            self.progress.update(self.task, status=line)
-            self.progress.console.print(
-                f"  #{trial.sequence:<3} {trial.specialist:<10} {label}"
-                + (f"  {trial.score:.5f}" if trial.score is not None else "")
-                + _reason(event)
-            )
-        elif isinstance(event, t.TrialExtended) and trial is not None:
-            self.progress.console.print(
-                f"  #{trial.sequence:<3} {trial.specialist:<10} races on: seed"
-                f" {', '.join(map(str, event.seeds))} ({event.test.reason})"
-            )
-        elif isinstance(event, s.FinalTestLaunched):
-            self.progress.update(self.task, status="final test on the test split")
-            self.progress.console.print(
-                f"  final test: the best and the seed recipe on fresh seeds"
-                f" {', '.join(map(str, event.seeds))}, scored on the test split"
-            )
-        elif isinstance(event, s.FinalTested):
-            shown = final_test.FinalTest(event.status, event.model_dump(mode="json"), None)
-            self.progress.console.print(Text("  " + final_test.line(shown)))
-        elif isinstance(event, s.SearchFinished):
-            self.progress.update(self.task, status=f"finished: {event.reason}")
-
-
-def _reason(event: DomainEvent) -> str:
-    if isinstance(event, t.TrialFailed):
-        return f"  ({event.reason[:100]})"
-    if isinstance(event, t.TrialJudged) and event.test is not None:
-        test = event.test
-        p = "" if test.p is None else f"p {test.p:.3g}, "
-        return f"  Δ {event.delta or 0.0:+.5f} ({p}{len(test.differences)} paired seeds)"
-    if isinstance(event, t.TrialJudged) and event.delta is not None:
-        return f"  Δ {event.delta:+.5f} (floor {event.numbers.get('floor', 0):.5f})"
-    return ""
 
 
 def result_table(result: Any) -> Table:
