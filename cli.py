@@ -38,6 +38,7 @@ from domain.config import SearchConfig
 from domain.labels import FinishReason
 from domain.ports import Proposer, Runner
 from domain.progress import SearchState, fold
+from domain.reproduction import failure_lines
 from domain.search import SearchResumed, SearchStarted
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
@@ -612,6 +613,14 @@ def reproduce_command(
     except (LedgerError, ValueError) as error:
         fail(str(error))
     event = done.event
+    if done.recorded_label is not None:  # a failed trial: its label and deciding numbers
+        label = None if done.outcome.label is None else str(done.outcome.label)
+        head, verdict, ok = failure_lines(done.match, done.recorded_label, label)
+        console.print(f"trial {trial}: {head}", highlight=False)
+        if not ok:
+            fail(verdict)
+        console.print(verdict)
+        return
     console.print(
         f"trial {trial}: recorded {event.recorded_score}, reproduced {event.score}"
         f" ({done.outcome.label or 'valid'})"
