@@ -136,7 +136,10 @@ def _runs_root(location: str) -> Path:
 def search(
     ctx: typer.Context,
     task: Annotated[str, typer.Option(help="A built-in task name or a task folder.")] = "golf-cpu",
-    trials: Annotated[int, typer.Option(min=0, help="Trials after the seed-recipe baseline.")] = 8,
+    trials: Annotated[
+        int,
+        typer.Option(min=0, help="Trials after the seed-recipe baseline; 0: the baseline alone."),
+    ] = 8,
     seed: int = 0,
     specialists: Annotated[
         str, typer.Option(help="Comma-separated roster; default: the task's.")
@@ -395,8 +398,9 @@ def _run(
 ) -> FinishReason:
     lineage = DuckLineage(store, projections_path(location))
     executor = LiveExecutor(runner, evaluator, config.workers)
+    trials = f"{config.trials} trials" if config.trials else "the seed recipe alone (its noise)"
     console.print(
-        f"search {state.started.id} on {evaluator.task.name}: {config.trials} trials,"
+        f"search {state.started.id} on {evaluator.task.name}: {trials},"
         f" seed {config.seed}, ledger {location}"
     )
     with live.LiveProgress(console, config.trials, evaluator.task.metric.name, state) as progress:
@@ -424,7 +428,8 @@ def _summary(location: str, search_id: object, reason: FinishReason) -> None:
     with _reading(location) as con:
         sid = display.resolve_search(con, str(search_id))
         console.print(display.leaderboard(con, sid, console.width))
-        console.print(f"outcomes: {display.status_counts(con, sid)}")
+        console.print(f"outcomes: {display.status_counts(con, sid) or 'none (baseline only)'}")
+        console.print(display.noise_line(con, sid))
         detail = con.execute(
             "SELECT finish_reason, best_score FROM searches WHERE search_id = ?", [sid]
         ).fetchone()

@@ -113,6 +113,18 @@ def status_counts(con: duckdb.DuckDBPyConnection, search_id: UUID) -> str:
     return ", ".join(f"{status} {count}" for status, count in rows)
 
 
+def noise_line(con: duckdb.DuckDBPyConnection, search_id: UUID) -> str:
+    """The seed recipe's noise, as the baseline measured it (all `--trials 0` is for)."""
+    row = con.execute(
+        "SELECT noise_sigma, noise_floor, len(noise_scores) FROM searches WHERE search_id = ?",
+        [search_id],
+    ).fetchone()
+    if row is None or row[0] is None:
+        return "seed recipe's noise: not measured"
+    sigma, floor, runs = row
+    return f"seed recipe's noise: σ {sigma:.5g} over {runs} seeds (noise floor {floor:.5g})"
+
+
 def lineage_tree(con: duckdb.DuckDBPyConnection, search_id: UUID) -> Tree:
     rows = con.execute(
         "SELECT trial_id, parent_id, seq, specialist, status, score, delta, hypothesis"
