@@ -10,10 +10,11 @@ import contextlib
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,17 +22,7 @@ from rich.markup import escape
 
 from agents.baselines import OptunaProposer, RandomProposer
 from agents.catalogues import catalogue_for
-from agents.claude.api import DEFAULT_MODEL, ModelCheckError, check_model, claude_client
-from agents.claude.prices import UnknownPriceError, price_of
-from agents.claude.proposer import ClaudeProposer
-from agents.claude.recorded import (
-    RecordedCall,
-    RecordedTransport,
-    recorded_calls,
-    recorded_client,
-    replay_policy,
-)
-from agents.claude.session import Settings
+from agents.claude.prices import DEFAULT_MODEL, UnknownPriceError, price_of
 from agents.offline import OfflineProposer
 from domain import resume as resume_options
 from domain.config import SearchConfig
@@ -54,7 +45,7 @@ from ledger.reproduce import reproduce
 from ledger.store import Ledger, LedgerError, open_ledger
 from ledger.verify import verify as check_chain
 from projections import audit as audit_queries
-from projections import canned, display, live
+from projections import canned, display, listing, live
 from projections.bundle import BundleError, build_bundle, resolve_trial
 from projections.bundle_verify import verify_bundle
 from projections.db import ProjectionsBusyError, connect, projections_path, reading, rebuild
@@ -64,10 +55,16 @@ from projections.schema import content_hash
 from runners.local import LocalRunner
 from runners.registry import open_runner
 
+if TYPE_CHECKING:  # the Anthropic SDK loads only in the commands that call a model
+    from agents.claude.recorded import RecordedCall, RecordedTransport
+
+# Rich help boxes cut long option names ("--deadline-minut…") below 100 columns, and
+# piped help is read by tools: there, click's plain help, which keeps every name whole.
+WIDE = sys.stdout.isatty() and shutil.get_terminal_size().columns >= 100
 app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    rich_markup_mode="rich" if WIDE else None,
     help="autorecipe: an auditable, event-sourced auto-research loop.",
 )
 console = Console()
@@ -88,6 +85,8 @@ FromLedgerOpt = Annotated[
 FromSearchOpt = Annotated[
     str | None, typer.Option(help="--agents recorded: that search's id (prefix); default: latest.")
 ]
+FormatOpt = Annotated[str, typer.Option("--format", help="table, csv, json or jsonl.")]
+PIPED_WIDTH = 100_000  # piped output is never wrapped: lines are as long as their content
 LedgerOpt = Annotated[str, typer.Option("--ledger", help="SQLite path or postgresql:// URL.")]
 SearchOpt = Annotated[
     str | None,
@@ -101,8 +100,31 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"autorecipe {_installed_version()}")
+        raise typer.Exit
+
+
+def _installed_version() -> str:
+    """The installed package's version, or pyproject's for a clone run as `python cli.py`."""
+    import importlib.metadata
+    import tomllib
+
+    try:
+        return importlib.metadata.version("autorecipe")
+    except importlib.metadata.PackageNotFoundError:
+        with (Path(__file__).parent / "pyproject.toml").open("rb") as file:
+            return str(tomllib.load(file)["project"]["version"])
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
     """autorecipe: specialists propose recipe edits, a sandboxed evaluator judges them, and
     every proposal, diff, launch, score and failure is an immutable, hash-chained event."""
 
@@ -263,6 +285,10 @@ def _proposer(
             fail(str(error))
     if config.agent == "offline":
         return OfflineProposer(catalogue), None
+    from agents.claude.proposer import ClaudeProposer  # the SDK: only for model agents
+    from agents.claude.recorded import recorded_client, replay_policy
+    from agents.claude.session import Settings
+
     strict = config.strict_surfaces
     check = lambda p, c, s: evaluator.check_edit(p, c, s, strict)  # noqa: E731
     settings = Settings(model=config.model or DEFAULT_MODEL, max_turns=config.max_turns)
@@ -280,6 +306,8 @@ def _claude_client(config: SearchConfig) -> Any:
     key = os.environ.get("ANTHROPIC_API_KEY", "")
     if not key:
         fail("--agents claude needs an API key: set ANTHROPIC_API_KEY")
+    from agents.claude.api import ModelCheckError, check_model, claude_client
+
     model = config.model or DEFAULT_MODEL
     try:
         price_of(model)
@@ -301,6 +329,8 @@ def _recording(
         sid = session.pick_search(source, prefix, unfinished=False)
     except ValueError as error:
         fail(str(error))
+    from agents.claude.recorded import recorded_calls
+
     events = [event for _, event in search_events(source, sid)]
     calls = recorded_calls(events)
     if not calls:
@@ -455,60 +485,111 @@ def audit_command(
         str | None, typer.Option("--query", help="Run a canned query by name (see --list).")
     ] = None,
     list_queries: Annotated[bool, typer.Option("--list", help="List the canned queries.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or jsonl.")] = "table",
+    fmt: FormatOpt = "table",
     limit: Annotated[
         int | None,
         typer.Option(min=1, help="Rows to show; default: a screenful in a table, all in csv/json."),
     ] = None,
+    search_id: Annotated[
+        str | None,
+        typer.Option(
+            "--search", help="Only this search's rows (id prefix), in every table that has them."
+        ),
+    ] = None,
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Read-only SQL over the projections (tables: events, searches, trials, lineage, ...)."""
-    if fmt not in ("table", "csv", "json", "jsonl"):
-        fail(f"unknown format {fmt!r}: use table, csv, json or jsonl")
-    if limit is None and fmt == "table":
+    _check_format(fmt)
+    if limit is None and fmt == "table" and _out().is_terminal:
         limit = max(shutil.get_terminal_size().lines - 8, 10)
     if list_queries:
         result = canned.listing()
     else:
         with _reading(ledger) as con:
             try:
+                if search_id is not None:
+                    listing.scope(con, display.resolve_search(con, search_id))
                 result = audit_queries.run(con, _audit_sql(sql, query), limit)
             except (audit_queries.AuditQueryError, canned.UnknownQueryError) as error:
                 fail(f"bad query: {error}")
-    if fmt == "csv":
-        typer.echo(audit_queries.to_csv(result), nl=False)
-    elif fmt == "json":
-        typer.echo(audit_queries.to_json(result), nl=False)
-    elif fmt == "jsonl":
-        typer.echo(audit_queries.to_jsonl(result), nl=False)
-    else:
-        console.print(display.result_table(result))
+            except display.UnknownSearchError as error:
+                fail(str(error))
+    _emit(result, fmt)
     if result.truncated:
         Console(stderr=True).print(
             f"(the first {limit} rows; --limit N for more, --format csv for all)"
         )
 
 
+def _check_format(fmt: str) -> None:
+    if fmt not in listing.FORMATS:
+        fail(f"unknown format {fmt!r}: use {', '.join(listing.FORMATS)}")
+
+
+def _emit(result: audit_queries.Result, fmt: str, table: Any = None) -> None:
+    """Rows as a table (`table`, or one made from the rows), or as csv, json or jsonl."""
+    writers = {
+        "csv": audit_queries.to_csv,
+        "json": audit_queries.to_json,
+        "jsonl": audit_queries.to_jsonl,
+    }
+    if fmt in writers:
+        typer.echo(writers[fmt](result), nl=False)
+    else:
+        _out().print(display.result_table(result) if table is None else table)
+
+
+def _out() -> Console:
+    """The terminal's console; piped, one that never wraps or pads a line (for patch,
+    grep, diff and `less -S`)."""
+    if console.is_terminal:
+        return console
+    return Console(width=PIPED_WIDTH, soft_wrap=True, highlight=False)
+
+
 @app.command()
-def lineage(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
-    """The tree of trials with their labels and scores."""
+def searches(fmt: FormatOpt = "table", ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+    """Every search in the ledger: id, task, policy, started, status, trials, best."""
+    _check_format(fmt)
+    with _reading(ledger) as con:
+        _emit(listing.searches(con), fmt)
+
+
+@app.command()
+def lineage(
+    search_id: SearchOpt = None, fmt: FormatOpt = "table", ledger: LedgerOpt = DEFAULT_LEDGER
+) -> None:
+    """The tree of trials with their labels and scores (--format: one row per trial)."""
+    _check_format(fmt)
     with _reading(ledger) as con:
         try:
-            console.print(display.lineage_tree(con, display.resolve_search(con, search_id)))
+            sid = display.resolve_search(con, search_id)
         except display.UnknownSearchError as error:
             fail(str(error))
+        _emit(listing.lineage(con, sid), fmt, display.lineage_tree(con, sid))
 
 
 @app.command()
 def show(
     trial: Annotated[str, typer.Argument(help="Trial number or id prefix.")],
     search_id: SearchOpt = None,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Only the raw unified diff (for patch, git apply).")
+    ] = False,
+    fmt: FormatOpt = "table",
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """One trial: hypothesis, diff, outcome, evidence and log excerpt."""
+    _check_format(fmt)
     with _reading(ledger) as con:
         try:
-            console.print(display.trial_detail(con, display.resolve_search(con, search_id), trial))
+            sid = display.resolve_search(con, search_id)
+            row = display.trial_row(con, sid, trial)
+            if diff:
+                typer.echo(row.get("diff") or "", nl=False)  # the stored bytes, untouched
+                return
+            piped = not _out().is_terminal
+            _emit(listing.one_row(row), fmt, display.trial_detail(con, sid, trial, piped))
         except display.UnknownSearchError as error:
             fail(str(error))
 
@@ -639,9 +720,11 @@ def reproduce_command(
 
 
 @app.command()
-def tasks() -> None:
+def tasks(fmt: FormatOpt = "table") -> None:
     """The built-in tasks, with their metric and the seed recipe's measured baseline."""
-    console.print(display.task_table([load(name) for name in builtin_names()]))
+    _check_format(fmt)
+    specs = [load(name).spec for name in builtin_names()]
+    _emit(display.task_rows(specs), fmt, display.task_table(specs))
 
 
 def _audit_sql(sql: str | None, query: str | None) -> str:

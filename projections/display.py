@@ -154,7 +154,8 @@ def _node_label(
     return f"#{seq} [{style}]{status}[/]{value}{change} {who}: {(hyp or '')[:70]}"
 
 
-def trial_detail(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) -> Group:
+def trial_row(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) -> dict[str, Any]:
+    """One trial's row of the trials table, by number or id prefix."""
     column = "seq = ?" if which.isdigit() else "CAST(trial_id AS VARCHAR) LIKE ?"
     arg: Any = int(which) if which.isdigit() else which.lower() + "%"
     sql = f"SELECT * FROM trials WHERE search_id = ? AND {column}"  # noqa: S608 - a literal
@@ -165,7 +166,14 @@ def trial_detail(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) ->
         raise UnknownSearchError(
             f"no single trial matches {which!r} in search {str(search_id)[:8]}"
         )
-    r = dict(zip(names, found[0], strict=True))
+    return dict(zip(names, found[0], strict=True))
+
+
+def trial_detail(
+    con: duckdb.DuckDBPyConnection, search_id: UUID, which: str, piped: bool = False
+) -> Group:
+    """Piped, the diff is plain text: no colours, no padding, no wrapping (for patch)."""
+    r = trial_row(con, search_id, which)
     test = final_test.read(con, search_id)
     facts = Table.grid(padding=(0, 2))
     for key in (
@@ -205,7 +213,7 @@ def trial_detail(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) ->
     if r.get("evidence") and r["evidence"] != "{}":
         parts.append(f"evidence: {r['evidence']}")
     if r.get("diff"):
-        parts.append(Syntax(r["diff"], "diff", word_wrap=True))
+        parts.append(Text(r["diff"]) if piped else Syntax(r["diff"], "diff", word_wrap=True))
     if r.get("log_excerpt"):
         parts.append("[bold]log excerpt[/]\n" + r["log_excerpt"])
     return Group(*parts)
@@ -223,40 +231,57 @@ def result_table(result: Any) -> Table:
     return table
 
 
-def task_table(tasks: list[Any]) -> Table:
-    table = Table(title="Built-in tasks")
-    for column in (
-        "task",
-        "metric",
-        "baseline",
-        "train cap",
-        "size cap",
-        "gate",
-        "roster",
-        "rules",
-    ):
-        table.add_column(column, overflow="fold")
-    for task in tasks:
-        spec = task.spec
-        base = spec.baseline
-        baseline = (
-            "not measured"
-            if base.score is None
-            else f"{base.score:g} ({base.train_seconds or 0:g} s train)"
-        )
-        gate = (
-            f"{spec.gate.metric} {spec.gate.direction.replace('_', ' ')} {spec.gate.threshold:g}"
-            if spec.gate
-            else ""
-        )
-        table.add_row(
+def task_rows(specs: list[Any]) -> Any:
+    """One row per task (TaskSpec), every field in its own column."""
+    from projections.audit import Result
+
+    columns = ["task", "metric", "direction", "baseline", "baseline_train_s", "train_cap_s"]
+    columns += ["size_cap_bytes", "gate", "roster", "rules_version"]
+    rows = [
+        (
             spec.name,
-            f"{spec.metric.name} ({spec.metric.direction})",
-            baseline,
-            f"{spec.budgets.train_seconds:g} s",
-            f"{spec.size_cap_bytes:,} B" if spec.size_cap_bytes else "",
-            gate,
+            spec.metric.name,
+            spec.metric.direction,
+            spec.baseline.score,
+            spec.baseline.train_seconds,
+            spec.budgets.train_seconds,
+            spec.size_cap_bytes,
+            _gate(spec),
             ", ".join(e.key for e in spec.roster),
             spec.rules_version,
         )
+        for spec in specs
+    ]
+    return Result(columns, rows)
+
+
+def task_table(specs: list[Any]) -> Table:
+    """Two columns, so that 80 terminal columns read well: the name, then the facts as
+    wrapped words (never a word cut in two)."""
+    table = Table(title="Built-in tasks", box=box.SIMPLE_HEAD)
+    table.add_column("task", no_wrap=True, style="bold")
+    table.add_column("metric, baseline, caps, gate, roster, rules", overflow="fold")
+    for spec in specs:
+        base = spec.baseline
+        facts = [
+            f"{spec.metric.name} ({spec.metric.direction})",
+            "baseline not measured"
+            if base.score is None
+            else f"baseline {base.score:g} ({base.train_seconds or 0:g} s train)",
+            f"train cap {spec.budgets.train_seconds:g} s",
+        ]
+        if spec.size_cap_bytes:
+            facts.append(f"size cap {spec.size_cap_bytes:,} B")
+        if spec.gate:
+            facts.append(f"gate: {_gate(spec)}")
+        facts.append("roster: " + " ".join(e.key for e in spec.roster))
+        facts.append(f"rules {spec.rules_version}")
+        table.add_row(spec.name, "; ".join(facts))
     return table
+
+
+def _gate(spec: Any) -> str:
+    gate = spec.gate
+    if gate is None:
+        return ""
+    return f"{gate.metric} {gate.direction.replace('_', ' ')} {gate.threshold:g}"
