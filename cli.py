@@ -20,7 +20,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from agents.baselines import OptunaProposer, RandomProposer
 from agents.catalogues import catalogue_for
 from agents.claude.prices import DEFAULT_MODEL, UnknownPriceError, price_of
 from agents.offline import OfflineProposer
@@ -278,6 +277,8 @@ def _proposer(
 ) -> tuple[Proposer, RecordedTransport | None]:
     catalogue = catalogue_for(evaluator.task.name, evaluator.seed_recipe())
     if config.policy in ("random", "optuna"):
+        from agents.baselines import OptunaProposer, RandomProposer  # numpy: only here
+
         baseline = RandomProposer if config.policy == "random" else OptunaProposer
         try:
             return baseline(catalogue, evaluator.seed_recipe()), None
