@@ -30,6 +30,7 @@ from domain.ports import Proposer, Runner
 from domain.progress import SearchState, fold
 from domain.reproduction import failure_lines
 from domain.search import SearchResumed, SearchStarted
+from evaluators import requirements
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
 from evaluators.tasks import TaskError, builtin_names, load
@@ -239,8 +240,9 @@ def search(
     recording = _recording(from_ledger, from_search, config) if agents == "recorded" else None
     if recording is not None:  # the recorded search's options, so its requests come again
         config = recording[0]
-    try:
-        load(config.task)  # an unknown or malformed task is refused before the ledger is touched
+    try:  # an unknown or malformed task, or one whose packages are missing, is refused
+        spec = load(config.task).spec  # before the ledger is touched
+        requirements.check(spec.name, spec.requirements)
     except TaskError as error:
         fail(str(error))
     client = _claude_client(config) if config.agent == "claude" else None
@@ -264,9 +266,11 @@ def search(
 
 def _evaluator(task: str, ledger: str, sandbox: bool) -> TaskEvaluator:
     try:
-        return TaskEvaluator.open(task, _runs_root(ledger), sandbox=sandbox)
+        evaluator = TaskEvaluator.open(task, _runs_root(ledger), sandbox=sandbox)
+        requirements.check(evaluator.task.name, evaluator.task.requirements)
     except (TaskError, SandboxUnavailableError, DataPreparationError) as error:
         fail(str(error))
+    return evaluator
 
 
 def _proposer(
