@@ -493,7 +493,7 @@ def audit_command(
     fmt: FormatOpt = "table",
     limit: Annotated[
         int | None,
-        typer.Option(min=1, help="Rows to show; default: a screenful in a table, all in csv/json."),
+        typer.Option(min=1, help="Rows to show; default: a screenful on a terminal, else all."),
     ] = None,
     search_id: Annotated[
         str | None,

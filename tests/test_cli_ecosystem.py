@@ -133,6 +133,17 @@ def test_help_keeps_every_option_name_whole_at_80_columns():
                 assert name in done.stdout
 
 
+def test_the_autorecipe_console_script_is_the_same_app():
+    import tomllib
+
+    import cli as module
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    target, name = scripts["autorecipe"].split(":")
+    assert target == "cli"
+    assert getattr(module, name) is module.app
+
+
 def test_version_and_shell_completion():
     version = cli("--version")
     assert version.returncode == 0
