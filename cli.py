@@ -581,6 +581,10 @@ def show(
     diff: Annotated[
         bool, typer.Option("--diff", help="Only the raw unified diff (for patch, git apply).")
     ] = False,
+    from_seed: Annotated[
+        bool,
+        typer.Option("--from-seed", help="With --diff: from the seed recipe, not the parent."),
+    ] = False,
     fmt: FormatOpt = "table",
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
@@ -590,8 +594,9 @@ def show(
         try:
             sid = display.resolve_search(con, search_id)
             row = display.trial_row(con, sid, trial)
-            if diff:
-                typer.echo(row.get("diff") or "", nl=False)  # the stored bytes, untouched
+            if diff:  # the stored bytes, untouched, or the whole change from the seed
+                text = listing.diff_from_seed(con, sid, row) if from_seed else row.get("diff")
+                typer.echo(text or "", nl=False)
                 return
             piped = not _out().is_terminal
             _emit(listing.one_row(row), fmt, display.trial_detail(con, sid, trial, piped))

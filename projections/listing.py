@@ -4,11 +4,13 @@ projections; `scope` narrows every table of a connection to one search for `audi
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
 import duckdb
 
+from domain.recipe import make_diff
 from projections.audit import Result
 
 FORMATS = ("table", "csv", "json", "jsonl")
@@ -34,6 +36,22 @@ def lineage(con: duckdb.DuckDBPyConnection, search_id: UUID) -> Result:
         [search_id],
     )
     return Result([d[0] for d in cursor.description or []], cursor.fetchall())
+
+
+def diff_from_seed(con: duckdb.DuckDBPyConnection, search_id: UUID, row: dict[str, Any]) -> str:
+    """The unified diff from the search's seed recipe (its first baseline's) to this
+    trial's recipe: it applies to the task's own recipe/ folder, whatever the parent."""
+    seed = con.execute(
+        "SELECT r.files FROM trials t JOIN recipes r ON r.sha256 = t.child_sha256"
+        " WHERE t.search_id = ? AND t.specialist = 'baseline' ORDER BY t.seq LIMIT 1",
+        [search_id],
+    ).fetchone()
+    child = con.execute(
+        "SELECT files FROM recipes WHERE sha256 = ?", [row.get("child_sha256")]
+    ).fetchone()
+    if seed is None or child is None:
+        return ""  # a trial refused before its edit applied has no recipe of its own
+    return make_diff(json.loads(seed[0]), json.loads(child[0]))
 
 
 def one_row(row: dict[str, Any]) -> Result:

@@ -108,6 +108,30 @@ def test_show_diff_is_the_stored_diff_and_git_apply_accepts_it(ledger, tmp_path)
     assert applied.returncode == 0, applied.stderr
 
 
+def _latest(ledger: str, sql: str) -> list[dict[str, object]]:
+    """`sql` over the latest search only (audit --search)."""
+    (latest,) = _stored(ledger, "select max_by(search_id, ordinal) s from searches")
+    done = cli("audit", sql, "--search", str(latest["s"]), "--format", "json", "--ledger", ledger)
+    return json.loads(done.stdout)
+
+
+def test_show_diff_from_seed_applies_to_the_seed_recipe_and_gives_the_trial_s(ledger, tmp_path):
+    (deepest,) = _latest(ledger, "select seq, child_sha256 from trials where child_sha256"
+                         " is not null order by depth desc, seq limit 1")  # fmt: skip
+    files = {
+        row["seq"]: row["files"]
+        for row in _latest(ledger, "select seq, files from recipes join trials"
+                           " on sha256 = child_sha256")
+    }  # fmt: skip
+    seed, child = files[0], files[deepest["seq"]]
+    for name, text in json.loads(seed).items():
+        (tmp_path / name).write_text(text)
+    diff = cli("show", str(deepest["seq"]), "--diff", "--from-seed", "--ledger", ledger).stdout
+    subprocess.run(["git", "apply", "-"], input=diff, cwd=tmp_path, text=True, check=True)
+    for name, text in json.loads(child).items():
+        assert (tmp_path / name).read_text() == text
+
+
 def test_piped_show_and_audit_are_never_wrapped_or_padded(ledger):
     (row,) = _stored(ledger, "select diff, hypothesis from trials where seq = 2 and"
                      " search_id = (select max_by(search_id, ordinal) from searches)")  # fmt: skip
