@@ -189,7 +189,10 @@ def search(
     resume: Annotated[
         bool,
         typer.Option(
-            "--resume", help="Continue the latest unfinished search (its recorded options)."
+            "--resume",
+            help="Continue the latest unfinished or interrupted search on its recorded"
+            " options; --trials, --deadline-minutes, --patience, --cost-cap-usd and --runner"
+            " may change; any other option must match the ledger.",
         ),
     ] = False,
     agents: AgentsOpt = "offline",
