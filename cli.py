@@ -10,34 +10,27 @@ import contextlib
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from agents.baselines import OptunaProposer, RandomProposer
 from agents.catalogues import catalogue_for
-from agents.claude.api import DEFAULT_MODEL, ModelCheckError, check_model, claude_client
-from agents.claude.prices import UnknownPriceError, price_of
-from agents.claude.proposer import ClaudeProposer
-from agents.claude.recorded import (
-    RecordedCall,
-    RecordedTransport,
-    recorded_calls,
-    recorded_client,
-    replay_policy,
-)
-from agents.claude.session import Settings
+from agents.claude.prices import DEFAULT_MODEL, UnknownPriceError, price_of
 from agents.offline import OfflineProposer
+from domain import resume as resume_options
 from domain.config import SearchConfig
 from domain.labels import FinishReason
 from domain.ports import Proposer, Runner
 from domain.progress import SearchState, fold
+from domain.reproduction import failure_lines
 from domain.search import SearchResumed, SearchStarted
+from evaluators import requirements
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
 from evaluators.tasks import TaskError, builtin_names, load
@@ -52,7 +45,7 @@ from ledger.reproduce import reproduce
 from ledger.store import Ledger, LedgerError, open_ledger
 from ledger.verify import verify as check_chain
 from projections import audit as audit_queries
-from projections import canned, display
+from projections import canned, display, listing, live
 from projections.bundle import BundleError, build_bundle, resolve_trial
 from projections.bundle_verify import verify_bundle
 from projections.db import ProjectionsBusyError, connect, projections_path, reading, rebuild
@@ -62,10 +55,16 @@ from projections.schema import content_hash
 from runners.local import LocalRunner
 from runners.registry import open_runner
 
+if TYPE_CHECKING:  # the Anthropic SDK loads only in the commands that call a model
+    from agents.claude.recorded import RecordedCall, RecordedTransport
+
+# Rich help boxes cut long option names ("--deadline-minut…") below 100 columns, and
+# piped help is read by tools: there, click's plain help, which keeps every name whole.
+WIDE = sys.stdout.isatty() and shutil.get_terminal_size().columns >= 100
 app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    rich_markup_mode="rich" if WIDE else None,
     help="autorecipe: an auditable, event-sourced auto-research loop.",
 )
 console = Console()
@@ -86,6 +85,8 @@ FromLedgerOpt = Annotated[
 FromSearchOpt = Annotated[
     str | None, typer.Option(help="--agents recorded: that search's id (prefix); default: latest.")
 ]
+FormatOpt = Annotated[str, typer.Option("--format", help="table, csv, json or jsonl.")]
+PIPED_WIDTH = 100_000  # piped output is never wrapped: lines are as long as their content
 LedgerOpt = Annotated[str, typer.Option("--ledger", help="SQLite path or postgresql:// URL.")]
 SearchOpt = Annotated[
     str | None,
@@ -99,8 +100,31 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"autorecipe {_installed_version()}")
+        raise typer.Exit
+
+
+def _installed_version() -> str:
+    """The installed package's version, or pyproject's for a clone run as `python cli.py`."""
+    import importlib.metadata
+    import tomllib
+
+    try:
+        return importlib.metadata.version("autorecipe")
+    except importlib.metadata.PackageNotFoundError:
+        with (Path(__file__).parent / "pyproject.toml").open("rb") as file:
+            return str(tomllib.load(file)["project"]["version"])
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
     """autorecipe: specialists propose recipe edits, a sandboxed evaluator judges them, and
     every proposal, diff, launch, score and failure is an immutable, hash-chained event."""
 
@@ -132,8 +156,12 @@ def _runs_root(location: str) -> Path:
 
 @app.command()
 def search(
+    ctx: typer.Context,
     task: Annotated[str, typer.Option(help="A built-in task name or a task folder.")] = "golf-cpu",
-    trials: Annotated[int, typer.Option(min=0, help="Trials after the seed-recipe baseline.")] = 8,
+    trials: Annotated[
+        int,
+        typer.Option(min=0, help="Trials after the seed-recipe baseline; 0: the baseline alone."),
+    ] = 8,
     seed: int = 0,
     specialists: Annotated[
         str, typer.Option(help="Comma-separated roster; default: the task's.")
@@ -161,7 +189,10 @@ def search(
     resume: Annotated[
         bool,
         typer.Option(
-            "--resume", help="Continue the latest unfinished search (its recorded options)."
+            "--resume",
+            help="Continue the latest unfinished or interrupted search on its recorded"
+            " options; --trials, --deadline-minutes, --patience, --cost-cap-usd and --runner"
+            " may change; any other option must match the ledger.",
         ),
     ] = False,
     agents: AgentsOpt = "offline",
@@ -181,11 +212,6 @@ def search(
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Run a search: baseline, then specialists' trials, ending with a leaderboard."""
-    if resume:
-        _resume(ledger, search_id, runner, ray_address, gpus_per_trial)
-        return
-    if policy not in POLICIES:
-        fail(f"unknown --policy {policy!r}: use {', '.join(POLICIES)}")
     roster = tuple(s.strip() for s in specialists.split(",") if s.strip())
     config = SearchConfig(
         task=task,
@@ -206,13 +232,20 @@ def search(
         max_turns=max_turns,
         cost_cap_usd=cost_cap_usd,
     )
+    if resume:
+        given = {key: getattr(config, key) for key in _given(ctx)}
+        _resume(ledger, search_id, given, ray_address, gpus_per_trial)
+        return
+    if policy not in POLICIES:
+        fail(f"unknown --policy {policy!r}: use {', '.join(POLICIES)}")
     if agents not in AGENTS:
         fail(f"unknown --agents {agents!r}: use {', '.join(AGENTS)}")
     recording = _recording(from_ledger, from_search, config) if agents == "recorded" else None
     if recording is not None:  # the recorded search's options, so its requests come again
         config = recording[0]
-    try:
-        load(config.task)  # an unknown or malformed task is refused before the ledger is touched
+    try:  # an unknown or malformed task, or one whose packages are missing, is refused
+        spec = load(config.task).spec  # before the ledger is touched
+        requirements.check(spec.name, spec.requirements)
     except TaskError as error:
         fail(str(error))
     client = _claude_client(config) if config.agent == "claude" else None
@@ -236,9 +269,11 @@ def search(
 
 def _evaluator(task: str, ledger: str, sandbox: bool) -> TaskEvaluator:
     try:
-        return TaskEvaluator.open(task, _runs_root(ledger), sandbox=sandbox)
+        evaluator = TaskEvaluator.open(task, _runs_root(ledger), sandbox=sandbox)
+        requirements.check(evaluator.task.name, evaluator.task.requirements)
     except (TaskError, SandboxUnavailableError, DataPreparationError) as error:
         fail(str(error))
+    return evaluator
 
 
 def _proposer(
@@ -249,6 +284,8 @@ def _proposer(
 ) -> tuple[Proposer, RecordedTransport | None]:
     catalogue = catalogue_for(evaluator.task.name, evaluator.seed_recipe())
     if config.policy in ("random", "optuna"):
+        from agents.baselines import OptunaProposer, RandomProposer  # numpy: only here
+
         baseline = RandomProposer if config.policy == "random" else OptunaProposer
         try:
             return baseline(catalogue, evaluator.seed_recipe()), None
@@ -256,6 +293,10 @@ def _proposer(
             fail(str(error))
     if config.agent == "offline":
         return OfflineProposer(catalogue), None
+    from agents.claude.proposer import ClaudeProposer  # the SDK: only for model agents
+    from agents.claude.recorded import recorded_client, replay_policy
+    from agents.claude.session import Settings
+
     strict = config.strict_surfaces
     check = lambda p, c, s: evaluator.check_edit(p, c, s, strict)  # noqa: E731
     settings = Settings(model=config.model or DEFAULT_MODEL, max_turns=config.max_turns)
@@ -273,6 +314,8 @@ def _claude_client(config: SearchConfig) -> Any:
     key = os.environ.get("ANTHROPIC_API_KEY", "")
     if not key:
         fail("--agents claude needs an API key: set ANTHROPIC_API_KEY")
+    from agents.claude.api import ModelCheckError, check_model, claude_client
+
     model = config.model or DEFAULT_MODEL
     try:
         price_of(model)
@@ -294,6 +337,8 @@ def _recording(
         sid = session.pick_search(source, prefix, unfinished=False)
     except ValueError as error:
         fail(str(error))
+    from agents.claude.recorded import recorded_calls
+
     events = [event for _, event in search_events(source, sid)]
     calls = recorded_calls(events)
     if not calls:
@@ -302,29 +347,70 @@ def _recording(
     return recorded.model_copy(update={"agent": "recorded", "sandbox": config.sandbox}), calls
 
 
+# The search options a command line may give, by their SearchConfig key.
+SEARCH_OPTIONS = {
+    "task": "task",
+    "trials": "trials",
+    "seed": "seed",
+    "specialists": "specialists",
+    "no_lineage": "lineage",
+    "workers": "workers",
+    "threads": "threads",
+    "strict_surfaces": "strict_surfaces",
+    "deadline_minutes": "deadline_minutes",
+    "patience": "patience",
+    "unsafe_no_sandbox": "sandbox",
+    "runner": "runner",
+    "agents": "agent",
+    "policy": "policy",
+    "model": "model",
+    "max_turns": "max_turns",
+    "cost_cap_usd": "cost_cap_usd",
+}
+
+
+def _given(ctx: typer.Context) -> list[str]:
+    """The config keys of the options this command line gave (not left at defaults)."""
+    # By name: typer 0.29 vendors its own click, whose enum is not click's.
+    explicit = {"COMMANDLINE", "ENVIRONMENT"}
+    return [
+        key
+        for name, key in SEARCH_OPTIONS.items()
+        if getattr(ctx.get_parameter_source(name), "name", "") in explicit
+    ]
+
+
 def _resume(
-    ledger: str, search_id: str | None, runner: str, ray_address: str | None, gpus_per_trial: float
+    ledger: str,
+    search_id: str | None,
+    given: dict[str, Any],
+    ray_address: str | None,
+    gpus_per_trial: float,
 ) -> None:
     store = _ledger(ledger, must_exist=True)
     try:
         sid = session.pick_search(store, search_id, unfinished=True)
+        recorded = session.config_of(fold(store.stream(sid)))
+        changed = resume_options.changes(recorded, given)
+        runner = str(changed.get("runner", recorded.runner))
         with lease(ledger, sid), open_runner(runner, ray_address, gpus_per_trial) as trial_runner:
-            events = store.stream(sid)
+            events = store.stream(sid)  # again, under the lease
             state = fold(events)
-            config = session.config_of(state)
-            evaluator = _evaluator(config.task, ledger, config.sandbox)
+            evaluator = _evaluator(recorded.task, ledger, recorded.sandbox)
             started = events[0]
             if isinstance(started, SearchStarted) and evaluator.task_sha256 != started.task_sha256:
                 fail(
-                    f"the task {config.task} changed since search {sid} started;"
+                    f"the task {recorded.task} changed since search {sid} started;"
                     " resuming would mix rules"
                 )
-            recovery = recovery_events(state, trial_runner.host)
+            recovery = recovery_events(state, trial_runner.host, changed)
             store.append(sid, recovery)
+            config = session.config_of(state)  # with the options this resume changed
             console.print(
                 f"resumed search {sid}: {len(recovery) - 1} trials in flight ended harness_abort"
                 + _reopened(recovery[0])
             )
+            console.print(resume_options.describe(config, changed), highlight=False, soft_wrap=True)
             client = _claude_client(config) if config.agent == "claude" else None
             proposer, _ = _proposer(evaluator, config, client)
             reason = _run(store, ledger, state, config, evaluator, proposer, trial_runner)
@@ -350,13 +436,12 @@ def _run(
 ) -> FinishReason:
     lineage = DuckLineage(store, projections_path(location))
     executor = LiveExecutor(runner, evaluator, config.workers)
+    trials = f"{config.trials} trials" if config.trials else "the seed recipe alone (its noise)"
     console.print(
-        f"search {state.started.id} on {evaluator.task.name}: {config.trials} trials,"
+        f"search {state.started.id} on {evaluator.task.name}: {trials},"
         f" seed {config.seed}, ledger {location}"
     )
-    with display.LiveProgress(
-        console, config.trials, evaluator.task.metric.name, state
-    ) as progress:
+    with live.LiveProgress(console, config.trials, evaluator.task.metric.name, state) as progress:
         loop = session.build_loop(
             state,
             store,
@@ -381,7 +466,8 @@ def _summary(location: str, search_id: object, reason: FinishReason) -> None:
     with _reading(location) as con:
         sid = display.resolve_search(con, str(search_id))
         console.print(display.leaderboard(con, sid, console.width))
-        console.print(f"outcomes: {display.status_counts(con, sid)}")
+        console.print(f"outcomes: {display.status_counts(con, sid) or 'none (baseline only)'}")
+        console.print(display.noise_line(con, sid))
         detail = con.execute(
             "SELECT finish_reason, best_score FROM searches WHERE search_id = ?", [sid]
         ).fetchone()
@@ -407,60 +493,116 @@ def audit_command(
         str | None, typer.Option("--query", help="Run a canned query by name (see --list).")
     ] = None,
     list_queries: Annotated[bool, typer.Option("--list", help="List the canned queries.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or jsonl.")] = "table",
+    fmt: FormatOpt = "table",
     limit: Annotated[
         int | None,
-        typer.Option(min=1, help="Rows to show; default: a screenful in a table, all in csv/json."),
+        typer.Option(min=1, help="Rows to show; default: a screenful on a terminal, else all."),
+    ] = None,
+    search_id: Annotated[
+        str | None,
+        typer.Option(
+            "--search", help="Only this search's rows (id prefix), in every table that has them."
+        ),
     ] = None,
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Read-only SQL over the projections (tables: events, searches, trials, lineage, ...)."""
-    if fmt not in ("table", "csv", "json", "jsonl"):
-        fail(f"unknown format {fmt!r}: use table, csv, json or jsonl")
-    if limit is None and fmt == "table":
+    _check_format(fmt)
+    if limit is None and fmt == "table" and _out().is_terminal:
         limit = max(shutil.get_terminal_size().lines - 8, 10)
     if list_queries:
         result = canned.listing()
     else:
         with _reading(ledger) as con:
             try:
+                if search_id is not None:
+                    listing.scope(con, display.resolve_search(con, search_id))
                 result = audit_queries.run(con, _audit_sql(sql, query), limit)
             except (audit_queries.AuditQueryError, canned.UnknownQueryError) as error:
                 fail(f"bad query: {error}")
-    if fmt == "csv":
-        typer.echo(audit_queries.to_csv(result), nl=False)
-    elif fmt == "json":
-        typer.echo(audit_queries.to_json(result), nl=False)
-    elif fmt == "jsonl":
-        typer.echo(audit_queries.to_jsonl(result), nl=False)
-    else:
-        console.print(display.result_table(result))
+            except display.UnknownSearchError as error:
+                fail(str(error))
+    _emit(result, fmt)
     if result.truncated:
         Console(stderr=True).print(
             f"(the first {limit} rows; --limit N for more, --format csv for all)"
         )
 
 
+def _check_format(fmt: str) -> None:
+    if fmt not in listing.FORMATS:
+        fail(f"unknown format {fmt!r}: use {', '.join(listing.FORMATS)}")
+
+
+def _emit(result: audit_queries.Result, fmt: str, table: Any = None) -> None:
+    """Rows as a table (`table`, or one made from the rows), or as csv, json or jsonl."""
+    writers = {
+        "csv": audit_queries.to_csv,
+        "json": audit_queries.to_json,
+        "jsonl": audit_queries.to_jsonl,
+    }
+    if fmt in writers:
+        typer.echo(writers[fmt](result), nl=False)
+    else:
+        _out().print(display.result_table(result) if table is None else table)
+
+
+def _out() -> Console:
+    """The terminal's console; piped, one that never wraps or pads a line (for patch,
+    grep, diff and `less -S`)."""
+    if console.is_terminal:
+        return console
+    return Console(width=PIPED_WIDTH, soft_wrap=True, highlight=False)
+
+
 @app.command()
-def lineage(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
-    """The tree of trials with their labels and scores."""
+def searches(fmt: FormatOpt = "table", ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+    """Every search in the ledger: id, task, policy, started, status, trials, best."""
+    _check_format(fmt)
+    with _reading(ledger) as con:
+        _emit(listing.searches(con), fmt)
+
+
+@app.command()
+def lineage(
+    search_id: SearchOpt = None, fmt: FormatOpt = "table", ledger: LedgerOpt = DEFAULT_LEDGER
+) -> None:
+    """The tree of trials with their labels and scores (--format: one row per trial)."""
+    _check_format(fmt)
     with _reading(ledger) as con:
         try:
-            console.print(display.lineage_tree(con, display.resolve_search(con, search_id)))
+            sid = display.resolve_search(con, search_id)
         except display.UnknownSearchError as error:
             fail(str(error))
+        _emit(listing.lineage(con, sid), fmt, display.lineage_tree(con, sid))
 
 
 @app.command()
 def show(
     trial: Annotated[str, typer.Argument(help="Trial number or id prefix.")],
     search_id: SearchOpt = None,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Only the raw unified diff (for patch, git apply).")
+    ] = False,
+    from_seed: Annotated[
+        bool,
+        typer.Option("--from-seed", help="With --diff: from the seed recipe, not the parent."),
+    ] = False,
+    fmt: FormatOpt = "table",
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """One trial: hypothesis, diff, outcome, evidence and log excerpt."""
+    _check_format(fmt)
     with _reading(ledger) as con:
         try:
-            console.print(display.trial_detail(con, display.resolve_search(con, search_id), trial))
+            sid = display.resolve_search(con, search_id)
+            row = display.trial_row(con, sid, trial)
+            if diff:  # the stored bytes, untouched, or the whole change from the seed
+                text = listing.diff_from_seed(con, sid, row) if from_seed else row.get("diff")
+                typer.echo(text or "", nl=False)
+                return
+            piped = not _out().is_terminal
+            _emit(listing.one_row(row), fmt, display.trial_detail(con, sid, trial, piped))
         except display.UnknownSearchError as error:
             fail(str(error))
 
@@ -570,6 +712,14 @@ def reproduce_command(
     except (LedgerError, ValueError) as error:
         fail(str(error))
     event = done.event
+    if done.recorded_label is not None:  # a failed trial: its label and deciding numbers
+        label = None if done.outcome.label is None else str(done.outcome.label)
+        head, verdict, ok = failure_lines(done.match, done.recorded_label, label)
+        console.print(f"trial {trial}: {head}", highlight=False)
+        if not ok:
+            fail(verdict)
+        console.print(verdict)
+        return
     console.print(
         f"trial {trial}: recorded {event.recorded_score}, reproduced {event.score}"
         f" ({done.outcome.label or 'valid'})"
@@ -583,9 +733,11 @@ def reproduce_command(
 
 
 @app.command()
-def tasks() -> None:
+def tasks(fmt: FormatOpt = "table") -> None:
     """The built-in tasks, with their metric and the seed recipe's measured baseline."""
-    console.print(display.task_table([load(name) for name in builtin_names()]))
+    _check_format(fmt)
+    specs = [load(name).spec for name in builtin_names()]
+    _emit(display.task_rows(specs), fmt, display.task_table(specs))
 
 
 def _audit_sql(sql: str | None, query: str | None) -> str:

@@ -225,7 +225,9 @@ def stop_reason(state: SearchState, limits: StopLimits, now: datetime) -> Finish
     failed = [tr for tr in state.baselines if tr.status is TrialStatus.FAILED]
     if state.best is None and any(tr.label is not FailureLabel.HARNESS_ABORT for tr in failed):
         return FinishReason.BASELINE_FAILED  # the seed recipe itself fails: nothing to compare
-    if state.proposals >= limits.trials:
+    if state.best is not None and state.proposals >= limits.trials:
+        # The baseline runs first whatever the budget: `--trials 0` measures the seed
+        # recipe's noise alone.
         return FinishReason.TRIAL_BUDGET
     if limits.deadline_seconds is not None and state.active_seconds(now) >= limits.deadline_seconds:
         return FinishReason.DEADLINE

@@ -294,7 +294,10 @@ def _(event: NoiseFloorMeasured, search: Search | None) -> Search:
 
 @mutate.register
 def _(event: SearchResumed, search: Search | None) -> Search:
-    return _advance(search, event, finished=None)
+    resumed = _advance(search, event, finished=None)
+    # The options this resume changed (domain/resume.py says which may): folds from
+    # here on, the loop's and replay's, read them as the search's config.
+    return resumed.model_copy(update={"config": {**resumed.config, **event.config}})
 
 
 @mutate.register

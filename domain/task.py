@@ -158,6 +158,9 @@ class TaskSpec(Immutable):
     baseline: Baseline = Baseline()
     kind: Literal["builtin", "user", "upstream"] = "user"
     test: FinalTestRules | None = None  # no [test] table: no test split, no final test
+    # Python packages (PEP 508 strings) the task's commands import beyond autorecipe's own;
+    # evaluators/requirements.py checks them before the baseline.
+    requirements: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _roster_is_unique(self) -> TaskSpec:

@@ -3,6 +3,7 @@ budgets, compare the outcome with the log, and record the comparison as an event
 
 Training is deterministic at a fixed seed and thread count, so a valid trial should give
 a bit-identical score; otherwise it must fall within the search's recorded noise floor.
+A failed trial reproduces by its label and deciding numbers (domain/reproduction.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from domain import reproduction
 from domain import trial as t
 from domain.ports import Outcome, Runner
 from domain.progress import fold
@@ -29,6 +31,8 @@ class NotReproducibleError(ValueError):
 class Reproduction:
     event: t.TrialReproduced
     outcome: Outcome
+    match: reproduction.Match
+    recorded_label: str | None  # None: the trial was scored
 
 
 def reproduce(
@@ -64,9 +68,11 @@ def reproduce(
     outcome = evaluator.classify(report, scoring)
     noise = state.started.noise_floor
     tolerance = noise.floor if noise else 0.0
-    event = _comparison(state.trials[proposed.originator_id], outcome, recorded, tolerance)
+    failure = _recorded_failure(events, proposed.originator_id)
+    trial = state.trials[proposed.originator_id]
+    event, match = _comparison(trial, outcome, recorded, failure, tolerance)
     ledger.append(search_id, [event])
-    return Reproduction(event, outcome)
+    return Reproduction(event, outcome, match, None if failure is None else str(failure.label))
 
 
 def _recorded_score(
@@ -79,24 +85,33 @@ def _recorded_score(
     return scored[-1].score, tuple(r for e in scored for r in e.per_seed)
 
 
+def _recorded_failure(events: list[tuple[int, Any]], trial_id: UUID) -> t.TrialFailed | None:
+    failed = [e for _, e in events if isinstance(e, t.TrialFailed) and e.originator_id == trial_id]
+    return failed[-1] if failed else None
+
+
 def _comparison(
-    trial: t.Trial, outcome: Outcome, recorded: Any, tolerance: float
-) -> t.TrialReproduced:
+    trial: t.Trial, outcome: Outcome, recorded: Any, failure: t.TrialFailed | None, noise: float
+) -> tuple[t.TrialReproduced, reproduction.Match]:
+    """A failed trial by its label and deciding numbers, a scored one by its score
+    (domain/reproduction.py)."""
     recorded_score = recorded[0] if recorded else None
     score = outcome.score if outcome.label is None else None
-    identical = score is not None and score == recorded_score
-    within = identical or (
-        score is not None
-        and recorded_score is not None
-        and abs(score - recorded_score) <= tolerance
-    )
-    return t.record_reproduction(
+    if failure is not None:
+        label = None if outcome.label is None else str(outcome.label)
+        match = reproduction.of_failures(
+            str(failure.label), failure.evidence, label, outcome.evidence
+        )
+    else:
+        match = reproduction.of_scores(recorded_score, score, noise)
+    event = t.record_reproduction(
         trial,
         outcome=str(outcome.label or "scored"),
         score=score,
         recorded_score=recorded_score,
-        identical=identical,
-        within_noise=within,
-        tolerance=tolerance,
+        identical=match.identical,
+        within_noise=match.within,
+        tolerance=match.tolerance,
         measurements=outcome.measurements,
     )
+    return event, match

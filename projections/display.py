@@ -8,24 +8,12 @@ from uuid import UUID
 
 import duckdb
 from rich import box
-from rich.console import Console, Group
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.console import Group
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from domain import search as s
-from domain import trial as t
-from domain.base import DomainEvent
-from domain.labels import TERMINAL_STATUSES
-from domain.progress import BASELINE, SearchState
 from projections import final_test
 from projections.verdicts import final_test_detail, paired_test
 
@@ -129,6 +117,18 @@ def status_counts(con: duckdb.DuckDBPyConnection, search_id: UUID) -> str:
     return counts
 
 
+def noise_line(con: duckdb.DuckDBPyConnection, search_id: UUID) -> str:
+    """The seed recipe's noise, as the baseline measured it (all `--trials 0` is for)."""
+    row = con.execute(
+        "SELECT noise_sigma, noise_floor, len(noise_scores) FROM searches WHERE search_id = ?",
+        [search_id],
+    ).fetchone()
+    if row is None or row[0] is None:
+        return "seed recipe's noise: not measured"
+    sigma, floor, runs = row
+    return f"seed recipe's noise: σ {sigma:.5g} over {runs} seeds (noise floor {floor:.5g})"
+
+
 def lineage_tree(con: duckdb.DuckDBPyConnection, search_id: UUID) -> Tree:
     rows = con.execute(
         "SELECT trial_id, parent_id, seq, specialist, status, score, delta, hypothesis"
@@ -158,7 +158,8 @@ def _node_label(
     return f"#{seq} [{style}]{status}[/]{value}{change} {who}: {(hyp or '')[:70]}"
 
 
-def trial_detail(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) -> Group:
+def trial_row(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) -> dict[str, Any]:
+    """One trial's row of the trials table, by number or id prefix."""
     column = "seq = ?" if which.isdigit() else "CAST(trial_id AS VARCHAR) LIKE ?"
     arg: Any = int(which) if which.isdigit() else which.lower() + "%"
     sql = f"SELECT * FROM trials WHERE search_id = ? AND {column}"  # noqa: S608 - a literal
@@ -169,7 +170,14 @@ def trial_detail(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) ->
         raise UnknownSearchError(
             f"no single trial matches {which!r} in search {str(search_id)[:8]}"
         )
-    r = dict(zip(names, found[0], strict=True))
+    return dict(zip(names, found[0], strict=True))
+
+
+def trial_detail(
+    con: duckdb.DuckDBPyConnection, search_id: UUID, which: str, piped: bool = False
+) -> Group:
+    """Piped, the diff is plain text: no colours, no padding, no wrapping (for patch)."""
+    r = trial_row(con, search_id, which)
     test = final_test.read(con, search_id)
     facts = Table.grid(padding=(0, 2))
     for key in (
@@ -209,91 +217,10 @@ def trial_detail(con: duckdb.DuckDBPyConnection, search_id: UUID, which: str) ->
     if r.get("evidence") and r["evidence"] != "{}":
         parts.append(f"evidence: {r['evidence']}")
     if r.get("diff"):
-        parts.append(Syntax(r["diff"], "diff", word_wrap=True))
+        parts.append(Text(r["diff"]) if piped else Syntax(r["diff"], "diff", word_wrap=True))
     if r.get("log_excerpt"):
         parts.append("[bold]log excerpt[/]\n" + r["log_excerpt"])
     return Group(*parts)
-
-
-class LiveProgress:
-    """A progress bar fed by loop events: trials done, current best, last label."""
-
-    def __init__(self, console: Console, trials: int, metric: str, state: SearchState) -> None:
-        self.metric = metric
-        done = sum(
-            1
-            for tr in state.trials.values()
-            if tr.specialist != BASELINE and tr.status in TERMINAL_STATUSES
-        )
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=console,
-        )
-        self.task = self.progress.add_task(
-            "trials",
-            total=trials,
-            completed=done,
-            status="running the seed recipe" if not done else f"resumed after {done} trials",
-        )
-
-    def __enter__(self) -> LiveProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, event: DomainEvent, state: SearchState) -> None:
-        trial = state.trials.get(event.originator_id)
-        if isinstance(event, t.TrialJudged | t.TrialFailed) and trial is not None:
-            label = getattr(event, "label", None) or getattr(event, "verdict", "")
-            best = state.best
-            best_text = (
-                f"best #{best.sequence} {self.metric}={best.score:.5f}"
-                if best and best.score is not None
-                else ""
-            )
-            line = f"last #{trial.sequence} {trial.specialist}: {label}; {best_text}"
-            if trial.specialist != BASELINE:
-                self.progress.advance(self.task)
-            self.progress.update(self.task, status=line)
-            self.progress.console.print(
-                f"  #{trial.sequence:<3} {trial.specialist:<10} {label}"
-                + (f"  {trial.score:.5f}" if trial.score is not None else "")
-                + _reason(event)
-            )
-        elif isinstance(event, t.TrialExtended) and trial is not None:
-            self.progress.console.print(
-                f"  #{trial.sequence:<3} {trial.specialist:<10} races on: seed"
-                f" {', '.join(map(str, event.seeds))} ({event.test.reason})"
-            )
-        elif isinstance(event, s.FinalTestLaunched):
-            self.progress.update(self.task, status="final test on the test split")
-            self.progress.console.print(
-                f"  final test: the best and the seed recipe on fresh seeds"
-                f" {', '.join(map(str, event.seeds))}, scored on the test split"
-            )
-        elif isinstance(event, s.FinalTested):
-            shown = final_test.FinalTest(event.status, event.model_dump(mode="json"), None)
-            self.progress.console.print(Text("  " + final_test.line(shown)))
-        elif isinstance(event, s.SearchFinished):
-            self.progress.update(self.task, status=f"finished: {event.reason}")
-
-
-def _reason(event: DomainEvent) -> str:
-    if isinstance(event, t.TrialFailed):
-        return f"  ({event.reason[:100]})"
-    if isinstance(event, t.TrialJudged) and event.test is not None:
-        test = event.test
-        p = "" if test.p is None else f"p {test.p:.3g}, "
-        return f"  Δ {event.delta or 0.0:+.5f} ({p}{len(test.differences)} paired seeds)"
-    if isinstance(event, t.TrialJudged) and event.delta is not None:
-        return f"  Δ {event.delta:+.5f} (floor {event.numbers.get('floor', 0):.5f})"
-    return ""
 
 
 def result_table(result: Any) -> Table:
@@ -308,40 +235,57 @@ def result_table(result: Any) -> Table:
     return table
 
 
-def task_table(tasks: list[Any]) -> Table:
-    table = Table(title="Built-in tasks")
-    for column in (
-        "task",
-        "metric",
-        "baseline",
-        "train cap",
-        "size cap",
-        "gate",
-        "roster",
-        "rules",
-    ):
-        table.add_column(column, overflow="fold")
-    for task in tasks:
-        spec = task.spec
-        base = spec.baseline
-        baseline = (
-            "not measured"
-            if base.score is None
-            else f"{base.score:g} ({base.train_seconds or 0:g} s train)"
-        )
-        gate = (
-            f"{spec.gate.metric} {spec.gate.direction.replace('_', ' ')} {spec.gate.threshold:g}"
-            if spec.gate
-            else ""
-        )
-        table.add_row(
+def task_rows(specs: list[Any]) -> Any:
+    """One row per task (TaskSpec), every field in its own column."""
+    from projections.audit import Result
+
+    columns = ["task", "metric", "direction", "baseline", "baseline_train_s", "train_cap_s"]
+    columns += ["size_cap_bytes", "gate", "roster", "rules_version"]
+    rows = [
+        (
             spec.name,
-            f"{spec.metric.name} ({spec.metric.direction})",
-            baseline,
-            f"{spec.budgets.train_seconds:g} s",
-            f"{spec.size_cap_bytes:,} B" if spec.size_cap_bytes else "",
-            gate,
+            spec.metric.name,
+            spec.metric.direction,
+            spec.baseline.score,
+            spec.baseline.train_seconds,
+            spec.budgets.train_seconds,
+            spec.size_cap_bytes,
+            _gate(spec),
             ", ".join(e.key for e in spec.roster),
             spec.rules_version,
         )
+        for spec in specs
+    ]
+    return Result(columns, rows)
+
+
+def task_table(specs: list[Any]) -> Table:
+    """Two columns, so that 80 terminal columns read well: the name, then the facts as
+    wrapped words (never a word cut in two)."""
+    table = Table(title="Built-in tasks", box=box.SIMPLE_HEAD)
+    table.add_column("task", no_wrap=True, style="bold")
+    table.add_column("metric, baseline, caps, gate, roster, rules", overflow="fold")
+    for spec in specs:
+        base = spec.baseline
+        facts = [
+            f"{spec.metric.name} ({spec.metric.direction})",
+            "baseline not measured"
+            if base.score is None
+            else f"baseline {base.score:g} ({base.train_seconds or 0:g} s train)",
+            f"train cap {spec.budgets.train_seconds:g} s",
+        ]
+        if spec.size_cap_bytes:
+            facts.append(f"size cap {spec.size_cap_bytes:,} B")
+        if spec.gate:
+            facts.append(f"gate: {_gate(spec)}")
+        facts.append("roster: " + " ".join(e.key for e in spec.roster))
+        facts.append(f"rules {spec.rules_version}")
+        table.add_row(spec.name, "; ".join(facts))
     return table
+
+
+def _gate(spec: Any) -> str:
+    gate = spec.gate
+    if gate is None:
+        return ""
+    return f"{gate.metric} {gate.direction.replace('_', ' ')} {gate.threshold:g}"

@@ -17,8 +17,9 @@ from typing import Any
 
 import anthropic
 
-# The newest model id in the installed SDK's `anthropic.types.Model` (2.14.0 lists it first).
-DEFAULT_MODEL = "claude-fable-5-2"
+from agents.claude.prices import DEFAULT_MODEL
+
+__all__ = ["DEFAULT_MODEL"]  # re-exported: it lives beside the prices, which need no SDK
 RETRIED_STATUSES = frozenset({408, 409, 429})  # and every 5xx, 529 overloaded included
 
 

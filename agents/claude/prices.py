@@ -15,6 +15,9 @@ from dataclasses import dataclass
 # about-claude/pricing and models/<model>/overview) as stored copies; Fable 5.2, Mythos 5.2
 # and Haiku 5.5 from providers quoting Anthropic's list price, Sonnet 5.5's cache-read cut of
 # 2026-10-07 likewise. Cache writes are the 5-minute ones (the TTL this project asks for).
+# The newest model id in the installed SDK's `anthropic.types.Model` (2.14.0 lists it first).
+# Here, not in api.py, so the CLI names its default without importing the SDK.
+DEFAULT_MODEL = "claude-fable-5-2"
 TABLE_DATE = "2026-11-10"
 TABLE_VERSION = f"anthropic-list-{TABLE_DATE}"
 

@@ -397,6 +397,17 @@ def test_the_trial_budget_counts_proposals_after_the_baseline() -> None:
     assert stop_reason(run.state, limits, at(0)) is FinishReason.TRIAL_BUDGET
 
 
+def test_a_budget_of_zero_trials_still_runs_the_baseline_then_stops() -> None:
+    run = Scenario()
+    zero = StopLimits(trials=0)
+    assert stop_reason(run.state, zero, at(0)) is None  # the seed recipe's noise first
+    assert next_specialist(run.state) == "baseline"
+
+    run.judged(1.0, Verdict.KEEP)
+
+    assert stop_reason(run.state, zero, at(0)) is FinishReason.TRIAL_BUDGET
+
+
 def test_the_deadline_counts_active_seconds() -> None:
     state = given(started())
     limits = StopLimits(trials=100, deadline_seconds=60)
