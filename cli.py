@@ -42,6 +42,7 @@ from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
 from evaluators.tasks import TaskError, builtin_names, load
 from ledger import session
+from ledger.cache import TrialCache
 from ledger.claim import new_search
 from ledger.lease import lease
 from ledger.loop import LiveExecutor
@@ -175,6 +176,12 @@ def search(
     model: Annotated[str, typer.Option(help="The Claude model (--agents claude).")] = DEFAULT_MODEL,
     max_turns: Annotated[int, typer.Option(min=1, help="Model calls per Claude session.")] = 40,
     cost_cap_usd: CostCapOpt = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache", help="Train every trial, even where the ledger holds its result."
+        ),
+    ] = False,
     from_ledger: FromLedgerOpt = None,
     from_search: FromSearchOpt = None,
     search_id: SearchOpt = None,
@@ -205,6 +212,7 @@ def search(
         model=None if agents == "offline" else model,
         max_turns=max_turns,
         cost_cap_usd=cost_cap_usd,
+        cache=not no_cache,
     )
     if agents not in AGENTS:
         fail(f"unknown --agents {agents!r}: use {', '.join(AGENTS)}")
@@ -350,6 +358,9 @@ def _run(
 ) -> FinishReason:
     lineage = DuckLineage(store, projections_path(location))
     executor = LiveExecutor(runner, evaluator, config.workers)
+    cache = (
+        TrialCache.from_ledger(store, state.started.id, evaluator.task) if config.cache else None
+    )
     console.print(
         f"search {state.started.id} on {evaluator.task.name}: {config.trials} trials,"
         f" seed {config.seed}, ledger {location}"
@@ -368,6 +379,7 @@ def _run(
             runner.name,
             runner.host,
             observers=[progress],
+            cache=cache,
         )
         previous = signal.signal(signal.SIGINT, lambda *_: loop.stop_requested.set())
         try:

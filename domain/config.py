@@ -24,6 +24,7 @@ class SearchConfig(Immutable):
     strict_surfaces: bool = False
     sandbox: bool = True
     smoke: bool = True
+    cache: bool = True  # reuse recorded results of deterministic tasks (domain/cache.py)
     runner: str = "local"
     noise_seeds: int | None = None  # overrides the task's seeds.noise
     deadline_minutes: float | None = None

@@ -158,6 +158,9 @@ class TaskSpec(Immutable):
     baseline: Baseline = Baseline()
     kind: Literal["builtin", "user", "upstream"] = "user"
     test: FinalTestRules | None = None  # no [test] table: no test split, no final test
+    # The task's word that the same recipe, seeds, threads and environment give the same
+    # score and measurements: its trials may come from the trial cache (domain/cache.py).
+    deterministic: bool = False
 
     @model_validator(mode="after")
     def _roster_is_unique(self) -> TaskSpec:
@@ -194,6 +197,14 @@ class TaskSpec(Immutable):
         named = [c for c in ("train", "evaluate", "project") if _names_test(self.commands, c)]
         if named:
             raise ValueError(f"only the prepare command may name {{test}}, not {', '.join(named)}")
+        return self
+
+    @model_validator(mode="after")
+    def _time_is_never_deterministic(self) -> TaskSpec:
+        """A score that is a clock reading depends on the machine's load, whatever the
+        task says: such a task can never reuse an earlier trial's result."""
+        if self.deterministic and self.metric.source == "train_seconds":
+            raise ValueError("a time metric (source = train_seconds) cannot be deterministic")
         return self
 
     @property

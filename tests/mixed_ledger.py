@@ -1,11 +1,12 @@
 """A generated ledger that holds every event type the domain defines, for read-side tests.
 
-Two searches through the real loop and ledger: the first with LLM sessions (submitted,
-one that submitted nothing, one that failed on the API, a failed model call), failures of
+Searches through the real loop and ledger: the first with LLM sessions (submitted, one
+that submitted nothing, one that failed on the API, a failed model call), failures of
 several labels, a crash and a resume, and a reproduction, and a final test skipped (its
-task has no test split); the second races seeds and ends with a final test. Afterwards
-every TrialLaunched is rewritten as the v1 program stored it (resealing the chain), so the
-ledger needs upcasting as an old one does. `EVENT_TYPES` names what it contains.
+task has no test split); the second races seeds and ends with a final test; then a
+deterministic search run twice, the second time from the trial cache (TrialReused).
+Afterwards every TrialLaunched is rewritten as the v1 program stored it (resealing the
+chain), so the ledger needs upcasting as an old one does. `EVENT_TYPES` names what it contains.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ledger.recovery import recovery_events
 from ledger.store import Ledger
 from projections.lineage import DuckLineage
 from tests.support import (
+    CACHED_TASK,
     TESTED_TASK,
     ScriptedEvaluator,
     StepProposer,
@@ -183,5 +185,7 @@ def mixed_ledger(tmp: Path) -> Ledger:
     # races (TrialExtended), then tests its best (FinalTestLaunched):
     second, _, _ = scripted_loop(tmp, trials=3, task=TESTED_TASK)
     second.run()
+    for _ in range(2):  # the second run of a deterministic search reuses (TrialReused)
+        scripted_loop(tmp, trials=2, task=CACHED_TASK, cache=True)[0].run()
     assert as_written_by_v1(tmp / "ledger.sqlite") > 0
     return store

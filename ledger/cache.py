@@ -1,0 +1,165 @@
+"""The trial cache, read from the ledger: every search in it whose task content and
+environment match supplies its trials' first launches as entries (domain/cache.py gives
+the rules and the key). No side store: the entries are rebuilt from the record each time
+a search starts or resumes, then kept current from the search's own events as the loop
+records them, so a byte-identical recipe within the same search is reused too.
+
+`CachingExecutor` answers a cached launch itself with a `Reused` message, which the loop
+records as TrialReused followed by the source's outcome; every other job runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from domain import search as s
+from domain import trial as t
+from domain.base import DomainEvent
+from domain.cache import CacheHit, CacheKey, cacheable, fingerprint, key_of, reusable
+from domain.config import SearchConfig
+from domain.events import decode
+from domain.ports import TrialJob
+from domain.progress import BASELINE, SearchState
+from domain.steps import launch_facts
+from domain.task import TaskSpec
+from ledger.loop import Executor, Message, Observer, Reused
+from ledger.recorded import recorded_outcome
+from ledger.store import Ledger
+
+
+class _Reader:
+    """Follows one search's events; each trial's first launch and the outcome right
+    after it become an entry (the earliest run of a key wins, so a reuse names the trial
+    that trained)."""
+
+    def __init__(self, started: s.SearchStarted, entries: dict[str, CacheHit]) -> None:
+        self.started, self.entries = started, entries
+        fields = {k: v for k, v in started.config.items() if k in SearchConfig.model_fields}
+        self.config = SearchConfig.model_validate(fields)
+        self.task = TaskSpec.model_validate(started.config["task_spec"])
+        self.baselines: set[UUID] = set()
+        self.sequences: dict[UUID, int] = {}
+        self.keys: dict[UUID, CacheKey | None] = {}
+
+    def read(self, event: DomainEvent) -> None:
+        tid = event.originator_id
+        if isinstance(event, t.TrialProposed):
+            self.sequences[tid] = event.sequence
+            if event.specialist == BASELINE:
+                self.baselines.add(tid)
+        elif isinstance(event, t.TrialLaunched) and tid not in self.keys:
+            self.keys[tid] = self._key(event) if event.deterministic else None
+        elif isinstance(event, t.TrialScored | t.TrialFailed) and self.keys.get(tid):
+            key = self.keys.pop(tid)
+            outcome = recorded_outcome(event)
+            if key is not None and reusable(outcome):
+                hit = CacheHit(
+                    source_search_id=self.started.originator_id,
+                    source_trial_id=tid,
+                    source_sequence=self.sequences[tid],
+                    key=key,
+                    outcome=outcome,
+                )
+                self.entries.setdefault(key.digest, hit)
+
+    def _key(self, launch: t.TrialLaunched) -> CacheKey:
+        baseline = launch.originator_id in self.baselines
+        return key_of(
+            self.started.task_sha256,
+            self.started.environment,
+            launch.model_dump(),
+            self.config.scoring_seeds(self.task, baseline),
+            self.config.smoke,
+        )
+
+
+class TrialCache:
+    """Entries by key digest, from the ledger; `observe` keeps them current."""
+
+    def __init__(self, started: s.SearchStarted, task: TaskSpec) -> None:
+        self.started, self.task = started, task
+        self.entries: dict[str, CacheHit] = {}
+        self.readers: dict[UUID, _Reader] = {}
+        self.hits = 0
+
+    @classmethod
+    def from_ledger(cls, ledger: Ledger, search_id: UUID, task: TaskSpec) -> TrialCache:
+        started = decode(ledger.stream_records(search_id)[0])
+        if not isinstance(started, s.SearchStarted):
+            raise ValueError(f"search {search_id} does not begin with SearchStarted")
+        cache = cls(started, task)
+        if not cacheable(task, deterministic_run=True):
+            return cache  # nothing is ever looked up: spare the pass over the ledger
+        for sid, _finished in ledger.searches():
+            records = ledger.stream_records(sid)
+            first = decode(records[0])
+            if isinstance(first, s.SearchStarted) and cache.comparable(first):
+                cache.read(first, (decode(record) for record in records[1:]))
+        return cache
+
+    def comparable(self, other: s.SearchStarted) -> bool:
+        """Same task content and environment, a trusted run (not a derived search), and
+        recorded task rules to derive its scoring seeds from."""
+        return (
+            other.task_sha256 == self.started.task_sha256
+            and fingerprint(other.environment) == fingerprint(self.started.environment)
+            and "task_spec" in other.config
+            and not other.config.get("derived_from")
+        )
+
+    def read(self, started: s.SearchStarted, events: Iterable[DomainEvent]) -> None:
+        reader = self.readers.setdefault(started.originator_id, _Reader(started, self.entries))
+        for event in events:
+            reader.read(event)
+
+    def observe(self, event: DomainEvent, state: SearchState) -> None:
+        """An observer of the loop: the search's new events become entries at once."""
+        reader = self.readers.get(state.started.id)
+        if reader is not None:
+            reader.read(event)
+
+    def lookup(self, job: TrialJob) -> CacheHit | None:
+        facts = {**launch_facts(job), "rules_version": self.task.rules_version}
+        if job.split != "validation" or not cacheable(self.task, facts["deterministic"]):
+            return None
+        key = key_of(
+            self.started.task_sha256, self.started.environment, facts, job.scoring_seeds, job.smoke
+        )
+        return self.entries.get(key.digest)
+
+
+class CachingExecutor:
+    """Answers a trial's first launch from the cache when it can; runs everything else
+    (racing extensions, the final test, misses) on the executor it wraps."""
+
+    def __init__(self, inner: Executor, cache: TrialCache) -> None:
+        self.inner, self.cache = inner, cache
+        self.ready: list[Message] = []
+        self.submitted: set[UUID] = set()
+
+    def submit(self, trial_id: UUID, job: TrialJob) -> None:
+        first = trial_id not in self.submitted
+        self.submitted.add(trial_id)
+        hit = self.cache.lookup(job) if first else None
+        if hit is None:
+            self.inner.submit(trial_id, job)
+            return
+        self.cache.hits += 1
+        self.ready.append(Reused(trial_id, hit.outcome, hit))
+
+    def next(self, timeout: float) -> Message | None:
+        if self.ready:
+            return self.ready.pop(0)
+        return self.inner.next(timeout)
+
+    def cancel_all(self) -> None:
+        self.ready.clear()
+        self.inner.cancel_all()
+
+
+def caching(executor: Executor, cache: TrialCache | None) -> tuple[Executor, list[Observer]]:
+    """The executor and the observers a search runs with, with or without the cache."""
+    if cache is None:
+        return executor, []
+    return CachingExecutor(executor, cache), [cache.observe]
