@@ -52,6 +52,9 @@ class CacheKey(Immutable):
     sandbox: str
     smoke: bool
     environment: dict[str, str]
+    # A racing extension's recorded score is the mean over every look, so its outcome
+    # only ever stands for another extension, never for a first look on those seeds.
+    first_look: bool = True
 
     @property
     def digest(self) -> str:
@@ -89,9 +92,11 @@ def key_of(
     facts: Mapping[str, Any],
     scoring_seeds: tuple[int, ...],
     smoke: bool,
+    first_look: bool = True,
 ) -> CacheKey:
-    """The key of a run from its launch facts (a TrialLaunched's fields, or the live
-    job's `launch_facts` plus the rules version): both sides build it here."""
+    """The key of a run from its launch facts (a TrialLaunched's or TrialExtended's
+    fields, or the live job's `launch_facts` plus the rules version): both sides build
+    it here."""
     return CacheKey(
         task_sha256=task_sha256,
         rules_version=facts["rules_version"],
@@ -103,6 +108,7 @@ def key_of(
         sandbox=facts["sandbox"],
         smoke=smoke,
         environment=fingerprint(environment),
+        first_look=first_look,
     )
 
 

@@ -29,9 +29,9 @@ from ledger.store import Ledger
 
 
 class _Reader:
-    """Follows one search's events; each trial's first launch and the outcome right
-    after it become an entry (the earliest run of a key wins, so a reuse names the trial
-    that trained)."""
+    """Follows one search's events; each run of a trial (its launch, then each racing
+    extension) and the outcome that answers it become an entry (the earliest run of a
+    key wins, so a reuse names the trial that trained)."""
 
     def __init__(self, started: s.SearchStarted, entries: dict[str, CacheHit]) -> None:
         self.started, self.entries = started, entries
@@ -40,7 +40,8 @@ class _Reader:
         self.task = TaskSpec.model_validate(started.config["task_spec"])
         self.baselines: set[UUID] = set()
         self.sequences: dict[UUID, int] = {}
-        self.keys: dict[UUID, CacheKey | None] = {}
+        self.runs: dict[UUID, list[CacheKey | None]] = {}  # runs not yet answered
+        self.launched: set[UUID] = set()
 
     def read(self, event: DomainEvent) -> None:
         tid = event.originator_id
@@ -48,10 +49,13 @@ class _Reader:
             self.sequences[tid] = event.sequence
             if event.specialist == BASELINE:
                 self.baselines.add(tid)
-        elif isinstance(event, t.TrialLaunched) and tid not in self.keys:
-            self.keys[tid] = self._key(event) if event.deterministic else None
-        elif isinstance(event, t.TrialScored | t.TrialFailed) and self.keys.get(tid):
-            key = self.keys.pop(tid)
+        elif isinstance(event, t.RunFacts) and not isinstance(event, s.FinalTestLaunched):
+            first = tid not in self.launched
+            self.launched.add(tid)
+            key = self._key(event, first) if event.deterministic else None
+            self.runs.setdefault(tid, []).append(key)
+        elif isinstance(event, t.TrialScored | t.TrialFailed) and self.runs.get(tid):
+            key = self.runs[tid].pop(0)
             outcome = recorded_outcome(event)
             if key is not None and reusable(outcome):
                 hit = CacheHit(
@@ -63,14 +67,19 @@ class _Reader:
                 )
                 self.entries.setdefault(key.digest, hit)
 
-    def _key(self, launch: t.TrialLaunched) -> CacheKey:
-        baseline = launch.originator_id in self.baselines
+    def _key(self, run: t.RunFacts, first: bool) -> CacheKey:
+        """A launch scores the search's scoring seeds and ran the smoke test (if the
+        search did); an extension scores its own seeds and skips it (ledger/loop.py)."""
+        baseline = run.originator_id in self.baselines
+        scoring = self.config.scoring_seeds(self.task, baseline) if first else run.seeds
+        smoke = self.config.smoke and first
         return key_of(
             self.started.task_sha256,
             self.started.environment,
-            launch.model_dump(),
-            self.config.scoring_seeds(self.task, baseline),
-            self.config.smoke,
+            run.model_dump(),
+            scoring,
+            smoke,
+            first,
         )
 
 
@@ -119,19 +128,24 @@ class TrialCache:
         if reader is not None:
             reader.read(event)
 
-    def lookup(self, job: TrialJob) -> CacheHit | None:
+    def lookup(self, job: TrialJob, first: bool) -> CacheHit | None:
         facts = {**launch_facts(job), "rules_version": self.task.rules_version}
         if job.split != "validation" or not cacheable(self.task, facts["deterministic"]):
             return None
         key = key_of(
-            self.started.task_sha256, self.started.environment, facts, job.scoring_seeds, job.smoke
+            self.started.task_sha256,
+            self.started.environment,
+            facts,
+            job.scoring_seeds,
+            job.smoke,
+            first,
         )
         return self.entries.get(key.digest)
 
 
 class CachingExecutor:
-    """Answers a trial's first launch from the cache when it can; runs everything else
-    (racing extensions, the final test, misses) on the executor it wraps."""
+    """Answers a trial's launch or racing extension from the cache when it can; runs
+    everything else (the final test, misses) on the executor it wraps."""
 
     def __init__(self, inner: Executor, cache: TrialCache) -> None:
         self.inner, self.cache = inner, cache
@@ -141,7 +155,7 @@ class CachingExecutor:
     def submit(self, trial_id: UUID, job: TrialJob) -> None:
         first = trial_id not in self.submitted
         self.submitted.add(trial_id)
-        hit = self.cache.lookup(job) if first else None
+        hit = self.cache.lookup(job, first)
         if hit is None:
             self.inner.submit(trial_id, job)
             return

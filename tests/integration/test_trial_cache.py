@@ -12,9 +12,13 @@ from domain.labels import FailureLabel
 from domain.task import Metric, TaskSpec
 from ledger.cache import TrialCache
 from ledger.replay import replay, search_events
+from ledger.store import open_ledger
 from ledger.verify import verify
 from projections.db import connect, rebuild
 from tests.support import CACHED_TASK, TINY_TASK, by_lr, failed, scripted_loop
+from tests.test_cli import ROOT, cli
+
+EXAMPLE = ROOT / "docs" / "example-task"
 
 
 class Counting:
@@ -133,3 +137,29 @@ def test_a_time_metric_cannot_be_declared_deterministic():
     fields["metric"] = Metric(name="s", direction="minimize", source="train_seconds")
     with pytest.raises(ValueError, match="time metric"):
         TaskSpec.model_validate(fields)
+
+
+def test_the_example_task_trains_once_and_replays_from_the_cache(tmp_path):
+    """Real processes: the second identical search on docs/example-task answers every
+    launch and racing look from the first (no training progress of its own), and it
+    verifies and replays; with --no-cache a third trains again."""
+    ledger = str(tmp_path / "l.sqlite")
+    args = ("search", "--task", str(EXAMPLE), "--trials", "2", "--ledger", ledger)
+    for extra in ((), (), ("--no-cache",)):
+        assert cli(*args, *extra, timeout=300).returncode == 0
+    store = open_ledger(ledger)
+    first, second, third = (sid for sid, _ in store.searches())
+    runs = (t.TrialLaunched, t.TrialExtended)
+    events = store.stream(second)
+    reused = [e for e in events if isinstance(e, t.TrialReused)]
+    assert len(reused) == len([e for e in events if isinstance(e, runs)]) >= 3
+    assert {e.source_search_id for e in reused} == {first}
+    assert not [e for e in events if isinstance(e, t.TrainingProgressed)]
+    assert not [e for e in store.stream(third) if isinstance(e, t.TrialReused)]
+    verdicts = [
+        [(e.verdict, e.score) for e in store.stream(sid) if isinstance(e, t.TrialJudged)]
+        for sid in (first, second, third)
+    ]
+    assert verdicts[0] == verdicts[1] == verdicts[2]
+    assert "no divergence" in cli("replay", "--ledger", ledger, "--search", str(second)).stdout
+    assert cli("verify", "--ledger", ledger).returncode == 0
