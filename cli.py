@@ -37,6 +37,7 @@ from domain.config import SearchConfig
 from domain.labels import FinishReason
 from domain.ports import Proposer, Runner
 from domain.progress import SearchState, fold
+from domain.rejudge import RuleChange
 from domain.search import SearchResumed, SearchStarted
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
@@ -48,6 +49,7 @@ from ledger.lease import lease
 from ledger.loop import LiveExecutor
 from ledger.recorded import Divergence, Recording
 from ledger.recovery import recovery_events
+from ledger.rejudge import RejudgeError, rejudge, rules_for
 from ledger.replay import regenerate, replay, search_events
 from ledger.reproduce import reproduce
 from ledger.store import Ledger, LedgerError, open_ledger
@@ -497,6 +499,63 @@ def verify(
         console.print(f"  search {stream}  {head}")
 
 
+@app.command("rejudge")
+def rejudge_command(
+    search_id: SearchOpt = None,
+    rules_version: Annotated[
+        str | None, typer.Option(help="The task's rules of this version; default: as run.")
+    ] = None,
+    size_cap: Annotated[int | None, typer.Option(min=1, help="Another size cap, bytes.")] = None,
+    size_cap_scale: Annotated[
+        float | None, typer.Option(help="The size cap times this, e.g. 0.98.")
+    ] = None,
+    keep_rule: Annotated[
+        str | None, typer.Option(help="Another keep rule: paired, noise_floor or welch.")
+    ] = None,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Re-judge a recorded search under other rules from its recorded measurements, as a
+    derived search (nothing is trained; the source is never touched)."""
+    if keep_rule not in (None, *KEEP_RULES):
+        fail(f"unknown --keep-rule {keep_rule!r}: use {', '.join(KEEP_RULES)}")
+    store = _ledger(ledger, must_exist=True)
+    try:
+        sid = session.pick_search(store, search_id, unfinished=False)
+        recording = Recording.of(search_events(store, sid))
+        recorded = recording.task()
+        change = RuleChange(
+            rules_version=rules_version,
+            size_cap_bytes=size_cap,
+            size_cap_scale=size_cap_scale,
+            keep_rule=keep_rule,
+        )
+        current = _current_rules(str(recording.started.config.get("task", recorded.name)))
+        rules = rules_for(recorded, current, rules_version)
+        with lease(ledger, sid):
+            derived = rejudge(store, sid, rules, change)
+    except (RejudgeError, LedgerError, ValueError) as error:
+        fail(str(error).splitlines()[0])
+    console.print(
+        f"search {derived.search_id}: search {sid} re-judged under {derived.rules_version},"
+        f" {derived.events} events, nothing trained"
+    )
+    for seq, was, now in derived.changed:
+        console.print(f"  #{seq}: {was} -> {now}")
+    if not derived.changed:
+        console.print("  every trial ends as it did")
+
+
+def _current_rules(task: str) -> Any:
+    """The task folder's rules as they are now, if the task still loads here."""
+    try:
+        return load(task).spec
+    except TaskError:
+        return None
+
+
+KEEP_RULES = ("paired", "noise_floor", "welch")
+
+
 @app.command("replay")
 def replay_command(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
     """Re-derive a search from its log: projections, every loop decision, and the offline
@@ -547,6 +606,9 @@ def _diverged(divergence: Divergence) -> str:
 
 def _regenerate(store: Ledger, events: list[Any], path: Path) -> Any:
     recording = Recording.of(events)
+    if recording.started.config.get("derived_from", {}).get("kind") == "rejudge":
+        console.print("proposals: the source search's, re-judged; replay the source for them")
+        return None
     seed_recipe = recording.recipes[recording.proposals[0].originator_id]
     proposer = OfflineProposer(catalogue_for(recording.task().name, seed_recipe))
     with contextlib.closing(LineageAt(store, path)) as lineage_at:

@@ -24,7 +24,7 @@ from domain.progress import BASELINE, SearchState
 from domain.steps import launch_facts
 from domain.task import TaskSpec
 from ledger.loop import Executor, Message, Observer, Reused
-from ledger.recorded import recorded_outcome
+from ledger.recorded import RunAnswers, recorded_outcome
 from ledger.store import Ledger
 
 
@@ -40,8 +40,7 @@ class _Reader:
         self.task = TaskSpec.model_validate(started.config["task_spec"])
         self.baselines: set[UUID] = set()
         self.sequences: dict[UUID, int] = {}
-        self.runs: dict[UUID, list[CacheKey | None]] = {}  # runs not yet answered
-        self.launched: set[UUID] = set()
+        self.answers = RunAnswers()
 
     def read(self, event: DomainEvent) -> None:
         tid = event.originator_id
@@ -49,23 +48,21 @@ class _Reader:
             self.sequences[tid] = event.sequence
             if event.specialist == BASELINE:
                 self.baselines.add(tid)
-        elif isinstance(event, t.RunFacts) and not isinstance(event, s.FinalTestLaunched):
-            first = tid not in self.launched
-            self.launched.add(tid)
-            key = self._key(event, first) if event.deterministic else None
-            self.runs.setdefault(tid, []).append(key)
-        elif isinstance(event, t.TrialScored | t.TrialFailed) and self.runs.get(tid):
-            key = self.runs[tid].pop(0)
-            outcome = recorded_outcome(event)
-            if key is not None and reusable(outcome):
-                hit = CacheHit(
-                    source_search_id=self.started.originator_id,
-                    source_trial_id=tid,
-                    source_sequence=self.sequences[tid],
-                    key=key,
-                    outcome=outcome,
-                )
-                self.entries.setdefault(key.digest, hit)
+        answered = self.answers.feed(event)
+        if answered is None or not answered[0].deterministic:
+            return
+        run, result = answered
+        outcome = recorded_outcome(result)
+        if reusable(outcome):
+            key = self._key(run, isinstance(run, t.TrialLaunched))
+            hit = CacheHit(
+                source_search_id=self.started.originator_id,
+                source_trial_id=tid,
+                source_sequence=self.sequences[tid],
+                key=key,
+                outcome=outcome,
+            )
+            self.entries.setdefault(key.digest, hit)
 
     def _key(self, run: t.RunFacts, first: bool) -> CacheKey:
         """A launch scores the search's scoring seeds and ran the smoke test (if the
