@@ -45,11 +45,12 @@ from evaluators.tasks import TaskError, builtin_names, load
 from ledger import session
 from ledger.cache import TrialCache
 from ledger.claim import new_search
+from ledger.counterfactual import counterfactual_config, same_task
 from ledger.lease import lease
 from ledger.loop import LiveExecutor
 from ledger.recorded import Divergence, Recording
 from ledger.recovery import recovery_events
-from ledger.rejudge import RejudgeError, rejudge, rules_for
+from ledger.rejudge import DerivationError, rejudge, rules_for
 from ledger.replay import regenerate, replay, search_events
 from ledger.reproduce import reproduce
 from ledger.store import Ledger, LedgerError, open_ledger
@@ -388,6 +389,8 @@ def _run(
             return loop.run()
         finally:
             signal.signal(signal.SIGINT, previous)
+            if cache is not None and cache.hits:
+                console.print(f"trial cache: {cache.hits} runs reused from the ledger, not trained")
 
 
 def _summary(location: str, search_id: object, reason: FinishReason) -> None:
@@ -533,7 +536,7 @@ def rejudge_command(
         rules = rules_for(recorded, current, rules_version)
         with lease(ledger, sid):
             derived = rejudge(store, sid, rules, change)
-    except (RejudgeError, LedgerError, ValueError) as error:
+    except (DerivationError, LedgerError, ValueError) as error:
         fail(str(error).splitlines()[0])
     console.print(
         f"search {derived.search_id}: search {sid} re-judged under {derived.rules_version},"
@@ -554,6 +557,38 @@ def _current_rules(task: str) -> Any:
 
 
 KEEP_RULES = ("paired", "noise_floor", "welch")
+
+
+@app.command("counterfactual")
+def counterfactual_command(
+    policy: Annotated[str, typer.Option(help="specialists, generalist, random or optuna.")],
+    search_id: SearchOpt = None,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Run another policy on a recorded search's task, seed recipe, seed and budget, as a
+    search linked to it; runs any search in the ledger measured come from the cache."""
+    store = _ledger(ledger, must_exist=True)
+    try:
+        source = session.pick_search(store, search_id, unfinished=False)
+        config = counterfactual_config(store, source, policy)
+    except (DerivationError, ValueError) as error:
+        fail(str(error))
+    evaluator = _evaluator(config.task, ledger, config.sandbox)
+    try:
+        same_task(store, source, evaluator.task_sha256)
+    except DerivationError as error:
+        fail(str(error))
+    proposer, _ = _proposer(evaluator, config)
+    try:
+        with (
+            open_runner(config.runner, None, 0.0) as trial_runner,
+            new_search(ledger, store, config, evaluator, proposer) as state,
+        ):
+            reason = _run(store, ledger, state, config, evaluator, proposer, trial_runner)
+    except (LedgerError, ValueError, ProjectionsBusyError) as error:
+        fail(str(error))
+    _summary(ledger, state.started.id, reason)
+    console.print(f"counterfactual of search {source} under --policy {policy}")
 
 
 @app.command("replay")

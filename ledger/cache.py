@@ -105,13 +105,14 @@ class TrialCache:
         return cache
 
     def comparable(self, other: s.SearchStarted) -> bool:
-        """Same task content and environment, a trusted run (not a derived search), and
-        recorded task rules to derive its scoring seeds from."""
+        """Same task content and environment, runs that were trained (a re-judged search
+        ran nothing: its outcomes are judgements), and recorded task rules to derive its
+        scoring seeds from."""
         return (
             other.task_sha256 == self.started.task_sha256
             and fingerprint(other.environment) == fingerprint(self.started.environment)
             and "task_spec" in other.config
-            and not other.config.get("derived_from")
+            and (other.config.get("derived_from") or {}).get("kind") != "rejudge"
         )
 
     def read(self, started: s.SearchStarted, events: Iterable[DomainEvent]) -> None:

@@ -47,8 +47,8 @@ from ledger.store import Ledger
 from ledger.verify import verify
 
 
-class RejudgeError(Exception):
-    """A re-judgement refused; the message is one line for the user."""
+class DerivationError(Exception):
+    """A derived search (re-judged or counterfactual) refused; one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def rules_for(recorded: TaskSpec, current: TaskSpec | None, version: str | None)
     if version is None:
         return recorded
     if version not in known:
-        raise RejudgeError(
+        raise DerivationError(
             f"task {recorded.name} defines no rules version {version!r}"
             f" (known: {', '.join(sorted(known))})"
         )
@@ -78,13 +78,13 @@ def source_events(ledger: Ledger, source: UUID) -> list[tuple[int, DomainEvent]]
     records = ledger.stream_records(source)
     chain = verify(records)
     if not chain.ok:
-        raise RejudgeError(
+        raise DerivationError(
             f"search {source} fails verify at position {chain.bad_position}"
             f" ({chain.problem}): its history must be intact before it is re-judged"
         )
     events = [(record.position, decode(record)) for record in records]
     if not isinstance(events[-1][1], s.SearchFinished):
-        raise RejudgeError(f"search {source} has not finished: re-judge it once it has")
+        raise DerivationError(f"search {source} has not finished: re-judge it once it has")
     return events
 
 
@@ -98,9 +98,9 @@ def rejudge(ledger: Ledger, source: UUID, rules: TaskSpec, change: RuleChange) -
         sink = _Collected()
         _loop(rec, state, sink, task).run()
     except NotJudgeableError as error:
-        raise RejudgeError(str(error)) from None
+        raise DerivationError(str(error)) from None
     except (EndOfRecording, Divergence) as error:
-        raise RejudgeError(f"search {source} cannot be re-judged: {error}") from None
+        raise DerivationError(f"search {source} cannot be re-judged: {error}") from None
     ledger.append(started.originator_id, [started, *sink.events])
     before = fold([e for _, e in events])
     return Derived(

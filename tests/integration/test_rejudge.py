@@ -15,7 +15,7 @@ from domain.labels import FailureLabel
 from domain.progress import fold
 from domain.rejudge import RuleChange
 from ledger.recorded import Recording
-from ledger.rejudge import RejudgeError, rejudge, rules_for
+from ledger.rejudge import DerivationError, rejudge, rules_for
 from ledger.replay import replay, search_events
 from ledger.verify import verify
 from projections import canned
@@ -115,7 +115,7 @@ def test_a_looser_cap_on_a_blocked_trial_is_refused_and_writes_nothing(tmp_path)
     sid = loop.state.started.id
     before = _stored(location)
     task = Recording.of(search_events(store, sid)).task()
-    with pytest.raises(RejudgeError, match="trial 2 ended size_blocked"):
+    with pytest.raises(DerivationError, match="trial 2 ended size_blocked"):
         rejudge(store, sid, task, RuleChange(size_cap_bytes=2000))
     assert _stored(location) == before
 
@@ -123,7 +123,7 @@ def test_a_looser_cap_on_a_blocked_trial_is_refused_and_writes_nothing(tmp_path)
 def test_an_unknown_rules_version_is_refused(source):
     store, sid, _, _ = source
     task = Recording.of(search_events(store, sid)).task()
-    with pytest.raises(RejudgeError, match="defines no rules version 'tiny/9'"):
+    with pytest.raises(DerivationError, match="defines no rules version 'tiny/9'"):
         rules_for(task, None, "tiny/9")
     newer = task.model_copy(update={"rules_version": "tiny/2"})
     assert rules_for(task, newer, "tiny/2") is newer
@@ -142,6 +142,6 @@ def test_a_source_that_fails_verify_is_refused(source):
         )
     before = _stored(location)
     task = Recording.of(search_events(store, sid)).task()
-    with pytest.raises(RejudgeError, match="fails verify"):
+    with pytest.raises(DerivationError, match="fails verify"):
         rejudge(store, sid, task, RuleChange(size_cap_scale=0.98))
     assert _stored(location) == before
