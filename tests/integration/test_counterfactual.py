@@ -5,6 +5,9 @@ both derived searches (it and a re-judgement) verify and replay."""
 
 from __future__ import annotations
 
+import json
+import re
+
 from domain import search as s
 from domain import trial as t
 from ledger.store import open_ledger
@@ -63,10 +66,20 @@ def test_a_counterfactual_trains_only_what_was_never_measured(tmp_path):
     )
     assert rejudged.returncode == 0, rejudged.stderr
     assert cli("verify", "--ledger", ledger).returncode == 0
+    for sql in _readme_sql():  # the README's comparison answers on this ledger
+        done = cli("audit", sql, "--format", "json", "--ledger", ledger)
+        assert done.returncode == 0, done.stderr
+        assert len(json.loads(done.stdout)) >= 2
     for sid, _ in store.searches()[1:]:
         replayed = cli("replay", "--search", str(sid), "--ledger", ledger, timeout=300)
         assert replayed.returncode == 0, replayed.stderr
         assert "no divergence" in replayed.stdout
+
+
+def _readme_sql():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Asking history questions") : text.index("## Layout")]
+    return re.findall(r"```sql\n(.*?)```", section, re.S)
 
 
 def test_bad_counterfactual_and_rejudge_requests_are_one_line(tmp_path):
