@@ -43,7 +43,7 @@ from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
 from evaluators.tasks import TaskError, builtin_names, load
 from ledger import session
-from ledger.cache import TrialCache
+from ledger.cache import TrialCache, check_reuses
 from ledger.claim import new_search
 from ledger.counterfactual import counterfactual_config, same_task
 from ledger.lease import lease
@@ -622,6 +622,11 @@ def replay_command(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDG
         console.print(f"decisions: {compared} events re-derived; {report.ending}")
         if report.divergence is not None:  # the proposals of a diverged log mean nothing
             fail(_diverged(report.divergence))
+        reused, problem = check_reuses(store, [event for _, event in events])
+        if problem:
+            fail(f"trial cache: {problem}")
+        if reused:
+            console.print(f"trial cache: {reused} reused runs match their sources' records")
         regenerated = _regenerate(store, events, Path(tmp) / "regen.duckdb")
     if regenerated is not None:
         fail(_diverged(regenerated))
@@ -641,7 +646,7 @@ def _diverged(divergence: Divergence) -> str:
 
 def _regenerate(store: Ledger, events: list[Any], path: Path) -> Any:
     recording = Recording.of(events)
-    if recording.started.config.get("derived_from", {}).get("kind") == "rejudge":
+    if (recording.started.config.get("derived_from") or {}).get("kind") == "rejudge":
         console.print("proposals: the source search's, re-judged; replay the source for them")
         return None
     seed_recipe = recording.recipes[recording.proposals[0].originator_id]

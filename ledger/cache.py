@@ -54,7 +54,7 @@ class _Reader:
         run, result = answered
         outcome = recorded_outcome(result)
         if reusable(outcome):
-            key = self._key(run, isinstance(run, t.TrialLaunched))
+            key = self.key(run, isinstance(run, t.TrialLaunched))
             hit = CacheHit(
                 source_search_id=self.started.originator_id,
                 source_trial_id=tid,
@@ -64,7 +64,7 @@ class _Reader:
             )
             self.entries.setdefault(key.digest, hit)
 
-    def _key(self, run: t.RunFacts, first: bool) -> CacheKey:
+    def key(self, run: t.RunFacts, first: bool) -> CacheKey:
         """A launch scores the search's scoring seeds and ran the smoke test (if the
         search did); an extension scores its own seeds and skips it (ledger/loop.py)."""
         baseline = run.originator_id in self.baselines
@@ -175,3 +175,48 @@ def caching(executor: Executor, cache: TrialCache | None) -> tuple[Executor, lis
     if cache is None:
         return executor, []
     return CachingExecutor(executor, cache), [cache.observe]
+
+
+def check_reuses(ledger: Ledger, events: list[DomainEvent]) -> tuple[int, str]:
+    """(reuses, "") when each TrialReused of a search carries its own run's key and the
+    outcome its source recorded for that key; else the first that does not. Replay
+    trusts the log's outcomes, so this is what shows a copied result was not forged."""
+    started = events[0]
+    if not isinstance(started, s.SearchStarted) or "task_spec" not in started.config:
+        return 0, ""
+    own, runs = _Reader(started, {}), dict[UUID, tuple[t.RunFacts, bool]]()
+    sources: dict[UUID, dict[str, CacheHit]] = {}
+    claimed: dict[UUID, CacheHit] = {}
+    count = 0
+    for event in events:
+        own.read(event)
+        tid = event.originator_id
+        if isinstance(event, t.TrialLaunched | t.TrialExtended):
+            runs[tid] = (event, tid not in runs)
+        elif isinstance(event, t.TrialReused):
+            count += 1
+            run, first = runs[tid]
+            if own.key(run, first).digest != event.cache_key:
+                return count, f"trial {own.sequences[tid]}'s reuse carries another run's key"
+            if event.source_search_id not in sources:
+                sources[event.source_search_id] = _entries(ledger, event.source_search_id)
+            hit = sources[event.source_search_id].get(event.cache_key)
+            if hit is None or hit.source_trial_id != event.source_trial_id:
+                return count, f"a reuse names a run search {event.source_search_id} never made"
+            claimed[tid] = hit
+        elif isinstance(event, t.TrialScored | t.TrialFailed) and tid in claimed:
+            wanted = claimed.pop(tid).outcome
+            if recorded_outcome(event) != wanted:
+                return count, "a reused trial's outcome is not the one its source recorded"
+    return count, ""
+
+
+def _entries(ledger: Ledger, search_id: UUID) -> dict[str, CacheHit]:
+    records = ledger.stream_records(search_id)
+    entries: dict[str, CacheHit] = {}
+    first = decode(records[0]) if records else None
+    if isinstance(first, s.SearchStarted) and "task_spec" in first.config:
+        reader = _Reader(first, entries)
+        for record in records[1:]:
+            reader.read(decode(record))
+    return entries

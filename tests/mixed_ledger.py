@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -155,27 +156,41 @@ def _reproduce(store: Ledger, sid: UUID, sequence: int) -> None:
     store.append(sid, [event])
 
 
-def as_written_by_v1(path: Path) -> int:
-    """Rewrite every TrialLaunched as the v1 program stored it, resealing the chain."""
+def rewritten(path: Path, edit: Callable[[str, dict[str, Any]], int | None]) -> int:
+    """Let `edit(topic, body)` change stored bodies in place (returning the class version
+    to store, or None to leave the row alone), resealing the whole chain as a forger
+    would; returns how many rows it changed."""
     with contextlib.closing(sqlite3.connect(path)) as con, con:
         rows = con.execute(
             "SELECT rowid, originator_id, originator_version, topic, state"
             " FROM stored_events ORDER BY rowid"
         ).fetchall()
         heads: dict[str, str] = {}
-        rewritten = 0
+        changed = 0
         for rowid, aggregate, version, topic, state in rows:
             envelope = json.loads(state)
             body, v = envelope["event"], envelope["v"]
-            if topic.endswith(":TrialLaunched"):
-                del body["deterministic"]
-                v, rewritten = 1, rewritten + 1
+            edited = edit(topic, body)
+            if edited is not None:
+                v, changed = edited, changed + 1
             stream = envelope["stream"]
             new_state, heads[stream] = seal(
                 body, v, stream, heads.get(stream, GENESIS), topic, str(UUID(aggregate)), version
             )
             con.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", [new_state, rowid])
-    return rewritten
+    return changed
+
+
+def as_written_by_v1(path: Path) -> int:
+    """Rewrite every TrialLaunched as the v1 program stored it, resealing the chain."""
+
+    def v1(topic: str, body: dict[str, Any]) -> int | None:
+        if not topic.endswith(":TrialLaunched"):
+            return None
+        del body["deterministic"]
+        return 1
+
+    return rewritten(path, v1)
 
 
 def mixed_ledger(tmp: Path) -> Ledger:

@@ -4,19 +4,22 @@ the attacks on the key (threads, environment, labels a busy machine decides) mis
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from domain import trial as t
 from domain.cache import CacheHit, key_of
 from domain.labels import FailureLabel
 from domain.task import Metric, TaskSpec
-from ledger.cache import TrialCache
+from ledger.cache import TrialCache, check_reuses
 from ledger.replay import replay, search_events
 from ledger.store import open_ledger
 from ledger.verify import verify
 from projections.db import connect, rebuild
+from tests.mixed_ledger import rewritten
 from tests.support import CACHED_TASK, TINY_TASK, by_lr, failed, scripted_loop
-from tests.test_cli import ROOT, cli
+from tests.test_cli import ROOT, assert_one_line_error, cli
 
 EXAMPLE = ROOT / "docs" / "example-task"
 
@@ -163,3 +166,28 @@ def test_the_example_task_trains_once_and_replays_from_the_cache(tmp_path):
     assert verdicts[0] == verdicts[1] == verdicts[2]
     assert "no divergence" in cli("replay", "--ledger", ledger, "--search", str(second)).stdout
     assert cli("verify", "--ledger", ledger).returncode == 0
+
+
+def test_a_forged_reuse_is_found_though_the_chain_was_resealed(tmp_path):
+    """A forger changes what a reused trial copied (its artifact's bytes, which no verdict
+    here reads) and reseals the chain: verify and the decision replay accept the log as
+    written; the reuse check, which reads the source, does not."""
+    _, store, location = _search(tmp_path, Counting())
+    second, _, _ = _search(tmp_path, Counting())
+    sid = second.state.started.id
+    assert check_reuses(store, store.stream(sid)) == (6, "")
+    target = next(str(e.originator_id) for e in store.stream(sid) if isinstance(e, t.TrialReused))
+
+    def better(topic, body):
+        if topic.endswith(":TrialScored") and body["originator_id"] == target:
+            body["measurements"]["artifact_bytes"] = 10.0
+            return 1
+        return None
+
+    assert rewritten(Path(location), better) == 1
+    assert verify(store.read_all()).ok
+    assert replay(search_events(store, sid)).ok
+    count, problem = check_reuses(store, store.stream(sid))
+    assert "not the one its source recorded" in problem
+    assert count >= 1
+    assert_one_line_error(cli("replay", "--ledger", location, "--search", str(sid)), "trial cache:")
