@@ -24,7 +24,8 @@ from domain.progress import BASELINE, SearchState
 from domain.steps import launch_facts
 from domain.task import TaskSpec
 from ledger.loop import Executor, Message, Observer, Reused
-from ledger.recorded import RunAnswers, recorded_outcome
+from ledger.recorded import recorded_outcome
+from ledger.runs import RunAnswers
 from ledger.store import Ledger
 
 

@@ -38,10 +38,9 @@ from ledger.recorded import (
     RecordedLineage,
     RecordedProposer,
     Recording,
-    RunAnswers,
-    recorded_job,
     recorded_outcome,
 )
+from ledger.runs import RunAnswers, recorded_job
 from ledger.session import config_of, count_searches
 from ledger.store import Ledger
 from ledger.verify import verify
@@ -138,18 +137,13 @@ def _derived_start(
         },
     )
     first = rec.started
+    same = ("task_sha256", "metric", "lower_is_better", "roster", "policy", "agent", "lineage")
     return s.start(
         count_searches(ledger),
         first.task_id,
         first.seed,
-        task_sha256=first.task_sha256,
+        **{name: getattr(first, name) for name in same},
         rules_version=task.rules_version,
-        metric=first.metric,
-        lower_is_better=first.lower_is_better,
-        roster=first.roster,
-        policy=first.policy,
-        agent=first.agent,
-        lineage=first.lineage,
         keep_rule=task.keep,
         config=recorded,
         environment=first.environment,

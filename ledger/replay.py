@@ -34,9 +34,9 @@ from ledger.recorded import (
     RecordedProposer,
     Recording,
     ResumePoint,
-    recorded_job,
 )
 from ledger.recovery import recovery_events
+from ledger.runs import recorded_job
 from ledger.session import config_of
 from ledger.store import Ledger
 
