@@ -10,6 +10,7 @@ from uuid import UUID
 import duckdb
 
 from projections import final_test
+from projections.derived import Derived, read_derived
 
 _TRIAL_SQL = (
     "SELECT t.seq, t.trial_id, t.parent_seq, t.depth, t.specialist, t.agent, t.status,"
@@ -94,6 +95,7 @@ class ReportData:
     trials: tuple[Trial, ...]
     costs: Costs | None
     final_test: final_test.FinalTest
+    derived: Derived | None = None  # its source, if this search derives
 
 
 def load(con: duckdb.DuckDBPyConnection, search_id: UUID) -> ReportData:
@@ -102,6 +104,7 @@ def load(con: duckdb.DuckDBPyConnection, search_id: UUID) -> ReportData:
         _trials(con, search_id),
         _costs(con, search_id),
         final_test.read(con, search_id),
+        read_derived(con, search_id),
     )
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from html import escape
 from pathlib import Path
 
-from projections import final_test
+from projections import final_test, report_derived
 from projections import report_stats as stats
 from projections.report_data import Costs, ReportData
 from projections.report_svg import bar_svg, colour, css_name, mix_svg, num, progress_svg
@@ -23,6 +23,7 @@ from projections.report_trials import chip, link, trial_sections
 
 ASSETS = Path(__file__).parent
 SECTIONS = (
+    ("derived", "Compared with its source"),
     ("final", "Final test"),
     ("progress", "Progress"),
     ("tree", "Lineage tree"),
@@ -46,6 +47,7 @@ def page(data: ReportData) -> str:
     title = f"autorecipe report: {s.task} search {s.ordinal} ({s.search_id[:8]})"
     body = [
         _header(data, order, title),
+        _section("derived", report_derived.html(data.derived)) if data.derived else "",
         _section("final", _final(data)),
         _section("progress", _progress(data)),
         _section("tree", _tree(data)),
@@ -98,7 +100,8 @@ def _header(data: ReportData, order: Sequence[str], title: str) -> str:
         ("trials", f"{len(data.trials)} (the seed recipe's run is #0)"),
     ]
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts if v)
-    nav = "".join(f'<a href="#{a}">{h}</a>' for a, h in SECTIONS if a != "costs" or data.costs)
+    shown = {"costs": data.costs is not None, "derived": data.derived is not None}
+    nav = "".join(f'<a href="#{a}">{h}</a>' for a, h in SECTIONS if shown.get(a, True))
     headline = f'<p class="headline">{escape(final_test.line(data.final_test))}</p>'
     return (
         f"<header><h1>{escape(title)}</h1>{headline}<nav>{nav}</nav>"

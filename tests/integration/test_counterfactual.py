@@ -70,6 +70,23 @@ def test_a_counterfactual_trains_only_what_was_never_measured(tmp_path):
         done = cli("audit", sql, "--format", "json", "--ledger", ledger)
         assert done.returncode == 0, done.stderr
         assert len(json.loads(done.stdout)) >= 2
+    report = cli(
+        "report", "--search", str(counter), "--out", str(tmp_path / "r"), "--ledger", ledger
+    )
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "This search is a counterfactual of search 0 (policy specialists)" in page
+    cached = {e.originator_id for e in store.stream(counter) if isinstance(e, t.TrialReused)}
+    assert f"{len(cached)} of its trials took results from the trial cache" in page
+    (rejudged_id, _) = store.searches()[2]
+    out = tmp_path / "r2"
+    assert (
+        cli(
+            "report", "--search", str(rejudged_id), "--out", str(out), "--ledger", ledger
+        ).returncode
+        == 0
+    )
+    assert "a re-judgement under other rules of search 0" in (out / "report.html").read_text()
     for sid, _ in store.searches()[1:]:
         replayed = cli("replay", "--search", str(sid), "--ledger", ledger, timeout=300)
         assert replayed.returncode == 0, replayed.stderr
