@@ -390,7 +390,8 @@ def _run(
         finally:
             signal.signal(signal.SIGINT, previous)
             if cache is not None and cache.hits:
-                console.print(f"trial cache: {cache.hits} runs reused from the ledger, not trained")
+                runs = f"{cache.hits} run{'s' if cache.hits != 1 else ''}"
+                console.print(f"trial cache: {runs} reused from the ledger, not trained")
 
 
 def _summary(location: str, search_id: object, reason: FinishReason) -> None:
