@@ -79,11 +79,11 @@ def source_events(ledger: Ledger, source: UUID) -> list[tuple[int, DomainEvent]]
     if not chain.ok:
         raise DerivationError(
             f"search {source} fails verify at position {chain.bad_position}"
-            f" ({chain.problem}): its history must be intact before it is re-judged"
+            f" ({chain.problem}): its history must be intact before it is reinterpreted"
         )
     events = [(record.position, decode(record)) for record in records]
     if not isinstance(events[-1][1], s.SearchFinished):
-        raise DerivationError(f"search {source} has not finished: re-judge it once it has")
+        raise DerivationError(f"search {source} has not finished: ask of it once it has")
     return events
 
 
