@@ -14,6 +14,7 @@ from domain import trial as t
 from domain.labels import FailureLabel
 from domain.progress import fold
 from domain.rejudge import RuleChange
+from ledger.counterfactual import counterfactual_config
 from ledger.recorded import Recording
 from ledger.rejudge import DerivationError, rejudge, rules_for
 from ledger.replay import replay, search_events
@@ -145,3 +146,15 @@ def test_a_source_that_fails_verify_is_refused(source):
     with pytest.raises(DerivationError, match="fails verify"):
         rejudge(store, sid, task, RuleChange(size_cap_scale=0.98))
     assert _stored(location) == before
+
+
+def test_an_unfinished_source_is_refused_and_a_rejudgement_has_no_counterfactual(source, tmp_path):
+    store, sid, _, _ = source
+    task = Recording.of(search_events(store, sid)).task()
+    derived = rejudge(store, sid, task, RuleChange(size_cap_scale=0.98))
+    with pytest.raises(DerivationError, match="is a re-judgement"):
+        counterfactual_config(store, derived.search_id, "random")
+    assert counterfactual_config(store, sid, "random").derived_from["search"] == str(sid)
+    loop, running, _ = scripted_loop(tmp_path / "other", trials=2)
+    with pytest.raises(DerivationError, match="has not finished"):
+        rejudge(running, loop.state.started.id, task, RuleChange(size_cap_scale=0.98))
