@@ -28,6 +28,7 @@ from domain.config import SearchConfig
 from domain.labels import FinishReason
 from domain.ports import Proposer, Runner
 from domain.progress import SearchState, fold
+from domain.rejudge import RuleChange
 from domain.reproduction import failure_lines
 from domain.search import SearchResumed, SearchStarted
 from evaluators import requirements
@@ -35,11 +36,14 @@ from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
 from evaluators.tasks import TaskError, builtin_names, load
 from ledger import session
+from ledger.cache import TrialCache, check_reuses
 from ledger.claim import new_search
+from ledger.counterfactual import counterfactual_config, same_task
 from ledger.lease import lease
 from ledger.loop import LiveExecutor
 from ledger.recorded import Divergence, Recording
 from ledger.recovery import recovery_events
+from ledger.rejudge import DerivationError, rejudge, rules_for
 from ledger.replay import regenerate, replay, search_events
 from ledger.reproduce import reproduce
 from ledger.store import Ledger, LedgerError, open_ledger
@@ -206,6 +210,12 @@ def search(
     model: Annotated[str, typer.Option(help="The Claude model (--agents claude).")] = DEFAULT_MODEL,
     max_turns: Annotated[int, typer.Option(min=1, help="Model calls per Claude session.")] = 40,
     cost_cap_usd: CostCapOpt = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache", help="Train every trial, even where the ledger holds its result."
+        ),
+    ] = False,
     from_ledger: FromLedgerOpt = None,
     from_search: FromSearchOpt = None,
     search_id: SearchOpt = None,
@@ -231,6 +241,7 @@ def search(
         model=None if agents == "offline" else model,
         max_turns=max_turns,
         cost_cap_usd=cost_cap_usd,
+        cache=not no_cache,
     )
     if resume:
         given = {key: getattr(config, key) for key in _given(ctx)}
@@ -437,6 +448,9 @@ def _run(
     lineage = DuckLineage(store, projections_path(location))
     executor = LiveExecutor(runner, evaluator, config.workers)
     trials = f"{config.trials} trials" if config.trials else "the seed recipe alone (its noise)"
+    cache = (
+        TrialCache.from_ledger(store, state.started.id, evaluator.task) if config.cache else None
+    )
     console.print(
         f"search {state.started.id} on {evaluator.task.name}: {trials},"
         f" seed {config.seed}, ledger {location}"
@@ -453,12 +467,16 @@ def _run(
             runner.name,
             runner.host,
             observers=[progress],
+            cache=cache,
         )
         previous = signal.signal(signal.SIGINT, lambda *_: loop.stop_requested.set())
         try:
             return loop.run()
         finally:
             signal.signal(signal.SIGINT, previous)
+            if cache is not None and cache.hits:
+                runs = f"{cache.hits} run{'s' if cache.hits != 1 else ''}"
+                console.print(f"trial cache: {runs} reused from the ledger, not trained")
 
 
 def _summary(location: str, search_id: object, reason: FinishReason) -> None:
@@ -627,6 +645,95 @@ def verify(
         console.print(f"  search {stream}  {head}")
 
 
+@app.command("rejudge")
+def rejudge_command(
+    search_id: SearchOpt = None,
+    rules_version: Annotated[
+        str | None, typer.Option(help="The task's rules of this version; default: as run.")
+    ] = None,
+    size_cap: Annotated[int | None, typer.Option(min=1, help="Another size cap, bytes.")] = None,
+    size_cap_scale: Annotated[
+        float | None, typer.Option(help="The size cap times this, e.g. 0.98.")
+    ] = None,
+    keep_rule: Annotated[
+        str | None, typer.Option(help="Another keep rule: paired, noise_floor or welch.")
+    ] = None,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Re-judge a recorded search under other rules from its recorded measurements, as a
+    derived search (nothing is trained; the source is never touched)."""
+    if keep_rule not in (None, *KEEP_RULES):
+        fail(f"unknown --keep-rule {keep_rule!r}: use {', '.join(KEEP_RULES)}")
+    store = _ledger(ledger, must_exist=True)
+    try:
+        sid = session.pick_search(store, search_id, unfinished=False)
+        recording = Recording.of(search_events(store, sid))
+        recorded = recording.task()
+        change = RuleChange(
+            rules_version=rules_version,
+            size_cap_bytes=size_cap,
+            size_cap_scale=size_cap_scale,
+            keep_rule=keep_rule,
+        )
+        current = _current_rules(str(recording.started.config.get("task", recorded.name)))
+        rules = rules_for(recorded, current, rules_version)
+        with lease(ledger, sid):
+            derived = rejudge(store, sid, rules, change)
+    except (DerivationError, LedgerError, ValueError) as error:
+        fail(str(error).splitlines()[0])
+    console.print(
+        f"search {derived.search_id}: search {sid} re-judged under {derived.rules_version},"
+        f" {derived.events} events, nothing trained"
+    )
+    for seq, was, now in derived.changed:
+        console.print(f"  #{seq}: {was} -> {now}")
+    if not derived.changed:
+        console.print("  every trial ends as it did")
+
+
+def _current_rules(task: str) -> Any:
+    """The task folder's rules as they are now, if the task still loads here."""
+    try:
+        return load(task).spec
+    except TaskError:
+        return None
+
+
+KEEP_RULES = ("paired", "noise_floor", "welch")
+
+
+@app.command("counterfactual")
+def counterfactual_command(
+    policy: Annotated[str, typer.Option(help="specialists, generalist, random or optuna.")],
+    search_id: SearchOpt = None,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Run another policy on a recorded search's task, seed recipe, seed and budget, as a
+    search linked to it; runs any search in the ledger measured come from the cache."""
+    store = _ledger(ledger, must_exist=True)
+    try:
+        source = session.pick_search(store, search_id, unfinished=False)
+        config = counterfactual_config(store, source, policy)
+    except (DerivationError, ValueError) as error:
+        fail(str(error))
+    evaluator = _evaluator(config.task, ledger, config.sandbox)
+    try:
+        same_task(store, source, evaluator.task_sha256)
+    except DerivationError as error:
+        fail(str(error))
+    proposer, _ = _proposer(evaluator, config)
+    try:
+        with (
+            open_runner(config.runner, None, 0.0) as trial_runner,
+            new_search(ledger, store, config, evaluator, proposer) as state,
+        ):
+            reason = _run(store, ledger, state, config, evaluator, proposer, trial_runner)
+    except (LedgerError, ValueError, ProjectionsBusyError) as error:
+        fail(str(error))
+    _summary(ledger, state.started.id, reason)
+    console.print(f"counterfactual of search {source} under --policy {policy}")
+
+
 @app.command("replay")
 def replay_command(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
     """Re-derive a search from its log: projections, every loop decision, and the offline
@@ -658,6 +765,11 @@ def replay_command(search_id: SearchOpt = None, ledger: LedgerOpt = DEFAULT_LEDG
         console.print(f"decisions: {compared} events re-derived; {report.ending}")
         if report.divergence is not None:  # the proposals of a diverged log mean nothing
             fail(_diverged(report.divergence))
+        reused, problem = check_reuses(store, [event for _, event in events])
+        if problem:
+            fail(f"trial cache: {problem}")
+        if reused:
+            console.print(f"trial cache: {reused} reused runs match their sources' records")
         regenerated = _regenerate(store, events, Path(tmp) / "regen.duckdb")
     if regenerated is not None:
         fail(_diverged(regenerated))
@@ -677,6 +789,9 @@ def _diverged(divergence: Divergence) -> str:
 
 def _regenerate(store: Ledger, events: list[Any], path: Path) -> Any:
     recording = Recording.of(events)
+    if (recording.started.config.get("derived_from") or {}).get("kind") == "rejudge":
+        console.print("proposals: the source search's, re-judged; replay the source for them")
+        return None
     seed_recipe = recording.recipes[recording.proposals[0].originator_id]
     proposer = OfflineProposer(catalogue_for(recording.task().name, seed_recipe))
     with contextlib.closing(LineageAt(store, path)) as lineage_at:

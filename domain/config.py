@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from domain.base import Immutable
@@ -24,6 +26,9 @@ class SearchConfig(Immutable):
     strict_surfaces: bool = False
     sandbox: bool = True
     smoke: bool = True
+    cache: bool = True  # reuse recorded results of deterministic tasks (domain/cache.py)
+    # A derived search's source: {"kind": "rejudge" | "counterfactual", "search", "head", ...}
+    derived_from: dict[str, Any] | None = None
     runner: str = "local"
     noise_seeds: int | None = None  # overrides the task's seeds.noise
     deadline_minutes: float | None = None

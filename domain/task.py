@@ -161,6 +161,9 @@ class TaskSpec(Immutable):
     # Python packages (PEP 508 strings) the task's commands import beyond autorecipe's own;
     # evaluators/requirements.py checks them before the baseline.
     requirements: tuple[str, ...] = ()
+    # The task's word that the same recipe, seeds, threads and environment give the same
+    # score and measurements: its trials may come from the trial cache (domain/cache.py).
+    deterministic: bool = False
 
     @model_validator(mode="after")
     def _roster_is_unique(self) -> TaskSpec:
@@ -197,6 +200,14 @@ class TaskSpec(Immutable):
         named = [c for c in ("train", "evaluate", "project") if _names_test(self.commands, c)]
         if named:
             raise ValueError(f"only the prepare command may name {{test}}, not {', '.join(named)}")
+        return self
+
+    @model_validator(mode="after")
+    def _time_is_never_deterministic(self) -> TaskSpec:
+        """A score that is a clock reading depends on the machine's load, whatever the
+        task says: such a task can never reuse an earlier trial's result."""
+        if self.deterministic and self.metric.source == "train_seconds":
+            raise ValueError("a time metric (source = train_seconds) cannot be deterministic")
         return self
 
     @property

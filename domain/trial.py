@@ -191,6 +191,18 @@ class TrialReproduced(DomainEvent):
     measurements: dict[str, float] = Field(default_factory=dict)
 
 
+class TrialReused(DomainEvent):
+    """The trial cache (domain/cache.py): this launch's result is the one recorded for
+    `source_trial_id`, an earlier run with the same cache key, so nothing was trained.
+    The outcome event that follows copies the source's outcome."""
+
+    source_search_id: UUID
+    source_trial_id: UUID
+    source_sequence: int
+    cache_key: str  # sha256 of `key`
+    key: dict[str, JSONValue]  # task and recipe hashes, rules, seeds, threads, environment
+
+
 TRIAL_EVENTS: tuple[type[DomainEvent], ...] = (
     TrialProposed,
     RecipeEdited,
@@ -201,6 +213,7 @@ TRIAL_EVENTS: tuple[type[DomainEvent], ...] = (
     TrialFailed,
     TrialJudged,
     TrialReproduced,
+    TrialReused,
 )
 
 
@@ -292,6 +305,11 @@ def record_failure(trial: Trial, label: FailureLabel, **fields: Any) -> TrialFai
     return TrialFailed(**_next(trial), label=label, **bounded.failure_fields(fields))
 
 
+def reuse(trial: Trial, **fields: Any) -> TrialReused:
+    _require(trial, "reuse a cached result", TrialStatus.LAUNCHED)
+    return TrialReused(**_next(trial), **fields)
+
+
 def extend(trial: Trial, **fields: Any) -> TrialExtended:
     _require(trial, "extend", TrialStatus.SCORED)
     return TrialExtended(**_next(trial), **fields)
@@ -372,6 +390,11 @@ def _(event: TrialJudged, trial: Trial | None) -> Trial:
 
 @mutate.register
 def _(event: TrialReproduced, trial: Trial | None) -> Trial:
+    return _advance(trial, event)
+
+
+@mutate.register
+def _(event: TrialReused, trial: Trial | None) -> Trial:
     return _advance(trial, event)
 
 

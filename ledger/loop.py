@@ -21,6 +21,7 @@ from domain import final_test as ft
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
+from domain.cache import CacheHit, reuse_events
 from domain.config import SearchConfig
 from domain.labels import FailureLabel, FinishReason, TrialStatus
 from domain.ports import (
@@ -53,6 +54,14 @@ class Progressed:
 class Finished:
     trial_id: UUID
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Reused(Finished):
+    """The trial cache answered a launch: `outcome` is the recorded one of `hit`'s source,
+    and the loop records a TrialReused before it (domain/cache.py)."""
+
+    hit: CacheHit
 
 
 @dataclass(frozen=True)
@@ -231,7 +240,13 @@ class SearchLoop:
             return self.launch_fields(jobs[trial_id])
 
         task = self.evaluator.task
-        self.record(outcome_events(self.state, message.trial_id, message.outcome, task, extend))
+        reused = (
+            reuse_events(self.state, message.trial_id, message.hit)
+            if isinstance(message, Reused)
+            else []
+        )
+        outcome = outcome_events(self.state, message.trial_id, message.outcome, task, extend)
+        self.record([*reused, *outcome])
         self._submit(jobs)
 
     # Ending:

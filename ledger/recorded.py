@@ -17,11 +17,12 @@ from domain import agent as a
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
+from domain.cache import CacheHit, CacheKey
 from domain.ports import Outcome, Proposal, ProposalRequest, RunReport, TrialJob
 from domain.progress import BASELINE
 from domain.recipe import apply_diff, recipe_sha256
 from domain.task import RosterEntry, TaskSpec
-from ledger.loop import Finished, Message, Progressed
+from ledger.loop import Finished, Message, Progressed, Reused
 
 
 class EndOfRecording(Exception):
@@ -318,6 +319,7 @@ class RecordedExecutor:
             t.TrainingProgressed,
             t.TrialScored,
             t.TrialFailed,
+            t.TrialReused,
             s.SearchResumed,
             s.SearchFinished,
             s.FinalTested,
@@ -372,7 +374,26 @@ class RecordedExecutor:
             )
         if isinstance(event, t.TrainingProgressed):
             return Progressed(event.originator_id, event.seed, list(event.samples))
+        if isinstance(event, t.TrialReused):
+            return self._reused(position, event)
         return Finished(event.originator_id, recorded_outcome(event))
+
+    def _reused(self, position: int, event: t.TrialReused) -> Message:
+        """A cache hit: the outcome stored with it is what the cache answered."""
+        following = self.queue.pop(0)[1] if self.queue else None
+        if not isinstance(following, t.TrialScored | t.TrialFailed) or (
+            following.originator_id != event.originator_id
+        ):
+            raise Divergence(position, "a reused trial has no outcome after it", event, None)
+        outcome = recorded_outcome(following)
+        hit = CacheHit(
+            source_search_id=event.source_search_id,
+            source_trial_id=event.source_trial_id,
+            source_sequence=event.source_sequence,
+            key=CacheKey.model_validate(event.key),
+            outcome=outcome,
+        )
+        return Reused(event.originator_id, outcome, hit)
 
     def _final(self, position: int, event: s.FinalTested) -> Message:
         sides = [side for side in (event.best, event.seed_recipe) if side is not None]

@@ -36,6 +36,7 @@ from ledger.recorded import (
     ResumePoint,
 )
 from ledger.recovery import recovery_events
+from ledger.runs import recorded_job
 from ledger.session import config_of
 from ledger.store import Ledger
 
@@ -107,24 +108,7 @@ def _loop(
     executor = RecordedExecutor(rec, lambda: holder[0].stop_requested.set(), after)
 
     def make_job(request: JobRequest) -> TrialJob:
-        return TrialJob(
-            trial_id=request.trial_id,
-            sequence=request.sequence,
-            task_dir="(recorded)",
-            recipe=dict(request.recipe),
-            seeds=request.seeds,
-            scoring_seeds=request.scoring_seeds,
-            threads=config.threads,
-            budgets=evaluator.task.budgets,
-            size_cap_bytes=evaluator.task.size_cap_bytes,
-            sandbox=config.sandbox,
-            run_dir="(recorded)",
-            data_dir="",
-            heldout_dir="",
-            smoke=request.smoke,
-            backstop_seconds=0,
-            split="test" if request.split == "test" else "validation",
-        )
+        return recorded_job(request, config, evaluator.task)
 
     extensions = {tid: list(events) for tid, events in rec.extensions.items()}
     finals = [event for position, event in rec.final_launches if position > after]

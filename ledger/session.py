@@ -20,6 +20,7 @@ from domain.events import decode
 from domain.ports import Evaluator, LineageQuery, Proposer, TrialJob
 from domain.progress import SearchState
 from domain.steps import launch_facts
+from ledger.cache import TrialCache, caching
 from ledger.loop import Executor, JobRequest, Observer, SearchLoop, Sink
 from ledger.store import Ledger
 
@@ -111,7 +112,9 @@ def build_loop(
     runner_name: str,
     host: str,
     observers: Sequence[Observer] = (),
+    cache: TrialCache | None = None,  # None: every launch trains (--no-cache)
 ) -> SearchLoop:
+    executor, watching = caching(executor, cache)
     search_dir = Path(evaluator.runs_root) / "searches" / str(state.started.id)
 
     def make_job(request: JobRequest) -> TrialJob:
@@ -146,7 +149,7 @@ def build_loop(
         config,
         make_job,
         launch_fields,
-        [*observers, _closing(lineage)],
+        [*watching, *observers, _closing(lineage)],
     )
 
 

@@ -27,6 +27,7 @@ TRIAL_EVENTS = frozenset(
         "TrialFailed",
         "TrialJudged",
         "TrialReproduced",
+        "TrialReused",
     }
 )
 
@@ -98,6 +99,8 @@ judged AS (SELECT aggregate_id AS id, arg_max(e, position) AS e FROM p_trial_jud
            GROUP BY ALL),
 reproduced AS (SELECT aggregate_id AS id, arg_max(e, position) AS e FROM p_trial_reproduced
                GROUP BY ALL),
+reused AS (SELECT aggregate_id AS id, arg_max(e, position) AS e FROM p_trial_reused
+           GROUP BY ALL),
 states AS (
     SELECT aggregate_id AS id,
            arg_max(status, position) AS status,
@@ -136,7 +139,8 @@ SELECT
     la.time AS launched_at, st.finished_at AS finished_at,
     st.finished_position AS finished_position,
     coalesce(pg.samples, 0) AS progress_samples, pg.last_loss AS last_loss,
-    rp.e.score AS reproduced_score, rp.e.identical AS reproduced_identical
+    rp.e.score AS reproduced_score, rp.e.identical AS reproduced_identical,
+    ru.e.source_trial_id AS reused_from, ru.e.cache_key AS cache_key
 FROM p_trial_proposed p
 LEFT JOIN lineage l ON l.trial_id = p.aggregate_id
 LEFT JOIN states st ON st.id = p.aggregate_id
@@ -148,6 +152,7 @@ LEFT JOIN scored sc ON sc.id = p.aggregate_id
 LEFT JOIN failed f ON f.id = p.aggregate_id
 LEFT JOIN judged j ON j.id = p.aggregate_id
 LEFT JOIN reproduced rp ON rp.id = p.aggregate_id
+LEFT JOIN reused ru ON ru.id = p.aggregate_id
 ORDER BY p.position
 """,  # noqa: S608
 )

@@ -14,6 +14,7 @@ import duckdb
 from domain.labels import FailureLabel, Verdict
 from domain.progress import BASELINE  # the seed run's specialist; its outcome here too
 from projections import final_test, report_knobs, report_series
+from projections.derived import Derived, read_derived
 from projections.display import resolve_search
 
 _TRIAL_SQL = (
@@ -111,6 +112,7 @@ class ReportData:
     curves: dict[int, report_series.Curve]  # by trial number
     resumes: tuple[report_series.Resume, ...]
     knobs: report_knobs.Knobs
+    derived: Derived | None = None  # its source, if this search derives
 
 
 def load(con: duckdb.DuckDBPyConnection, search_id: UUID) -> ReportData:
@@ -124,6 +126,7 @@ def load(con: duckdb.DuckDBPyConnection, search_id: UUID) -> ReportData:
         report_series.curves(con, search_id),
         report_series.resumes(con, search_id),
         report_knobs.knobs(con, search_id),
+        read_derived(con, search_id),
     )
 
 

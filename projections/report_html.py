@@ -14,7 +14,7 @@ from decimal import Decimal
 from html import escape
 from pathlib import Path
 
-from projections import final_test, report_sections
+from projections import final_test, report_derived, report_sections
 from projections import report_stats as stats
 from projections.report_charts import bar_svg, mix_svg
 from projections.report_data import Costs, ReportData
@@ -24,6 +24,7 @@ from projections.report_trials import chip, link, trial_sections
 
 ASSETS = Path(__file__).parent
 SECTIONS = (
+    ("derived", "Compared with its source"),
     ("final", "Final test"),
     ("progress", "Progress"),
     ("curves", "Loss curves"),
@@ -44,6 +45,7 @@ def page(data: ReportData, live: int | None = None) -> str:
     title = f"autorecipe report: {s.task} search {s.ordinal} ({s.search_id[:8]})"
     body = [
         _header(data, order, title),
+        _section("derived", report_derived.html(data.derived)) if data.derived else "",
         _section("final", _final(data)),
         _section("progress", _progress(data)),
         _section("curves", report_sections.curves(data)),
@@ -123,7 +125,8 @@ def _header(data: ReportData, order: Sequence[str], title: str) -> str:
         ("trials", _trial_counts(data)),
     ]
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts if v)
-    nav = "".join(f'<a href="#{a}">{h}</a>' for a, h in SECTIONS if a != "costs" or data.costs)
+    shown = {"costs": data.costs is not None, "derived": data.derived is not None}
+    nav = "".join(f'<a href="#{a}">{h}</a>' for a, h in SECTIONS if shown.get(a, True))
     headline = f'<p class="headline">{escape(final_test.line(data.final_test))}</p>'
     return (
         f"<header><h1>{escape(title)}</h1>{headline}<nav>{nav}</nav>"

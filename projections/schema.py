@@ -72,6 +72,8 @@ TRIAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("reproduced_score", "DOUBLE"),
     ("reproduced_identical", "BOOLEAN"),
     ("judge_test", "JSON"),  # the paired rule's test (TrialJudged.test), null otherwise
+    ("reused_from", "UUID"),  # the trial whose recorded result the cache reused (TrialReused)
+    ("cache_key", "VARCHAR"),  # that reuse's key digest (domain/cache.py)
 )
 
 SEARCH_COLUMNS: tuple[tuple[str, str], ...] = (

@@ -1,12 +1,14 @@
 """A generated ledger that holds every event type the domain defines, for read-side tests.
 
-Two searches through the real loop and ledger: the first with LLM sessions (submitted,
-one that submitted nothing, one that failed on the API, a failed model call), failures of
+Searches through the real loop and ledger: the first with LLM sessions (submitted, one
+that submitted nothing, one that failed on the API, a failed model call), failures of
 several labels (a gate miss with its score among them), a crash and a resume, and a
 reproduction, and a final test skipped (its task has no test split); the second races
-seeds, has a specialist yield its turn, and ends with a final test. Afterwards every
+seeds, has a specialist yield its turn, and ends with a final test; then a deterministic
+search run twice, the second time from the trial cache (TrialReused). Afterwards every
 TrialLaunched, and every TrialFailed without a score, is rewritten as the v1 program
 stored it (resealing the chain), so the ledger needs upcasting as an old one does.
+`EVENT_TYPES` names what it contains.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -29,6 +32,7 @@ from ledger.recovery import recovery_events
 from ledger.store import Ledger
 from projections.lineage import DuckLineage
 from tests.support import (
+    CACHED_TASK,
     TESTED_TASK,
     ScriptedEvaluator,
     StepProposer,
@@ -176,31 +180,45 @@ def _reproduce(store: Ledger, sid: UUID, sequence: int) -> None:
     store.append(sid, [event])
 
 
-def as_written_by_v1(path: Path) -> int:
-    """Rewrite every TrialLaunched (and TrialFailed without a score) as the v1 program
-    stored it, resealing the chain; returns how many TrialLaunched it rewrote."""
+def rewritten(path: Path, edit: Callable[[str, dict[str, Any]], int | None]) -> int:
+    """Let `edit(topic, body)` change stored bodies in place (returning the class version
+    to store, or None to leave the row alone), resealing the whole chain as a forger
+    would; returns how many rows it changed."""
     with contextlib.closing(sqlite3.connect(path)) as con, con:
         rows = con.execute(
             "SELECT rowid, originator_id, originator_version, topic, state"
             " FROM stored_events ORDER BY rowid"
         ).fetchall()
         heads: dict[str, str] = {}
-        rewritten = 0
+        changed = 0
         for rowid, aggregate, version, topic, state in rows:
             envelope = json.loads(state)
             body, v = envelope["event"], envelope["v"]
-            if topic.endswith(":TrialLaunched"):
-                del body["deterministic"]
-                v, rewritten = 1, rewritten + 1
-            elif topic.endswith(":TrialFailed") and body["score"] is None:
-                del body["score"]
-                v = 1
+            edited = edit(topic, body)
+            if edited is not None:
+                v, changed = edited, changed + 1
             stream = envelope["stream"]
             new_state, heads[stream] = seal(
                 body, v, stream, heads.get(stream, GENESIS), topic, str(UUID(aggregate)), version
             )
             con.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", [new_state, rowid])
-    return rewritten
+    return changed
+
+
+def as_written_by_v1(path: Path) -> int:
+    """Rewrite every TrialLaunched, and every TrialFailed without a score, as the v1
+    program stored it, resealing the chain; returns how many rows it rewrote."""
+
+    def v1(topic: str, body: dict[str, Any]) -> int | None:
+        if topic.endswith(":TrialLaunched"):
+            del body["deterministic"]
+            return 1
+        if topic.endswith(":TrialFailed") and body["score"] is None:
+            del body["score"]
+            return 1
+        return None
+
+    return rewritten(path, v1)
 
 
 def mixed_ledger(tmp: Path) -> Ledger:
@@ -210,5 +228,7 @@ def mixed_ledger(tmp: Path) -> Ledger:
     # races (TrialExtended), then tests its best (FinalTestLaunched):
     second, _, _ = scripted_loop(tmp, trials=3, task=TESTED_TASK, proposer=YieldOnceProposer())
     second.run()
+    for _ in range(2):  # the second run of a deterministic search reuses (TrialReused)
+        scripted_loop(tmp, trials=2, task=CACHED_TASK, cache=True)[0].run()
     assert as_written_by_v1(tmp / "ledger.sqlite") > 0
     return store

@@ -20,6 +20,7 @@ from domain.task import Budgets, Commands, Metric, RosterEntry, Seeds, TaskSpec
 from domain.trial import ProgressSample, SeedResult
 from evaluators.preflight import static_check
 from ledger import session
+from ledger.cache import TrialCache
 from ledger.loop import Finished, Message, Progressed, SearchLoop
 from ledger.store import Ledger, open_ledger
 from projections.db import projections_path
@@ -70,6 +71,9 @@ TESTED_TASK = TaskSpec.model_validate(
         "test": {"seeds": 3},
     }
 )
+
+# TINY_TASK, declared deterministic: its trials may come from the trial cache.
+CACHED_TASK = TINY_TASK.model_copy(update={"deterministic": True})
 
 Script = Callable[[TrialJob], Outcome]
 
@@ -260,6 +264,7 @@ def scripted_loop(
     script: Script = by_lr,
     proposer: Any = None,
     task: TaskSpec = TINY_TASK,
+    cache: bool = False,
     **config: Any,
 ) -> tuple[SearchLoop, Ledger, str]:
     store, location = open_test_ledger(tmp_path)
@@ -278,5 +283,6 @@ def scripted_loop(
         cfg,
         "sync",
         "testhost",
+        cache=TrialCache.from_ledger(store, state.started.id, task) if cache else None,
     )
     return loop, store, location

@@ -120,8 +120,10 @@ CHECKS = {
 
 
 def test_every_canned_query_has_a_check():
-    # The cost queries need a search with model calls: test_claude_search.py runs them.
-    assert {q.name for q in canned.available()} == set(CHECKS) | set(AGENT_CHECKS)
+    # The cost queries need a search with model calls: test_claude_search.py runs them;
+    # keeps_no_longer_standing needs a re-judged search: test_rejudge.py runs it.
+    derived = {"keeps_no_longer_standing"}
+    assert {q.name for q in canned.available()} == set(CHECKS) | set(AGENT_CHECKS) | derived
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))

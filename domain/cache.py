@@ -1,0 +1,126 @@
+"""The trial cache's rules: when a run's recorded result may stand in for training it
+again, and the key that says two runs are the same.
+
+A task that declares its score deterministic (task.toml `deterministic = true`; never a
+time metric, domain/task.py) gives the same outcome for the same task content, rules,
+recipe, seeds, threads, budgets, sandbox, smoke run and environment. Those facts are the
+key. The entries are the ledger's own trials (ledger/cache.py reads them from any
+search), so there is no side store that could disagree with the record, and a reuse is
+an event of its own (TrialReused) that names the trial it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from domain import trial as t
+from domain.base import DomainEvent, Immutable
+from domain.envelope import canonical
+from domain.labels import FailureLabel
+from domain.ports import Outcome
+from domain.progress import SearchState
+from domain.task import TaskSpec
+
+# What the numbers depend on in SearchStarted.environment. The host and the
+# interpreter's path are left out on purpose: the same versions on the same platform
+# compute the same bits wherever they are installed.
+FINGERPRINT = ("python", "torch", "numpy", "autorecipe", "platform", "machine")
+
+# Failures that are facts about the recipe. Never reused: harness_abort (the world
+# failed, not the idea) and the budget overruns (a clock reading on a busy machine).
+REUSABLE_LABELS = frozenset(
+    {
+        FailureLabel.CRASH,
+        FailureLabel.PREFLIGHT_CRASH,
+        FailureLabel.SIZE_BLOCKED,
+        FailureLabel.DISQUALIFIED,
+    }
+)
+
+
+class CacheKey(Immutable):
+    task_sha256: str
+    rules_version: str
+    recipe_sha256: str
+    seeds: tuple[int, ...]
+    scoring_seeds: tuple[int, ...]  # which seeds' mean is the score
+    threads: int
+    budgets: dict[str, float]
+    sandbox: str
+    smoke: bool
+    environment: dict[str, str]
+    # A racing extension's recorded score is the mean over every look, so its outcome
+    # only ever stands for another extension, never for a first look on those seeds.
+    first_look: bool = True
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(canonical(self.model_dump(mode="json"))).hexdigest()
+
+
+class CacheHit(Immutable):
+    """An earlier run with the same key, and the outcome its record holds."""
+
+    source_search_id: UUID
+    source_trial_id: UUID
+    source_sequence: int
+    key: CacheKey
+    outcome: Outcome
+
+
+def cacheable(task: TaskSpec, deterministic_run: bool) -> bool:
+    """Only where the task vouches for its score and the run was bit-reproducible."""
+    return task.deterministic and task.metric.source == "evaluator" and deterministic_run
+
+
+def reusable(outcome: Outcome) -> bool:
+    if outcome.label is None:
+        return outcome.score is not None
+    return outcome.label in REUSABLE_LABELS
+
+
+def fingerprint(environment: Mapping[str, str]) -> dict[str, str]:
+    return {name: environment.get(name, "") for name in FINGERPRINT}
+
+
+def key_of(
+    task_sha256: str,
+    environment: Mapping[str, str],
+    facts: Mapping[str, Any],
+    scoring_seeds: tuple[int, ...],
+    smoke: bool,
+    first_look: bool = True,
+) -> CacheKey:
+    """The key of a run from its launch facts (a TrialLaunched's or TrialExtended's
+    fields, or the live job's `launch_facts` plus the rules version): both sides build
+    it here."""
+    return CacheKey(
+        task_sha256=task_sha256,
+        rules_version=facts["rules_version"],
+        recipe_sha256=facts["recipe_sha256"],
+        seeds=tuple(facts["seeds"]),
+        scoring_seeds=scoring_seeds,
+        threads=facts["threads"],
+        budgets=dict(facts["budgets"]),
+        sandbox=facts["sandbox"],
+        smoke=smoke,
+        environment=fingerprint(environment),
+        first_look=first_look,
+    )
+
+
+def reuse_events(state: SearchState, trial_id: UUID, hit: CacheHit) -> list[DomainEvent]:
+    """TrialReused, folded into `state`; the caller records the outcome's events after."""
+    event = t.reuse(
+        state.trials[trial_id],
+        source_search_id=hit.source_search_id,
+        source_trial_id=hit.source_trial_id,
+        source_sequence=hit.source_sequence,
+        cache_key=hit.key.digest,
+        key=hit.key.model_dump(mode="json"),
+    )
+    state.apply(event)
+    return [event]
