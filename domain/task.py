@@ -32,12 +32,27 @@ class Metric(Immutable):
 
 
 class Budgets(Immutable):
-    """Harness-enforced caps in seconds; a step may straddle the cap by `tolerance`."""
+    """Harness-enforced caps; a step may straddle the cap by `tolerance`.
+
+    clock "cpu" (the default): the caps are CPU-seconds of the run's whole process tree,
+    counted live, so they mean the same on a busy machine; wall time is only a backstop
+    at `wall_backstop` times the cap. clock "wall": the caps are wall seconds (the
+    upstream GPU adapters, where a GPU is not shared)."""
 
     train_seconds: float = Field(gt=0)
     eval_seconds: float = Field(gt=0)
     smoke_seconds: float = Field(default=60, gt=0)
     tolerance_seconds: float = Field(default=0, ge=0)
+    clock: Literal["cpu", "wall"] = "cpu"
+    wall_backstop: float = Field(default=3.0, ge=1)
+
+    def wall_cap(self, cap: float) -> float:
+        """The wall seconds a run with this cap may take before the backstop ends it."""
+        return cap * self.wall_backstop if self.clock == "cpu" else cap
+
+    def cpu_cap(self, cap: float) -> float | None:
+        """The CPU-seconds past which a run is stopped; None under the wall clock."""
+        return cap if self.clock == "cpu" else None
 
 
 class Gate(Immutable):

@@ -48,10 +48,12 @@ from domain.ports import (
     SeedReport,
 )
 from domain.stats import blocks_of
-from domain.task import TaskSpec
+from domain.task import Budgets, TaskSpec
 from domain.trial import SeedResult
 
 L = FailureLabel
+STARVED_SHARE = 0.25  # of the wall time, summed over threads: see `starved`
+STARVED_RERUNS = 3  # runs of one seed at most while other work starves them (pipeline)
 
 
 def classify(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]) -> Outcome:
@@ -129,30 +131,21 @@ def _refusal_failure(refused: ArtifactRefusal, **evidence: Any) -> Outcome:
 
 def _seed_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
     train, ev, budgets = seed.train, seed.eval, spec.budgets
-    train_cap = budgets.train_seconds + budgets.tolerance_seconds
+    found = _starved_failure(train, budgets, "training")
+    if found is None and ev is not None:
+        found = _starved_failure(ev.process, budgets, "evaluation")
+    if found is not None:
+        return found
     if ev is not None and ev.process.timed_out:
-        return _fail(
-            L.EVAL_BUDGET_OVERRUN,
-            f"evaluation killed at its {budgets.eval_seconds:g} s cap",
-            ev.process.log_tail,
-            eval_s=ev.process.wall_s,
-            cap_s=budgets.eval_seconds,
+        return _overrun(
+            L.EVAL_BUDGET_OVERRUN, "evaluation", ev.process, budgets.eval_seconds, budgets
         )
-    if train.timed_out or train.wall_s > train_cap:
-        return _fail(
-            L.TRAIN_BUDGET_OVERRUN,
-            f"training took {train.wall_s:.1f} s, over the {budgets.train_seconds:g} s cap",
-            train.log_tail,
-            train_s=train.wall_s,
-            cap_s=budgets.train_seconds,
-        )
-    if ev is not None and ev.process.wall_s > budgets.eval_seconds:
-        return _fail(
-            L.EVAL_BUDGET_OVERRUN,
-            f"evaluation took {ev.process.wall_s:.1f} s, over the {budgets.eval_seconds:g} s cap",
-            ev.process.log_tail,
-            eval_s=ev.process.wall_s,
-            cap_s=budgets.eval_seconds,
+    train_cap = budgets.train_seconds + budgets.tolerance_seconds
+    if train.timed_out or used(train, budgets) > train_cap:
+        return _overrun(L.TRAIN_BUDGET_OVERRUN, "training", train, budgets.train_seconds, budgets)
+    if ev is not None and used(ev.process, budgets) > budgets.eval_seconds:
+        return _overrun(
+            L.EVAL_BUDGET_OVERRUN, "evaluation", ev.process, budgets.eval_seconds, budgets
         )
     if ev is not None and ev.label is not None:  # an overrun the task's own phase clocks saw
         return _fail(ev.label, ev.error or str(ev.label), ev.process.log_tail, source="evaluator")
@@ -162,6 +155,69 @@ def _seed_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
     if found is None and ev is not None:
         found = _eval_failure(ev, needs_score=spec.metric.source == "evaluator")
     return found
+
+
+def used(process: ProcessReport, budgets: Budgets) -> float:
+    """What a run spent on the task's clock: CPU-seconds of its tree, or wall seconds."""
+    return process.cpu_s if budgets.clock == "cpu" else process.wall_s
+
+
+def starved(process: ProcessReport, budgets: Budgets) -> bool:
+    """Stopped by the wall backstop under its CPU cap while the scheduler kept it waiting:
+    its threads sat runnable on the run queue for STARVED_SHARE of the wall time or more.
+    A run that slept or blocked waits on no run queue: that is its own overrun."""
+    return (
+        budgets.clock == "cpu"
+        and process.stopped == "wall"
+        and process.runqueue_s >= STARVED_SHARE * process.wall_s
+    )
+
+
+def _starved_failure(process: ProcessReport, budgets: Budgets, stage: str) -> Outcome | None:
+    if not starved(process, budgets):
+        return None
+    reason = (
+        f"{stage} starved by other work: {_numbers(process)}; not the recipe's doing,"
+        " so it is run again"
+    )
+    return _fail(
+        L.HARNESS_ABORT, reason, process.log_tail, fault="starved", stage=stage, **_clocks(process)
+    )
+
+
+def _overrun(
+    label: FailureLabel, stage: str, process: ProcessReport, cap: float, budgets: Budgets
+) -> Outcome:
+    if budgets.clock == "wall":
+        why = f"{stage} took {process.wall_s:.1f} s, over the {cap:g} s cap"
+    elif process.stopped == "wall":
+        why = (
+            f"{stage} stopped at the {budgets.wall_backstop:g}x wall backstop while it was"
+            f" not kept waiting: {_numbers(process)}; it slept or blocked"
+        )
+    else:
+        why = f"{stage} used {process.cpu_s:.1f} CPU-s, over the {cap:g} CPU-s cap"
+    return _fail(label, why, process.log_tail, cap_s=cap, clock=budgets.clock, **_clocks(process))
+
+
+def _numbers(process: ProcessReport) -> str:
+    return (
+        f"{process.wall_s:.1f} s wall for {process.cpu_s:.1f} CPU-s at load"
+        f" {process.load_start:.1f} to {process.load_end:.1f}, run-queue wait"
+        f" {process.runqueue_s:.1f} s"
+    )
+
+
+def _clocks(process: ProcessReport) -> dict[str, Any]:
+    return {
+        "wall_s": process.wall_s,
+        "cpu_s": process.cpu_s,
+        "runqueue_s": process.runqueue_s,
+        "load_start": process.load_start,
+        "load_end": process.load_end,
+        "accounting": process.clock,
+        "stopped_by": process.stopped,
+    }
 
 
 def _hit_file_limit(process: ProcessReport) -> bool:
@@ -290,7 +346,7 @@ def _seed_result(seed: SeedReport, scoring_seeds: tuple[int, ...], spec: TaskSpe
         measured["eval_s"] = ev.process.wall_s
     score = ev.score if ev else None
     if spec.metric.source == "train_seconds" and ev is not None:
-        score = seed.train.wall_s  # timed by the harness, never by the recipe
+        score = used(seed.train, spec.budgets)  # the harness's clock, never the recipe's
     return SeedResult(
         seed=seed.seed,
         score=score,

@@ -28,6 +28,7 @@ from domain.ports import (
     TrialJob,
 )
 from evaluators import artifact, preflight, staging
+from evaluators.classify import STARVED_RERUNS, describe_exit, starved
 from evaluators.emitter import Emitter, progress_parser
 from evaluators.evaluation import run_eval
 from evaluators.process import run_measured
@@ -36,6 +37,7 @@ from evaluators.tasks import Task, load
 from evaluators.upstream.run import result_path
 
 SIDECAR_BYTES = 1 << 20  # an upstream wrapper's verdict file, carried beside the copy
+IMPORT_CHECK_S = 30  # CPU-seconds (wall seconds under the wall clock) for the import check
 
 
 def sandbox_spec(job: TrialJob, task: Task, work: Path, cap_s: float) -> SandboxSpec:
@@ -58,7 +60,24 @@ def run_train(
     smoke: bool,
     emitter: Emitter,
 ) -> tuple[ProcessReport, artifact.Taken | None]:
-    """One run in a fresh work dir; its artifact is taken (None if it failed)."""
+    """One run in a fresh work dir; its artifact is taken (None if it failed). A run
+    that other work starved (evaluators.classify.starved) runs again, STARVED_RERUNS
+    times at most; past that the trial is harness_abort, never the idea's fault."""
+    for _attempt in range(STARVED_RERUNS):
+        report, taken = _train_once(job, task, paths, seed, smoke, emitter)
+        if not starved(report, task.spec.budgets):
+            break
+    return report, taken
+
+
+def _train_once(
+    job: TrialJob,
+    task: Task,
+    paths: staging.TrialPaths,
+    seed: int,
+    smoke: bool,
+    emitter: Emitter,
+) -> tuple[ProcessReport, artifact.Taken | None]:
     budgets = task.spec.budgets
     cap = budgets.smoke_seconds if smoke else budgets.train_seconds + budgets.tolerance_seconds
     work = staging.fresh_work(paths, "smoke" if smoke else f"seed-{seed}")
@@ -72,7 +91,8 @@ def run_train(
             sandbox_spec(job, task, work, cap),
             env=staging.train_env(job, seed, work, smoke),
             cwd=work,
-            timeout_s=cap,
+            timeout_s=budgets.wall_cap(cap),
+            cpu_cap_s=budgets.cpu_cap(cap),
             log_path=paths.logs / ("smoke.log" if smoke else f"train-{seed}.log"),
             on_stdout_line=None if smoke else progress_parser(emitter, time.monotonic()),
         )
@@ -145,7 +165,7 @@ def run_preflight(
     if smoke.breach is not None:
         return preflight.failed("workdir", f"smoke run stopped: {smoke.breach.reason}", smoke=smoke)
     if taken is None:
-        why = "timed out" if smoke.timed_out else _exit(smoke)
+        why = "timed out" if smoke.timed_out else describe_exit(smoke)
         return preflight.failed("smoke", f"smoke run {why}", smoke=smoke)
     if taken.refused is not None:
         return preflight.failed(
@@ -166,25 +186,21 @@ def _projection(task: Task, projected: int, smoke: ProcessReport) -> PreflightRe
     return PreflightReport(ok=True, projected_bytes=projected, smoke=smoke)
 
 
-def _exit(process: ProcessReport) -> str:
-    from evaluators.classify import describe_exit
-
-    return describe_exit(process)
-
-
 def _import_check(job: TrialJob, task: Task, paths: staging.TrialPaths) -> str | None:
     modules = preflight.imported_modules(job.recipe)
     if not modules:
         return None
     work = staging.fresh_work(paths, "import-check")
     argv = [sys.executable, "-I", str(paths.harness / "import_check.py"), str(work), *modules]
+    budgets = task.spec.budgets
     try:
         report = run_measured(
             argv,
-            sandbox_spec(job, task, work, 30),
+            sandbox_spec(job, task, work, IMPORT_CHECK_S),
             env=staging.train_env(job, 0, work, True),
             cwd=work,
-            timeout_s=30,
+            timeout_s=budgets.wall_cap(IMPORT_CHECK_S),
+            cpu_cap_s=budgets.cpu_cap(IMPORT_CHECK_S),
             log_path=paths.logs / "import-check.log",
         )
     finally:
