@@ -171,6 +171,7 @@ class RunReport(Immutable):
     confinement: str = ""  # how processes and memory were limited: a cgroup or rlimits
     host: str = ""
     wall_s: float = 0.0
+    budgets: Budgets | None = None  # the job's caps (derived ones too); None: the task's
 
 
 class Outcome(Immutable):
@@ -185,6 +186,7 @@ class Outcome(Immutable):
     log_excerpt: str = ""
     rules_version: str = ""
     confinement: str = ""  # RunReport.confinement, recorded with the outcome
+    accounting: str = ""  # how the runs' CPU-seconds were counted (evaluators.cpuclock)
 
 
 ProgressCallback = Callable[[int, list[ProgressSample]], None]

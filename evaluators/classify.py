@@ -57,6 +57,8 @@ STARVED_RERUNS = 3  # runs of one seed at most while other work starves them (pi
 
 
 def classify(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]) -> Outcome:
+    if report.budgets is not None:  # the caps the job ran under: derived ones included
+        spec = spec.model_copy(update={"budgets": report.budgets})
     measurements = resource_totals(report)
     outcome = _first_failure(report, spec) or _aggregate(report, spec, scoring_seeds)
     return outcome.model_copy(
@@ -67,6 +69,7 @@ def classify(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]) 
             },  # harness totals win
             "rules_version": spec.rules_version,
             "confinement": report.confinement,
+            "accounting": _accounting(report),
         }
     )
 
@@ -344,6 +347,7 @@ def _seed_result(seed: SeedReport, scoring_seeds: tuple[int, ...], spec: TaskSpe
     if ev is not None:
         measured.update(ev.measurements)
         measured["eval_s"] = ev.process.wall_s
+        measured["eval_cpu_s"] = ev.process.cpu_s
     score = ev.score if ev else None
     if spec.metric.source == "train_seconds" and ev is not None:
         score = used(seed.train, spec.budgets)  # the harness's clock, never the recipe's
@@ -363,17 +367,30 @@ def _means(results: list[SeedResult]) -> dict[str, float]:
     }
 
 
+def _processes(report: RunReport) -> list[ProcessReport]:
+    """Every process the harness ran for the trial, in the order they ran."""
+    smoke = [report.preflight.smoke] if report.preflight.smoke else []
+    runs = [p for s in report.seeds for p in (s.train, s.eval.process if s.eval else None) if p]
+    return smoke + runs
+
+
+def _accounting(report: RunReport) -> str:
+    return next((p.clock for p in _processes(report) if p.clock), "")
+
+
 def resource_totals(report: RunReport) -> dict[str, float]:
-    """CPU seconds, peak RSS, wall time and the largest artifact, over every process."""
-    processes = [s.train for s in report.seeds] + [s.eval.process for s in report.seeds if s.eval]
-    if report.preflight.smoke:
-        processes.append(report.preflight.smoke)
+    """CPU seconds, peak RSS, wall time, the largest artifact and the load average when
+    the first process started and the last ended, over every process."""
+    processes = _processes(report)
     sizes = [s.artifact_bytes for s in report.seeds if s.artifact_bytes is not None]
     totals = {
         "cpu_s": sum(p.cpu_s for p in processes),
         "peak_rss_mb": max((p.peak_rss_mb for p in processes), default=0.0),
         "wall_s": report.wall_s,
     }
+    if processes:
+        totals["load_start"] = processes[0].load_start
+        totals["load_end"] = processes[-1].load_end
     if sizes:
         totals["artifact_bytes"] = float(max(sizes))
     return totals

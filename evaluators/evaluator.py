@@ -8,7 +8,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from domain.ports import Outcome, RunReport, TrialJob
-from domain.task import RosterEntry
+from domain.task import DerivedBudgets, RosterEntry
 from evaluators import classify, cpuclock, evaluation, preflight, staging
 from evaluators.sandbox import bwrap_problem
 from evaluators.tasks import Task, load
@@ -84,12 +84,13 @@ class TaskEvaluator:
         seeds: tuple[int, ...],
         scoring_seeds: tuple[int, ...],
         split: Literal["validation", "test"] = "validation",
+        derived: DerivedBudgets | None = None,
     ) -> TrialJob:
         """A trial's job, scored on the validation split; or (split "test") one side of
         the final test, scored on the test split, in a run dir of its own."""
         if split == "test" and self.task.test is None:
             raise ValueError(f"{self.task.name} declares no test split")
-        budgets = self.task.budgets
+        budgets = self.task.budgets.apply(derived)
         train = budgets.wall_cap(budgets.train_seconds + budgets.tolerance_seconds)
         evaluate = budgets.wall_cap(budgets.eval_seconds + evaluation.GRACE_S)
         per_seed = classify.STARVED_RERUNS * train + evaluate + 10

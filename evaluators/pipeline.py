@@ -65,7 +65,7 @@ def run_train(
     times at most; past that the trial is harness_abort, never the idea's fault."""
     for _attempt in range(STARVED_RERUNS):
         report, taken = _train_once(job, task, paths, seed, smoke, emitter)
-        if not starved(report, task.spec.budgets):
+        if not starved(report, job.budgets):
             break
     return report, taken
 
@@ -78,7 +78,7 @@ def _train_once(
     smoke: bool,
     emitter: Emitter,
 ) -> tuple[ProcessReport, artifact.Taken | None]:
-    budgets = task.spec.budgets
+    budgets = job.budgets
     cap = budgets.smoke_seconds if smoke else budgets.train_seconds + budgets.tolerance_seconds
     work = staging.fresh_work(paths, "smoke" if smoke else f"seed-{seed}")
     if not smoke:
@@ -192,7 +192,7 @@ def _import_check(job: TrialJob, task: Task, paths: staging.TrialPaths) -> str |
         return None
     work = staging.fresh_work(paths, "import-check")
     argv = [sys.executable, "-I", str(paths.harness / "import_check.py"), str(work), *modules]
-    budgets = task.spec.budgets
+    budgets = job.budgets
     try:
         report = run_measured(
             argv,
@@ -268,6 +268,7 @@ def run_job(job: TrialJob, emitter: Emitter) -> RunReport:
             staging.remove(Path(job.run_dir) / folder)
     return RunReport(
         **base,
+        budgets=job.budgets,
         preflight=pre,
         seeds=tuple(seeds),
         sandbox=mode(spec),

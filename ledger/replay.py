@@ -115,7 +115,7 @@ def _loop(
             seeds=request.seeds,
             scoring_seeds=request.scoring_seeds,
             threads=config.threads,
-            budgets=evaluator.task.budgets,
+            budgets=evaluator.task.budgets.apply(state.started.derived_budgets),
             size_cap_bytes=evaluator.task.size_cap_bytes,
             sandbox=config.sandbox,
             run_dir="(recorded)",

@@ -334,7 +334,7 @@ def task_table(tasks: list[Any]) -> Table:
             spec.name,
             f"{spec.metric.name} ({spec.metric.direction})",
             baseline,
-            f"{spec.budgets.train_seconds:g} s",
+            f"{spec.budgets.train_seconds:g} {'CPU-s' if spec.budgets.clock == 'cpu' else 's'}",
             f"{spec.size_cap_bytes:,} B" if spec.size_cap_bytes else "",
             gate,
             ", ".join(e.key for e in spec.roster),

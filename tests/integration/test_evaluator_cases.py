@@ -60,7 +60,9 @@ def test_a_model_too_big_for_the_cap_is_blocked_before_training(golf):
     assert report.seeds == ()  # no training was spent
 
 
-def test_training_past_the_clock_is_a_train_budget_overrun(golf):
+def test_a_recipe_that_sleeps_to_the_backstop_overruns_on_its_own_account(golf):
+    """Attack: sleep to stretch wall time past the backstop (3x the 12 CPU-s cap) while
+    using almost no CPU. Nothing kept it waiting, so it is the recipe's own overrun."""
     outcome, report = run_trial(
         *golf,
         insert_after(
@@ -72,9 +74,41 @@ if os.environ.get("AUTORECIPE_SMOKE") != "1":
 """,
         ),
     )
-    assert outcome.label is L.TRAIN_BUDGET_OVERRUN
-    assert report.seeds[0].train.timed_out
-    assert 12 <= outcome.evidence["train_s"] < 30
+    assert outcome.label is L.TRAIN_BUDGET_OVERRUN, outcome.reason
+    assert "slept or blocked" in outcome.reason
+    train = report.seeds[0].train
+    assert train.stopped == "wall"
+    assert train.cpu_s < 12
+    assert train.runqueue_s < 0.25 * train.wall_s
+    assert outcome.evidence["accounting"] == train.clock != ""
+
+
+@pytest.mark.parametrize("cgroups", ["on", "off"])
+def test_forked_workers_count_toward_the_cpu_budget(golf, cgroups, monkeypatch):
+    """Attack: fork busy workers to spend more CPU than the recipe's one thread. The
+    clock counts the whole tree, by the sandbox's cgroup or (off) a /proc poll."""
+    monkeypatch.setenv("AUTORECIPE_CGROUPS", cgroups)
+    outcome, report = run_trial(
+        *golf,
+        insert_after(
+            AT_START,
+            """
+if os.environ.get("AUTORECIPE_SMOKE") != "1":
+    for _ in range(3):
+        if os.fork() == 0:
+            while True:
+                pass
+    while True:
+        pass
+""",
+        ),
+    )
+    assert outcome.label is L.TRAIN_BUDGET_OVERRUN, outcome.reason
+    train = report.seeds[0].train
+    assert train.stopped == "cpu"
+    assert outcome.evidence["cpu_s"] > outcome.evidence["cap_s"] == 12
+    if cgroups == "off":
+        assert train.clock.startswith("/proc poll")
 
 
 def test_a_crash_names_the_exception_and_its_line(golf):

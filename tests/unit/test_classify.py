@@ -183,7 +183,8 @@ def test_a_recipe_that_sleeps_to_the_backstop_overruns_on_its_own_account():
     sleeper = STARVED.model_copy(update={"runqueue_s": 0.2, "cpu_s": 0.3})
     outcome = label(run(seed(train=sleeper)))
     assert outcome.label is L.TRAIN_BUDGET_OVERRUN
-    assert "wall backstop" in outcome.reason and "slept or blocked" in outcome.reason
+    assert "wall backstop" in outcome.reason
+    assert "slept or blocked" in outcome.reason
 
 
 def test_a_starved_evaluation_is_a_harness_abort_too():

@@ -88,6 +88,7 @@ class Launcher:
             "budgets": {"train_s": 10.0},
             "sandbox": "bwrap",
             "deterministic": False,
+            "clock": "cpu",
             "rules_version": "tiny/1",
             "recipe_sha256": "c" * 64,
         }
