@@ -236,7 +236,9 @@ def _seed_costs(results: list[t.SeedResult]) -> tuple[list[float], list[float]]:
 
 def launch_facts(job: TrialJob) -> dict[str, Any]:
     """What a job fixes about a run: seeds, threads, budgets, sandbox and recipe."""
-    budgets = job.budgets.model_dump(exclude={"clock"}, exclude_none=True)
+    # Under the wall clock there is no backstop: the cap is the wall time itself.
+    unused = {"clock"} if job.budgets.clock == "cpu" else {"clock", "wall_backstop"}
+    budgets = job.budgets.model_dump(exclude=unused, exclude_none=True)
     if job.size_cap_bytes is not None:
         budgets["size_cap_bytes"] = float(job.size_cap_bytes)
     return {

@@ -9,7 +9,7 @@ sandbox; prepare and evaluate are the task's trusted code.
 from __future__ import annotations
 
 from statistics import fmean
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -276,3 +276,10 @@ class TaskSpec(Immutable):
 
 def _names_test(commands: Commands, name: str) -> bool:
     return any("{test}" in part for part in getattr(commands, name))
+
+
+def recorded_task(raw: dict[str, Any]) -> TaskSpec:
+    """A task's rules as a search recorded them: rules recorded before CPU budgets
+    (2026-12-05) name no clock, and ran on the wall clock."""
+    budgets = {"clock": "wall", **raw.get("budgets", {})}
+    return TaskSpec.model_validate({**raw, "budgets": budgets})

@@ -38,8 +38,8 @@ class _Stat:
 
 def problem() -> str | None:
     """None if this machine can account a process tree's CPU time, else why not."""
-    if _stat(os.getpid()) is None:
-        return "no CPU-time accounting here: /proc/<pid>/stat is unreadable and no cgroup"
+    if _stat(os.getpid()) is None:  # the tree, its run-queue wait and bwrap all need it
+        return f"no CPU-time accounting here: {PROC}/<pid>/stat cannot be read"
     return None
 
 

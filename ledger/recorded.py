@@ -20,7 +20,7 @@ from domain.base import DomainEvent
 from domain.ports import Outcome, Proposal, ProposalRequest, RunReport, TrialJob
 from domain.progress import BASELINE
 from domain.recipe import apply_diff, recipe_sha256
-from domain.task import RosterEntry, TaskSpec
+from domain.task import RosterEntry, TaskSpec, recorded_task
 from ledger.loop import Finished, Message, Progressed
 
 
@@ -94,7 +94,7 @@ class Recording:
                 "this search's log does not record its task rules (an older"
                 " autorecipe wrote it), so its decisions cannot be replayed"
             )
-        return TaskSpec.model_validate(self.started.config["task_spec"])
+        return recorded_task(self.started.config["task_spec"])
 
 
 def _applied(base: dict[str, str], edit: t.RecipeEdited, position: int) -> dict[str, str]:

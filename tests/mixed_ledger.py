@@ -154,7 +154,8 @@ def _reproduce(store: Ledger, sid: UUID, sequence: int) -> None:
 
 
 def as_written_by_v1(path: Path) -> int:
-    """Rewrite every TrialLaunched as the v1 program stored it, resealing the chain."""
+    """Rewrite every TrialLaunched (and the task rules each search recorded) as the v1
+    program stored them, resealing the chain."""
     with contextlib.closing(sqlite3.connect(path)) as con, con:
         rows = con.execute(
             "SELECT rowid, originator_id, originator_version, topic, state"
@@ -166,8 +167,13 @@ def as_written_by_v1(path: Path) -> int:
             envelope = json.loads(state)
             body, v = envelope["event"], envelope["v"]
             if topic.endswith(":TrialLaunched"):
-                del body["deterministic"]
+                del body["deterministic"], body["clock"]  # v1 had neither
+                body["budgets"].pop("wall_backstop", None)
                 v, rewritten = 1, rewritten + 1
+            elif topic.endswith(":SearchStarted"):  # nor rules that name a clock
+                for budgets in (body["config"]["budgets"], body["config"]["task_spec"]["budgets"]):
+                    for key in ("clock", "wall_backstop", "seed_multiple"):
+                        budgets.pop(key, None)
             stream = envelope["stream"]
             new_state, heads[stream] = seal(
                 body, v, stream, heads.get(stream, GENESIS), topic, str(UUID(aggregate)), version

@@ -14,6 +14,8 @@ from domain.events import upcast
 from domain.ports import Outcome
 from domain.steps import outcome_events
 from domain.task import Budgets
+from evaluators import cpuclock
+from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.tasks import BUILTIN_ROOT, TaskError, load
 from tests.unit.test_domain_steps import TASK, with_baseline
 
@@ -99,3 +101,15 @@ def test_the_baseline_records_the_seed_cost_and_the_caps_it_derives() -> None:
 def test_a_noise_model_recorded_before_derived_caps_reads_as_absolute() -> None:
     stored = {"baseline_trial_id": "x", "noise": {}}
     assert upcast(s.NoiseFloorMeasured, stored, 1)["budgets"] is None
+
+
+def test_a_machine_without_cpu_accounting_is_refused_before_the_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cpuclock, "PROC", tmp_path / "no-proc")
+    with pytest.raises(SandboxUnavailableError) as caught:
+        TaskEvaluator.open(str(BUILTIN_ROOT.parent / "docs" / "example-task"), tmp_path, False)
+    message = str(caught.value)
+    assert message.startswith("cannot enforce CPU-second budgets: no CPU-time accounting here")
+    assert "\n" not in message
+    assert not (tmp_path / "data").exists()  # refused before anything was prepared
