@@ -122,6 +122,7 @@ class FinalSide(Immutable):
     log_excerpt: str = ""
     rules_version: str = ""
     confinement: str = ""
+    accounting: str = ""  # as on TrialScored (v2 of FinalTested on)
 
 
 class FinalTestLaunched(RunFacts):
@@ -138,12 +139,22 @@ class FinalTestLaunched(RunFacts):
     seed_recipe_sha256: str
 
 
+def _sides_without_accounting(state: dict[str, Any]) -> None:
+    """Before 2026-12-05 no CPU clock ran beside a run: its sides name no method."""
+    for side in ("best", "seed_recipe"):
+        if state.get(side) is not None:
+            state[side]["accounting"] = ""
+
+
 class FinalTested(DomainEvent):
     """The final test's result. `differences`, `delta` and `interval` are the best minus
     the seed recipe in the metric's units (negative is better when lower is better);
     `test` holds every number of the paired test, its candidate the best kept recipe and
     its reference ("best") the seed recipe. held, not_held and undecided ran both sides;
     no_keep and skipped ran nothing, and `reason` says why."""
+
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Any]] = {1: _sides_without_accounting}
 
     status: FinalStatus
     held: bool

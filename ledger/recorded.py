@@ -167,6 +167,7 @@ def recorded_outcome(event: DomainEvent | s.FinalSide) -> Outcome:
         "measurements": event.measurements,
         "rules_version": event.rules_version,
         "confinement": event.confinement,
+        "accounting": event.accounting,
     }
     if isinstance(event, t.TrialScored) or event.label is None:
         return Outcome(label=None, score=event.score, per_seed=event.per_seed, **common)
