@@ -10,6 +10,8 @@ Priority (as in the paper's classifier, with our preflight and infrastructure ro
     artifact rule (links, folders, devices, names)             -> disqualified
  4. preflight: syntax, imports, surfaces or smoke run failed   -> preflight_crash
  then for each seed, in the order they ran:
+ 4b. training or evaluation stopped at the wall backstop while
+    other work starved it (evaluators/overrun.py)              -> harness_abort
  5. evaluation killed at its cap                               -> eval_budget_overrun
  6. training killed at its cap, or longer than cap + tolerance -> train_budget_overrun
  7. evaluation longer than its cap, or an overrun that the
@@ -26,7 +28,10 @@ Priority (as in the paper's classifier, with our preflight and infrastructure ro
 13. the gate's mean over seeds misses its threshold            -> disqualified
 14. otherwise VALID: the score is the mean over scoring seeds.
 
-Every number comes from the harness, never from the recipe's own output. The artifact
+Caps and "longer" are on the task's clock: CPU-seconds of the run's whole process tree
+by default, wall seconds under clock "wall" (evaluators/overrun.py says how a stop at
+the wall backstop is told apart). Every number comes from the harness, never from the
+recipe's own output. The artifact
 rules are evaluators/artifact.py's; the work-dir caps evaluators/guard.py's.
 """
 
@@ -48,12 +53,11 @@ from domain.ports import (
     SeedReport,
 )
 from domain.stats import blocks_of
-from domain.task import Budgets, TaskSpec
+from domain.task import TaskSpec
 from domain.trial import SeedResult
+from evaluators.overrun import fail, overrun, starved_failure, used
 
 L = FailureLabel
-STARVED_SHARE = 0.25  # of the wall time, summed over threads: see `starved`
-STARVED_RERUNS = 3  # runs of one seed at most while other work starves them (pipeline)
 
 
 def classify(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]) -> Outcome:
@@ -74,13 +78,9 @@ def classify(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]) 
     )
 
 
-def _fail(label: FailureLabel, reason: str, excerpt: str = "", **evidence: Any) -> Outcome:
-    return Outcome(label=label, reason=reason, evidence=evidence, log_excerpt=excerpt[-1500:])
-
-
 def _first_failure(report: RunReport, spec: TaskSpec) -> Outcome | None:
     if report.abort:
-        return _fail(L.HARNESS_ABORT, report.abort, fault=report.abort)
+        return fail(L.HARNESS_ABORT, report.abort, fault=report.abort)
     pre = report.preflight
     if not pre.ok:
         return _preflight_failure(report, spec)
@@ -96,7 +96,7 @@ def _preflight_failure(report: RunReport, spec: TaskSpec) -> Outcome:
     smoke = pre.smoke
     excerpt = smoke.log_tail if smoke else ""
     if pre.stage == "project":
-        return _fail(
+        return fail(
             L.SIZE_BLOCKED,
             pre.reason,
             excerpt,
@@ -111,11 +111,11 @@ def _preflight_failure(report: RunReport, spec: TaskSpec) -> Outcome:
     evidence: dict[str, Any] = {"stage": pre.stage}
     if smoke and smoke.exception:
         evidence["exception"] = smoke.exception.model_dump()
-    return _fail(L.PREFLIGHT_CRASH, pre.reason, excerpt, **evidence)
+    return fail(L.PREFLIGHT_CRASH, pre.reason, excerpt, **evidence)
 
 
 def _breach_failure(breach: LimitBreach, excerpt: str, **evidence: Any) -> Outcome:
-    return _fail(
+    return fail(
         L.SIZE_BLOCKED,
         breach.reason,
         excerpt,
@@ -129,98 +129,35 @@ def _breach_failure(breach: LimitBreach, excerpt: str, **evidence: Any) -> Outco
 def _refusal_failure(refused: ArtifactRefusal, **evidence: Any) -> Outcome:
     """Over the file-count cap is a size rule; anything but plain files is illegal."""
     label = L.SIZE_BLOCKED if refused.rule == "files" else L.DISQUALIFIED
-    return _fail(label, refused.reason, rule=refused.rule, names=list(refused.names), **evidence)
+    return fail(label, refused.reason, rule=refused.rule, names=list(refused.names), **evidence)
 
 
 def _seed_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
     train, ev, budgets = seed.train, seed.eval, spec.budgets
-    found = _starved_failure(train, budgets, "training")
+    found = starved_failure(train, budgets, "training")
     if found is None and ev is not None:
-        found = _starved_failure(ev.process, budgets, "evaluation")
+        found = starved_failure(ev.process, budgets, "evaluation")
     if found is not None:
         return found
     if ev is not None and ev.process.timed_out:
-        return _overrun(
+        return overrun(
             L.EVAL_BUDGET_OVERRUN, "evaluation", ev.process, budgets.eval_seconds, budgets
         )
     train_cap = budgets.train_seconds + budgets.tolerance_seconds
     if train.timed_out or used(train, budgets) > train_cap:
-        return _overrun(L.TRAIN_BUDGET_OVERRUN, "training", train, budgets.train_seconds, budgets)
+        return overrun(L.TRAIN_BUDGET_OVERRUN, "training", train, budgets.train_seconds, budgets)
     if ev is not None and used(ev.process, budgets) > budgets.eval_seconds:
-        return _overrun(
+        return overrun(
             L.EVAL_BUDGET_OVERRUN, "evaluation", ev.process, budgets.eval_seconds, budgets
         )
     if ev is not None and ev.label is not None:  # an overrun the task's own phase clocks saw
-        return _fail(ev.label, ev.error or str(ev.label), ev.process.log_tail, source="evaluator")
+        return fail(ev.label, ev.error or str(ev.label), ev.process.log_tail, source="evaluator")
     found = _size_failure(seed, spec) or _crash_failure(seed)
     if found is None and seed.artifact_refused is not None:
         found = _refusal_failure(seed.artifact_refused)
     if found is None and ev is not None:
         found = _eval_failure(ev, needs_score=spec.metric.source == "evaluator")
     return found
-
-
-def used(process: ProcessReport, budgets: Budgets) -> float:
-    """What a run spent on the task's clock: CPU-seconds of its tree, or wall seconds."""
-    return process.cpu_s if budgets.clock == "cpu" else process.wall_s
-
-
-def starved(process: ProcessReport, budgets: Budgets) -> bool:
-    """Stopped by the wall backstop under its CPU cap while the scheduler kept it waiting:
-    its threads sat runnable on the run queue for STARVED_SHARE of the wall time or more.
-    A run that slept or blocked waits on no run queue: that is its own overrun."""
-    return (
-        budgets.clock == "cpu"
-        and process.stopped == "wall"
-        and process.runqueue_s >= STARVED_SHARE * process.wall_s
-    )
-
-
-def _starved_failure(process: ProcessReport, budgets: Budgets, stage: str) -> Outcome | None:
-    if not starved(process, budgets):
-        return None
-    reason = (
-        f"{stage} starved by other work: {_numbers(process)}; not the recipe's doing,"
-        " so it is run again"
-    )
-    return _fail(
-        L.HARNESS_ABORT, reason, process.log_tail, fault="starved", stage=stage, **_clocks(process)
-    )
-
-
-def _overrun(
-    label: FailureLabel, stage: str, process: ProcessReport, cap: float, budgets: Budgets
-) -> Outcome:
-    if budgets.clock == "wall":
-        why = f"{stage} took {process.wall_s:.1f} s, over the {cap:g} s cap"
-    elif process.stopped == "wall":
-        why = (
-            f"{stage} stopped at the {budgets.wall_backstop:g}x wall backstop while it was"
-            f" not kept waiting: {_numbers(process)}; it slept or blocked"
-        )
-    else:
-        why = f"{stage} used {process.cpu_s:.1f} CPU-s, over the {cap:g} CPU-s cap"
-    return _fail(label, why, process.log_tail, cap_s=cap, clock=budgets.clock, **_clocks(process))
-
-
-def _numbers(process: ProcessReport) -> str:
-    return (
-        f"{process.wall_s:.1f} s wall for {process.cpu_s:.1f} CPU-s at load"
-        f" {process.load_start:.1f} to {process.load_end:.1f}, run-queue wait"
-        f" {process.runqueue_s:.1f} s"
-    )
-
-
-def _clocks(process: ProcessReport) -> dict[str, Any]:
-    return {
-        "wall_s": process.wall_s,
-        "cpu_s": process.cpu_s,
-        "runqueue_s": process.runqueue_s,
-        "load_start": process.load_start,
-        "load_end": process.load_end,
-        "accounting": process.clock,
-        "stopped_by": process.stopped,
-    }
 
 
 def _hit_file_limit(process: ProcessReport) -> bool:
@@ -238,7 +175,7 @@ def _size_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
     if refused is not None and refused.rule == "files":
         return _refusal_failure(refused)
     if _hit_file_limit(seed.train):
-        return _fail(
+        return fail(
             L.SIZE_BLOCKED,
             f"wrote a file over the {spec.sandbox.limits.file_mb} MB file-size limit",
             seed.train.log_tail,
@@ -247,7 +184,7 @@ def _size_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
         )
     cap, size = spec.size_cap_bytes, seed.artifact_bytes
     if cap is not None and size is not None and size > cap:
-        return _fail(
+        return fail(
             L.SIZE_BLOCKED,
             f"artifact {size:,} B over the {cap:,} B cap by {size - cap:,} B",
             "",
@@ -263,7 +200,7 @@ def _crash_failure(seed: SeedReport) -> Outcome | None:
     train = seed.train
     if train.rc == 0:
         return None
-    return _fail(
+    return fail(
         L.CRASH,
         "training " + describe_exit(train),
         train.log_tail,
@@ -274,7 +211,7 @@ def _crash_failure(seed: SeedReport) -> Outcome | None:
 
 def _eval_failure(ev: EvalReport, needs_score: bool) -> Outcome | None:
     if ev.illegal:
-        return _fail(
+        return fail(
             L.DISQUALIFIED,
             f"illegal model: {ev.illegal}",
             ev.process.log_tail,
@@ -282,9 +219,9 @@ def _eval_failure(ev: EvalReport, needs_score: bool) -> Outcome | None:
         )
     if ev.process.rc != 0 or ev.error:
         why = ev.error or "evaluation " + describe_exit(ev.process)
-        return _fail(L.CRASH, why, ev.process.log_tail, rc=ev.process.rc, stage="evaluate")
+        return fail(L.CRASH, why, ev.process.log_tail, rc=ev.process.rc, stage="evaluate")
     if needs_score and (ev.score is None or not math.isfinite(ev.score)):
-        return _fail(
+        return fail(
             L.CRASH,
             f"no finite score (got {ev.score})",
             ev.process.log_tail,
@@ -310,7 +247,7 @@ def _aggregate(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]
     results = [_seed_result(s, scoring_seeds, spec) for s in report.seeds]
     scored = [r for r in results if r.scoring and r.score is not None]
     if len(scored) < len(scoring_seeds):
-        return _fail(
+        return fail(
             L.CRASH,
             f"only {len(scored)} of {len(scoring_seeds)} seeds finished",
             seeds_done=len(scored),
@@ -319,10 +256,10 @@ def _aggregate(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]
     if gate is not None:
         values = [r.measurements.get(gate.metric) for r in scored]
         if any(v is None for v in values):
-            return _fail(L.CRASH, f"the evaluator reported no {gate.metric}")
+            return fail(L.CRASH, f"the evaluator reported no {gate.metric}")
         mean = statistics.fmean(v for v in values if v is not None)
         if not gate.passes(mean):
-            return _fail(
+            return fail(
                 L.DISQUALIFIED,
                 f"mean {gate.metric} {mean:.5f} misses the gate {gate.threshold:g}",
                 gate_metric=gate.metric,

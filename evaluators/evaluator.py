@@ -9,7 +9,7 @@ from uuid import UUID
 
 from domain.ports import Outcome, RunReport, TrialJob
 from domain.task import DerivedBudgets, RosterEntry
-from evaluators import classify, cpuclock, evaluation, preflight, staging
+from evaluators import classify, cpuclock, evaluation, overrun, preflight, staging
 from evaluators.sandbox import bwrap_problem
 from evaluators.tasks import Task, load
 
@@ -93,7 +93,7 @@ class TaskEvaluator:
         budgets = self.task.budgets.apply(derived)
         train = budgets.wall_cap(budgets.train_seconds + budgets.tolerance_seconds)
         evaluate = budgets.wall_cap(budgets.eval_seconds + evaluation.GRACE_S)
-        per_seed = classify.STARVED_RERUNS * train + evaluate + 10
+        per_seed = overrun.STARVED_RERUNS * train + evaluate + 10
         folder = "test" if split == "test" else "trial"
         return self.job(
             trial_id=trial_id,

@@ -18,6 +18,7 @@ import socket
 import stat
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from domain.ports import (
@@ -28,14 +29,16 @@ from domain.ports import (
     TrialJob,
 )
 from evaluators import artifact, preflight, staging
-from evaluators.classify import STARVED_RERUNS, describe_exit, starved
+from evaluators.classify import describe_exit
 from evaluators.emitter import Emitter, progress_parser
 from evaluators.evaluation import run_eval
+from evaluators.overrun import STARVED_RERUNS, starved
 from evaluators.process import run_measured
 from evaluators.sandbox import SandboxSpec, SandboxStartError, confinement, mode
 from evaluators.tasks import Task, load
 from evaluators.upstream.run import result_path
 
+Ran = tuple[ProcessReport, artifact.Taken | None]
 SIDECAR_BYTES = 1 << 20  # an upstream wrapper's verdict file, carried beside the copy
 IMPORT_CHECK_S = 30  # CPU-seconds (wall seconds under the wall clock) for the import check
 
@@ -60,23 +63,24 @@ def run_train(
     smoke: bool,
     emitter: Emitter,
 ) -> tuple[ProcessReport, artifact.Taken | None]:
-    """One run in a fresh work dir; its artifact is taken (None if it failed). A run
-    that other work starved (evaluators.classify.starved) runs again, STARVED_RERUNS
-    times at most; past that the trial is harness_abort, never the idea's fault."""
-    for _attempt in range(STARVED_RERUNS):
-        report, taken = _train_once(job, task, paths, seed, smoke, emitter)
-        if not starved(report, job.budgets):
-            break
-    return report, taken
+    """One run in a fresh work dir, again while other work starves it (`_fed`); its
+    artifact is taken (None if it failed)."""
+    return _fed(job, lambda: _train_once(job, task, paths, seed, smoke, emitter))
+
+
+def _fed(job: TrialJob, run: Callable[[], Ran]) -> Ran:
+    """A run that other work starved (evaluators.classify.starved) runs again,
+    STARVED_RERUNS times at most; past that the trial is harness_abort, never the
+    idea's fault."""
+    for _attempt in range(STARVED_RERUNS - 1):
+        ran = run()
+        if not starved(ran[0], job.budgets):
+            return ran
+    return run()
 
 
 def _train_once(
-    job: TrialJob,
-    task: Task,
-    paths: staging.TrialPaths,
-    seed: int,
-    smoke: bool,
-    emitter: Emitter,
+    job: TrialJob, task: Task, paths: staging.TrialPaths, seed: int, smoke: bool, emitter: Emitter
 ) -> tuple[ProcessReport, artifact.Taken | None]:
     budgets = job.budgets
     cap = budgets.smoke_seconds if smoke else budgets.train_seconds + budgets.tolerance_seconds
