@@ -601,19 +601,64 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Output folder; defau
 
 @app.command()
 def report(
-    search_id: SearchOpt = None, out: OutOpt = None, ledger: LedgerOpt = DEFAULT_LEDGER
+    search_ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--search", help="Search id (prefix); repeat to compare searches; default: latest."
+        ),
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Compare every search.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Serve a live view on localhost; write no files.")
+    ] = False,
+    port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="--watch: the port (default 8765; 0: any free one)."),
+    ] = None,
+    out: OutOpt = None,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
-    """A self-contained HTML report of one search (report.html) and its plot (progress.png)."""
-    from projections.report import write_report  # matplotlib loads only for reports
+    """An HTML report of one search (report.html, progress.png); of several, a comparison
+    with each one's report beside it; with --watch, a live view that follows the ledger."""
+    if watch:
+        if out is not None:
+            fail("--watch serves the report and writes no files: drop --out")
+        _watch(search_ids or [], every, 8765 if port is None else port, ledger)
+        return
+    if port is not None:
+        fail("--port is for --watch: add --watch to serve the report")
+    from projections.report import default_folder, write  # matplotlib loads only here
+    from projections.report_data import select as select_searches
 
     with _reading(ledger) as con:
         try:
-            sid = display.resolve_search(con, search_id)
+            ids = select_searches(con, search_ids or [], every)
         except display.UnknownSearchError as error:
             fail(str(error))
-        folder = out or _runs_root(ledger) / "reports" / f"search-{str(sid)[:8]}"
-        files = write_report(con, sid, folder)
-    console.print(f"report of {files.trials} trials: {files.html}\nprogress plot: {files.png}")
+        if not ids:
+            fail("the ledger holds no search yet")
+        files = write(con, ids, every, out or default_folder(_runs_root(ledger), ids, every))
+    if files.png is None:
+        console.print(f"comparison of {files.searches} searches: {files.html}")
+    else:
+        console.print(f"report of {files.trials} trials: {files.html}\nprogress plot: {files.png}")
+
+
+def _watch(search_ids: list[str], every: bool, port: int, ledger: str) -> None:
+    from projections.report_data import select as select_searches
+    from projections.report_serve import LiveReport, serve
+
+    if search_ids:  # a prefix that names no search fails now, not on every page load
+        with _reading(ledger) as con:
+            try:
+                select_searches(con, search_ids, every)
+            except display.UnknownSearchError as error:
+                fail(str(error))
+    live = LiveReport(_ledger(ledger, must_exist=True), projections_path(ledger), search_ids, every)
+    try:
+        serve(live, port, lambda url: typer.echo(f"live report at {url} (Ctrl-C stops)"))
+    except OSError as error:
+        fail(f"cannot serve on 127.0.0.1:{port}: {error.strerror or error}")
 
 
 @app.command("export")

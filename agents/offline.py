@@ -2,7 +2,8 @@
 
 Each proposal draws its randomness from (search seed, sequence, specialist) alone and
 reads the lineage only through the LineageQuery port, so a resumed or replayed search
-regenerates exactly the same proposals.
+regenerates exactly the same proposals. A specialist with no untried edit that applies
+yields its turn (Proposal.yielded): a recorded outcome of its own, not a trial.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from agents.techniques import Technique, generic_catalogue
 from agents.view import render_view
 from domain.lineage import TrialLine
 from domain.ports import LineageQuery, Proposal, ProposalRequest
+
+OUT_OF_IDEAS = "no untried edit in my surfaces applies to the best or its near misses"
 
 
 def proposal_rng(seed: int, sequence: int, specialist: str) -> random.Random:
@@ -51,9 +54,8 @@ class OfflineProposer:
                 specialist=entry.key,
                 agent=self.name,
                 parent_id=view.best.trial_id if view.best else None,
-                hypothesis="no untried edit in my surfaces applies to the best",
-                edit_error="no untried edit in my surfaces applies to the best",
-                idea="none",
+                hypothesis="",
+                yielded=OUT_OF_IDEAS,
                 view_text=text,
             )
         return _proposal(entry.key, choice, text, self.name)

@@ -1,24 +1,34 @@
 """How an offline specialist picks its next edit from the lineage view. Deterministic.
 
-With lineage: first repair a recent size or budget failure on the best's branch (parent =
-the failed trial, edit = one that cuts bytes or time); otherwise edit the best (sometimes
-another keep), skipping edits already tried on that parent and ideas that crashed, and
-shying away from edits that add bytes or time when the best is near a cap. Once every
-edit has been tried on the best, stack on its near misses: children that scored better
-than the best but not beyond the noise floor, best first, as a researcher combines two
-small gains. Without lineage only the best is known, so ideas repeat and failures go
+With lineage: first repair a recent failure on the best's branch (parent = the failed
+trial; after a size or budget failure an edit that cuts bytes or time, after a crash such
+as a NaN loss a stabilising one: lower LR, clipping, warmup); otherwise edit the best
+(sometimes another keep), never producing a recipe this search has already run
+byte for byte, skipping ideas that crashed, and shying away from edits that add bytes or
+time when the best is near a cap. Among the candidates, Thompson sampling over what each
+technique measured so far picks one (agents/evidence.py). Once every edit has been tried
+on the best, stack on its near misses: children that scored better than the best but not
+beyond the noise floor, best first, as a researcher combines two small gains. Without
+lineage only the best is known, so ideas repeat, priors never move, and failures go
 unrepaired.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from agents.edits import EditError, apply_all
-from agents.techniques import ADDS_BYTES, ADDS_TIME, CUTS_BYTES, CUTS_TIME, Technique
+from agents.evidence import VALID, thompson
+from agents.techniques import (
+    ADDS_BYTES,
+    ADDS_TIME,
+    CUTS_BYTES,
+    CUTS_TIME,
+    STABILISES,
+    Technique,
+)
 from domain.lineage import LineageView, TrialLine
 from domain.recipe import recipe_sha256
 
@@ -26,6 +36,7 @@ REPAIRS = {
     "size_blocked": CUTS_BYTES,
     "train_budget_overrun": CUTS_TIME,
     "eval_budget_overrun": CUTS_TIME,
+    "crash": STABILISES,  # a NaN loss or a blow-up in training
 }
 CRASHES = ("crash", "preflight_crash")
 REBASE_PROBABILITY = 0.2
@@ -93,7 +104,7 @@ MAX_REPAIR_DEPTH = 3  # a repair of a repair of a repair, at most
 
 
 def repair_target(view: LineageView) -> TrialLine | None:
-    """The newest size or budget failure nobody has built on, that grows from the best's
+    """The newest repairable failure nobody has built on, that grows from the best's
     chain through at most MAX_REPAIR_DEPTH failed trials (a repair may fail and be repaired)."""
     built_on = {edit.parent_sequence for edit in view.tried}
     chain = {line.sequence for line in view.chain}
@@ -127,11 +138,15 @@ def _repair(
     target = repair_target(view)
     if target is None:
         return None
-    fixes = [t for t in techniques if REPAIRS[target.status] in t.effects]
+    fixes = [t for t in techniques if _fixes(t, REPAIRS[target.status])]
     choice = _pick(view, target, fixes, recipe_of(target), rng)
     if choice is None:
         return None
     return Choice(choice.parent, choice.technique, choice.child, repairs=target)
+
+
+def _fixes(technique: Technique, effect: str) -> bool:
+    return technique.stabilising if effect == STABILISES else effect in technique.effects
 
 
 def _pick(
@@ -142,7 +157,7 @@ def _pick(
     rng: random.Random,
 ) -> Choice | None:
     candidates: list[tuple[Technique, dict[str, str]]] = []
-    tried = _tried_children(view, parent)
+    known = _known_recipes(view)
     crashed = {edit.idea for edit in view.tried if edit.status in CRASHES}
     for technique in sorted(techniques, key=lambda t: t.key):
         if technique.key in crashed:
@@ -151,36 +166,20 @@ def _pick(
             child = apply_all(recipe, technique.ops)
         except EditError:
             continue  # does not apply to this parent: the private copy shows it at once
-        if recipe_sha256(child) not in tried:
+        if recipe_sha256(child) not in known:
             candidates.append((technique, child))
     if not candidates:
         return None
-    gains = _gains(view, [t for t, _ in candidates])
-    weights = [g * _weight(view, parent, t) for g, (t, _) in zip(gains, candidates, strict=True)]
-    technique, child = rng.choices(candidates, weights=weights, k=1)[0]
+    weights = [_weight(view, parent, t) for t, _ in candidates]
+    technique, child = candidates[thompson(view, [t for t, _ in candidates], weights, rng)]
     return Choice(parent, technique, child)
 
 
-GREED = 3.0  # the most promising technique is e^3 = 20x as likely as the least
-
-
-def _gains(view: LineageView, techniques: Sequence[Technique]) -> list[float]:
-    """A softmax over expected improvement (in the metric's direction): like a researcher,
-    try what the literature and past measurements promise most, but not only that."""
-    sign = -1.0 if view.lower_is_better else 1.0
-    gains = [sign * t.expected_delta for t in techniques]
-    spread = max((abs(g) for g in gains), default=0.0) or 1.0
-    return [math.exp(GREED * g / spread) for g in gains]
-
-
-def _tried_children(view: LineageView, parent: TrialLine) -> set[str]:
+def _known_recipes(view: LineageView) -> set[str]:
+    """Recipes this search has run or is running, byte for byte: never run again."""
     if not view.lineage:
         return set()  # nothing is known, so nothing is avoided
-    return {
-        e.child_sha256
-        for e in view.tried
-        if e.parent_sequence == parent.sequence and e.child_sha256
-    }
+    return set(view.known_recipes) | {e.child_sha256 for e in view.tried if e.child_sha256}
 
 
 def _weight(view: LineageView, parent: TrialLine, technique: Technique) -> float:
@@ -201,8 +200,7 @@ def _weight(view: LineageView, parent: TrialLine, technique: Technique) -> float
     train_s, cap = parent.measurements.get("train_s"), view.budgets.get("train_seconds")
     if ADDS_TIME in technique.effects and train_s and cap and train_s > 0.6 * cap:
         weight *= 0.15
-    # What happened to this idea on other parents: a failure weighs more than a discard.
-    history = [e.status for e in view.tried if e.idea == technique.key and e.status != "keep"]
-    for status in history:
-        weight *= 0.5 if status == "discard" else 0.3
-    return weight
+    # A scored outcome moves the technique's belief (agents/evidence.py); a failure
+    # elsewhere (size, budget, gate) has no effect to measure, so it lowers the weight.
+    failures = [e for e in view.tried if e.idea == technique.key and e.status not in VALID]
+    return weight * 0.3 ** len(failures)

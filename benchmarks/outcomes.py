@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import Any
 
 VALID = ("keep", "discard")
-EXHAUSTED = "none"  # the idea key of an offline specialist with no untried edit left
+EXHAUSTED = "none"  # before SpecialistYielded: the idea key of a specialist out of ideas
 
 
 def search_record(ledger: Path) -> dict[str, Any]:
     with sqlite3.connect(ledger) as con:
         rows = con.execute("SELECT topic, state FROM stored_events ORDER BY rowid").fetchall()
     trials: dict[str, dict[str, Any]] = {}
-    lower = True
+    lower, yields = True, 0
     for topic, state in rows:
         name, e = topic.rsplit(":", 1)[-1], json.loads(state)["event"]
         if name == "SearchStarted":
             lower = e["lower_is_better"]
+        elif name == "SpecialistYielded":
+            yields += 1
         elif name == "TrialProposed":
             trials[e["originator_id"]] = {
                 "seq": e["sequence"],
@@ -42,7 +44,7 @@ def search_record(ledger: Path) -> dict[str, Any]:
         elif name == "TrialJudged":
             trials[e["originator_id"]].update(status=e["verdict"], score=e["score"])
     ordered = sorted(trials.values(), key=lambda t: t["seq"])
-    return {"lower_is_better": lower, "trials": ordered}
+    return {"lower_is_better": lower, "trials": ordered, "yields": yields}
 
 
 def curve(record: dict[str, Any]) -> list[float]:
@@ -101,7 +103,7 @@ def summarise(ledgers: dict[tuple[str, str, int], Path], out: Path) -> dict[str,
             "improvement_pct": improvement(record),
             "labels": dict(labels),
             "failed_repeats": failed_repeats(record),
-            "exhausted": sum(t["idea"] == EXHAUSTED for t in record["trials"]),
+            "exhausted": record["yields"] + sum(t["idea"] == EXHAUSTED for t in record["trials"]),
         }
     table = _table(per_run)
     _plots(per_run, out)

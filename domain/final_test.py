@@ -7,7 +7,8 @@ when the search ends. The rules, each a pure function of the search's fold:
 
 * When. A search whose SearchStarted config carries `final_test` (searches recorded
   before 2026-12-04 replay as they ran) and that ended in ENDINGS: its trial budget,
-  deadline, patience, cost cap, or a run of empty LLM sessions. Not an interrupt (a
+  deadline, patience, cost cap, a run of empty LLM sessions, or every specialist out of
+  ideas (exhausted). Not an interrupt (a
   resume goes on and tests at the end), a failing seed recipe (nothing to compare) or
   a run of harness faults (a resume goes on once the machine is fixed).
 * No test split declared (user tasks without `[test]`, the upstream adapters): nothing
@@ -57,6 +58,7 @@ ENDINGS = frozenset(
         FinishReason.NO_IMPROVEMENT,
         FinishReason.COST_CAP,
         FinishReason.NO_PROPOSALS,
+        FinishReason.EXHAUSTED,  # out of ideas: the search ran its course
     }
 )
 NO_SPLIT = "the task declares no test split ([test] in task.toml): the best was not tested"

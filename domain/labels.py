@@ -38,6 +38,7 @@ class FinishReason(StrEnum):
     BASELINE_FAILED = "baseline_failed"
     NO_PROPOSALS = "no_proposals"  # LLM sessions kept ending without a trial
     HARNESS_FAULTS = "harness_faults"  # trial after trial aborted: an API or machine is down
+    EXHAUSTED = "exhausted"  # every specialist yielded its turn: no untried idea is left
 
 
 TERMINAL_STATUSES = frozenset({TrialStatus.FAILED, TrialStatus.JUDGED})

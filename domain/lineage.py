@@ -2,7 +2,8 @@
 
 The paper's lineage view, as data: leaderboard, root-to-best chain, the best's children,
 recent activity (no harness aborts), the specialist's own recent trials for the saturation
-signal, and an index of edits already tried on each parent.
+signal, an index of edits already tried on each parent (with what each measured against
+its parent), and the recipes this search has already run.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class TriedEdit(Immutable):
     status: str
     sequence: int
     score: float | None = None
+    parent_score: float | None = None  # what the edit was measured against
 
 
 class LineageView(Immutable):
@@ -57,6 +59,7 @@ class LineageView(Immutable):
     recent: tuple[TrialLine, ...] = ()
     mine: tuple[TrialLine, ...] = ()  # this specialist's last trials, newest first
     tried: tuple[TriedEdit, ...] = ()
+    known_recipes: tuple[str, ...] = ()  # sha256 of every recipe run or running here
     noise_floor: float | None = None
 
     def is_saturated(self, window: int = 5, epsilon: float | None = None) -> bool:

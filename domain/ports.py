@@ -43,6 +43,7 @@ class Proposal(Immutable):
     idea: str = ""
     recipe: dict[str, str] | None = None  # the child recipe; None if the edit failed
     edit_error: str = ""  # why the edit could not be made (a preflight_crash)
+    yielded: str = ""  # why the specialist has no edit to offer: no trial, its turn passes
     view_text: str = ""
     session: SessionRecord | None = None  # the LLM session behind it: stored as events
 

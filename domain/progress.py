@@ -56,6 +56,8 @@ class SearchState:
         self.sessions = 0  # LLM sessions started (numbered on their own)
         self.empty_sessions = 0  # sessions that ended without a trial
         self.empty_in_a_row = 0
+        self.yields = 0  # turns given up (SpecialistYielded): they move the rotation on
+        self.yielded: set[str] = set()  # since the last trial began or ended
         self.aborts_in_a_row = 0  # trials ended harness_abort with nothing else between
         self.cost_cap_hit = False  # a session stopped itself at the cost cap
         self.contexts: set[str] = set()  # context texts already stored in this search
@@ -85,6 +87,9 @@ class SearchState:
 
     def _apply_search(self, event: DomainEvent) -> None:
         self.search = s.mutate(event, self.search)
+        if isinstance(event, s.SpecialistYielded):
+            self.yields += 1
+            self.yielded.add(event.specialist)
         if isinstance(event, s.SearchStarted):
             self.segment_start = event.timestamp
         if isinstance(event, s.SearchResumed) and event.reopened is not None:
@@ -95,6 +100,8 @@ class SearchState:
         trial = t.mutate(event, before)
         self.trials[trial.id] = trial
         self._count(before, trial)
+        if isinstance(event, t.TrialProposed | t.TrialFailed | t.TrialJudged):
+            self.yielded.clear()  # a new trial or outcome may give a specialist new ideas
         if isinstance(event, t.TrialProposed):
             self.by_sequence[event.sequence] = trial.id
         elif isinstance(event, t.TrialLaunched):
@@ -210,7 +217,7 @@ def next_specialist(state: SearchState) -> str:
     if state.best is None:
         return BASELINE
     order = rotation(search.roster, search.seed)
-    return order[(state.proposals + state.empty_sessions) % len(order)]
+    return order[(state.proposals + state.empty_sessions + state.yields) % len(order)]
 
 
 def stop_reason(state: SearchState, limits: StopLimits, now: datetime) -> FinishReason | None:
@@ -230,6 +237,8 @@ def stop_reason(state: SearchState, limits: StopLimits, now: datetime) -> Finish
         return FinishReason.NO_PROPOSALS
     if state.aborts_in_a_row >= MAX_ABORTS_IN_A_ROW:
         return FinishReason.HARNESS_FAULTS
+    if state.best is not None and state.yielded >= set(state.started.roster):
+        return FinishReason.EXHAUSTED
     return None
 
 

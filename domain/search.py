@@ -104,6 +104,19 @@ class SearchFinished(DomainEvent):
     detail: str = ""
 
 
+class SpecialistYielded(DomainEvent):
+    """A specialist had no untried edit to offer: it gave up its turn. Not a trial; the
+    next turn may use `sequence`. When every specialist has yielded since the last
+    trial began or ended, the search ends "exhausted"."""
+
+    sequence: int  # the trial number it was asked for
+    specialist: str
+    agent: str
+    reason: str
+    lineage_view_sha256: str
+    lineage_view: str  # the exact text it was shown
+
+
 # The final test (domain/final_test.py states its rules), recorded before SearchFinished:
 
 
@@ -177,6 +190,7 @@ SEARCH_EVENTS: tuple[type[DomainEvent], ...] = (
     SearchFinished,
     FinalTestLaunched,
     FinalTested,
+    SpecialistYielded,
 )
 
 
@@ -265,6 +279,10 @@ def _final(search: Search, action: str) -> dict[str, Any]:
     return fields
 
 
+def yield_turn(search: Search, **fields: Any) -> SpecialistYielded:
+    return SpecialistYielded(**_next(search, "take a turn"), **fields)
+
+
 def finish(search: Search, reason: FinishReason, **fields: Any) -> SearchFinished:
     return SearchFinished(**_next(search, "finish"), reason=reason, **fields)
 
@@ -325,6 +343,11 @@ def _(event: FinalTestLaunched, search: Search | None) -> Search:
 @mutate.register
 def _(event: FinalTested, search: Search | None) -> Search:
     return _advance(search, event, final_test=event.status)
+
+
+@mutate.register
+def _(event: SpecialistYielded, search: Search | None) -> Search:
+    return _advance(search, event)
 
 
 def project_search(events: list[DomainEvent]) -> Search:

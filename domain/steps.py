@@ -55,6 +55,9 @@ def proposal_events(
     session = _session(state, proposal, seq, out)
     if proposal.session is not None and proposal.session.outcome in EMPTY_OUTCOMES:
         return out  # the session proposed nothing: no trial, its cost is on record
+    if proposal.yielded:
+        _folded(state, _yielded(state, proposal, seq), out)
+        return out  # out of ideas: a recorded outcome of its own, not a trial
     _folded(
         state,
         t.propose(
@@ -94,6 +97,18 @@ def proposal_events(
         return out
     _folded(state, t.launch(state.trials[tid], **launch(tid)), out)
     return out
+
+
+def _yielded(state: SearchState, proposal: Proposal, seq: int) -> s.SpecialistYielded:
+    return s.yield_turn(
+        state.started,
+        sequence=seq,
+        specialist=proposal.specialist,
+        agent=proposal.agent,
+        reason=proposal.yielded,
+        lineage_view_sha256=text_sha256(proposal.view_text),
+        lineage_view=proposal.view_text,
+    )
 
 
 def _session(
@@ -179,6 +194,7 @@ def outcome_events(
                 rules_version=outcome.rules_version,
                 confinement=outcome.confinement,
                 accounting=outcome.accounting,
+                score=outcome.score,
             ),
             out,
         )

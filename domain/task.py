@@ -167,7 +167,7 @@ class Limits(Immutable):
     memory_mb: int = 4096  # everything in RAM, private /tmp and /dev/shm included
     processes: int = 256
     file_mb: int = 256
-    cpu_seconds_factor: float = 4.0  # RLIMIT_CPU = factor * wall cap * threads
+    cpu_seconds_factor: float = 4.0  # RLIMIT_CPU per process = factor * cap * threads
     tmpfs_mb: int = Field(default=256, ge=2)  # /tmp and /dev/shm, half each, in memory_mb
     work_dir_mb: int | None = None  # MiB the work dir may hold; None: 2 * file_mb
     work_dir_files: int = 10_000  # entries (files, folders, links) the work dir may hold

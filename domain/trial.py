@@ -136,14 +136,14 @@ class TrainingProgressed(DomainEvent):
     samples: tuple[ProgressSample, ...]
 
 
-def _accounting_v1_to_v2(state: dict[str, Any]) -> None:
+def _no_accounting(state: dict[str, Any]) -> None:
     """Before 2026-12-05 no CPU clock ran beside a trial: its cpu_s is rusage's."""
     state["accounting"] = ""
 
 
 class TrialScored(DomainEvent):
     class_version: ClassVar[int] = 2
-    upcasters: ClassVar[dict[int, Any]] = {1: _accounting_v1_to_v2}
+    upcasters: ClassVar[dict[int, Any]] = {1: _no_accounting}
 
     metric: str
     lower_is_better: bool
@@ -155,9 +155,15 @@ class TrialScored(DomainEvent):
     accounting: str = ""  # how its CPU-seconds were counted: the sandbox cgroup or /proc
 
 
+def _failed_v1_to_v2(state: dict[str, Any]) -> None:
+    """v1 (before 2026-12-05) dropped the score of a trial that scored and then failed a
+    rule (an accuracy-gate miss): none is known for those."""
+    state["score"] = None
+
+
 class TrialFailed(DomainEvent):
-    class_version: ClassVar[int] = 2
-    upcasters: ClassVar[dict[int, Any]] = {1: _accounting_v1_to_v2}
+    class_version: ClassVar[int] = 3
+    upcasters: ClassVar[dict[int, Any]] = {1: _failed_v1_to_v2, 2: _no_accounting}
 
     label: FailureLabel
     reason: str  # one line a person can read
@@ -166,7 +172,8 @@ class TrialFailed(DomainEvent):
     measurements: dict[str, float] = Field(default_factory=dict)
     rules_version: str = ""
     confinement: str = ""  # as in TrialScored; empty before launch
-    accounting: str = ""  # as in TrialScored; empty before launch
+    score: float | None = None  # v2: measured, then disqualified (a gate miss); else None
+    accounting: str = ""  # v3: as in TrialScored; empty before launch
 
 
 def _judged_v1_to_v2(state: dict[str, Any]) -> None:

@@ -252,6 +252,8 @@ def _aggregate(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]
             f"only {len(scored)} of {len(scoring_seeds)} seeds finished",
             seeds_done=len(scored),
         )
+    score = statistics.fmean(r.score for r in scored if r.score is not None)
+    measured = {"score": score, "per_seed": tuple(results), "measurements": _means(scored)}
     gate = spec.gate
     if gate is not None:
         values = [r.measurements.get(gate.metric) for r in scored]
@@ -259,7 +261,7 @@ def _aggregate(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]
             return fail(L.CRASH, f"the evaluator reported no {gate.metric}")
         mean = statistics.fmean(v for v in values if v is not None)
         if not gate.passes(mean):
-            return fail(
+            missed = fail(
                 L.DISQUALIFIED,
                 f"mean {gate.metric} {mean:.5f} misses the gate {gate.threshold:g}",
                 gate_metric=gate.metric,
@@ -268,8 +270,9 @@ def _aggregate(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]
                 per_seed=values,
                 margin=mean - gate.threshold,
             )
-    score = statistics.fmean(r.score for r in scored if r.score is not None)
-    return Outcome(label=None, score=score, per_seed=tuple(results), measurements=_means(scored))
+            # The score was measured: kept, so everyone sees how close the trial came.
+            return missed.model_copy(update=measured)
+    return Outcome(label=None, **measured)
 
 
 def _seed_result(seed: SeedReport, scoring_seeds: tuple[int, ...], spec: TaskSpec) -> SeedResult:

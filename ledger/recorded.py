@@ -51,6 +51,8 @@ class Recording:
     recipes: dict[UUID, dict[str, str]] = field(default_factory=dict)
     # by trial number: (position of AgentSessionStarted, the session)
     sessions: dict[int, list[tuple[int, a.SessionRecord]]] = field(default_factory=dict)
+    # by trial number: (position, the turn a specialist gave up), in ledger order
+    yields: dict[int, list[tuple[int, s.SpecialistYielded]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, events: list[tuple[int, DomainEvent]]) -> Recording:
@@ -70,6 +72,8 @@ class Recording:
                 rec.extensions.setdefault(event.originator_id, []).append(event)
             elif isinstance(event, s.FinalTestLaunched):
                 rec.final_launches.append((position, event))
+            elif isinstance(event, s.SpecialistYielded):
+                rec.yields.setdefault(event.sequence, []).append((position, event))
         return rec
 
     def proposal_of(self, trial_id: UUID, position: int | None = None) -> t.TrialProposed:
@@ -176,6 +180,7 @@ def recorded_outcome(event: DomainEvent | s.FinalSide) -> Outcome:
         reason=event.reason,
         evidence=event.evidence,
         log_excerpt=event.log_excerpt,
+        score=event.score,
         **common,
     )
 
@@ -191,8 +196,23 @@ class RecordedProposer:
             seq: [s for position, s in pairs if position > after]
             for seq, pairs in rec.sessions.items()
         }
+        self.yields = {
+            seq: [y for position, y in pairs if position > after]
+            for seq, pairs in rec.yields.items()
+        }
 
     def propose(self, request: ProposalRequest, lineage: Any) -> Proposal:
+        turns = self.yields.get(request.sequence, [])
+        if turns:  # offline specialists yield before the trial that takes the number
+            turn = turns.pop(0)
+            return Proposal(
+                specialist=turn.specialist,
+                agent=turn.agent,
+                parent_id=None,
+                hypothesis="",
+                yielded=turn.reason,
+                view_text=turn.lineage_view,
+            )
         sessions = self.sessions.get(request.sequence, [])
         session = sessions.pop(0) if sessions else None
         if session is not None and session.outcome in a.EMPTY_OUTCOMES:

@@ -243,10 +243,12 @@ def regenerate(
     config = config_of(_started_state(rec))
     task = rec.task()
     for position, event in events:
-        if not isinstance(event, t.TrialProposed) or event.agent != proposer.name:
+        if not isinstance(event, t.TrialProposed | s.SpecialistYielded):
+            continue
+        if event.agent != proposer.name:
             continue
         request = ProposalRequest(
-            search_id=event.search_id,
+            search_id=rec.started.originator_id,
             sequence=event.sequence,
             specialist=task.specialist(event.specialist),
             seed=config.seed,
@@ -256,7 +258,11 @@ def regenerate(
         lineage = lineage_at(position - 1)
         with lineage.hold():
             again = proposer.propose(request, lineage)
-        found = _proposal_difference(rec, event, again)
+        found = (
+            _proposal_difference(rec, event, again)
+            if isinstance(event, t.TrialProposed)
+            else _yield_difference(event, again)
+        )
         if found:
             return Divergence(
                 position,
@@ -264,6 +270,25 @@ def regenerate(
                 found[1],
                 found[2],
             )
+    return None
+
+
+def _yield_difference(
+    recorded: s.SpecialistYielded, again: Proposal
+) -> tuple[str, Any, Any] | None:
+    """A recorded yield must be re-derived as a yield, from the same view."""
+    return _first_difference(
+        {
+            "yield": (recorded.reason, again.yielded),
+            "lineage view": (recorded.lineage_view_sha256, text_sha256(again.view_text)),
+        }
+    )
+
+
+def _first_difference(pairs: dict[str, tuple[Any, Any]]) -> tuple[str, Any, Any] | None:
+    for name, (want, got) in pairs.items():
+        if want != got:
+            return name, want, got
     return None
 
 
@@ -284,7 +309,4 @@ def _proposal_difference(
         "lineage view": (recorded.lineage_view_sha256, text_sha256(again.view_text)),
         "recipe": (child and recipe_sha256(child), again.recipe and recipe_sha256(again.recipe)),
     }
-    for name, (want, got) in pairs.items():
-        if want != got:
-            return name, want, got
-    return None
+    return _first_difference(pairs)

@@ -122,7 +122,11 @@ def status_counts(con: duckdb.DuckDBPyConnection, search_id: UUID) -> str:
         " GROUP BY 1 ORDER BY 2 DESC, 1",
         [search_id],
     ).fetchall()
-    return ", ".join(f"{status} {count}" for status, count in rows)
+    counts = ", ".join(f"{status} {count}" for status, count in rows)
+    yields = con.execute("SELECT yields FROM searches WHERE search_id = ?", [search_id]).fetchone()
+    if yields and yields[0]:  # no trial: a specialist had no untried edit left
+        counts += f"; turns yielded, out of ideas: {yields[0]}"
+    return counts
 
 
 def lineage_tree(con: duckdb.DuckDBPyConnection, search_id: UUID) -> Tree:

@@ -18,6 +18,7 @@ SEARCH_EVENTS = frozenset(
         "SearchFinished",
         "FinalTestLaunched",
         "FinalTested",
+        "SpecialistYielded",
     }
 )
 SESSION_EVENTS = frozenset({"AgentSessionStarted", "AgentSessionEnded"})
@@ -72,6 +73,7 @@ WITH
 noise AS (SELECT aggregate_id AS id, arg_max(e, position) AS e FROM p_noise_floor_measured
           GROUP BY ALL),
 resumed AS (SELECT aggregate_id AS id, count(*) AS n FROM p_search_resumed GROUP BY ALL),
+yielded AS (SELECT aggregate_id AS id, count(*) AS n FROM p_specialist_yielded GROUP BY ALL),
 finished AS (SELECT aggregate_id AS id, arg_max(e, position) AS e,
                     arg_max(time, position) AS time FROM p_search_finished GROUP BY ALL),
 testing AS (SELECT DISTINCT aggregate_id AS id FROM p_final_test_launched),
@@ -88,12 +90,13 @@ SELECT
     n.e.noise.scores AS noise_scores, s.time AS started_at, f.time AS finished_at,
     f.e.reason AS finish_reason, f.e.best_trial_id AS best_trial,
     f.e.best_score AS best_score, coalesce(f.e.trials, 0) AS trials,
-    coalesce(r.n, 0) AS resumes,
+    coalesce(r.n, 0) AS resumes, coalesce(y.n, 0) AS yields,
     coalesce(ft.e.status, CASE WHEN fl.id IS NOT NULL THEN 'launched' END) AS test_status,
     to_json(ft.e) AS final_test
 FROM p_search_started s
 LEFT JOIN noise n ON n.id = s.aggregate_id
 LEFT JOIN resumed r ON r.id = s.aggregate_id
+LEFT JOIN yielded y ON y.id = s.aggregate_id
 LEFT JOIN finished f ON f.id = s.aggregate_id
 LEFT JOIN testing fl ON fl.id = s.aggregate_id
 LEFT JOIN tested ft ON ft.id = s.aggregate_id

@@ -114,7 +114,9 @@ SELECT
     l.depth AS depth, p.e.specialist AS specialist, p.e.agent AS agent,
     p.e.surfaces AS surfaces, ed.e.surfaces_touched AS surfaces_touched, p.e.idea AS idea,
     p.e.hypothesis AS hypothesis, p.e.expected_delta AS expected_delta, st.status AS status,
-    f.e.label AS label, j.e.verdict AS verdict, sc.e.score AS score, j.e.delta AS delta,
+    f.e.label AS label, j.e.verdict AS verdict,
+    coalesce(sc.e.score, f.e.score) AS score,  -- a gate miss keeps what it measured
+    j.e.delta AS delta,
     j.e.best_before_score AS best_before, j.e.rule AS judge_rule,
     j.e.numbers AS judge_numbers, to_json(j.e.test) AS judge_test,
     f.e.reason AS reason, f.e.log_excerpt AS log_excerpt,

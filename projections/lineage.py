@@ -134,6 +134,7 @@ def _build_view(
             [search_id, specialist],
         ),
         tried=_tried(con, search_id),
+        known_recipes=_known_recipes(con, search_id),
     )
 
 
@@ -229,8 +230,8 @@ def _numbers(measurements: str | None, evidence: str | None) -> dict[str, float]
 def _tried(con: duckdb.DuckDBPyConnection, search_id: UUID) -> tuple[TriedEdit, ...]:
     rows = con.execute(
         "SELECT t.parent_seq, t.child_sha256, t.idea, t.specialist, t.status, t.seq,"  # noqa: S608
-        " t.score"
-        " FROM trials t"
+        " t.score, p.score"
+        " FROM trials t LEFT JOIN trials p ON p.trial_id = t.parent_id"
         f" WHERE t.search_id = ? AND t.specialist <> 'baseline' AND {_TERMINAL} ORDER BY t.seq",
         [search_id],
     ).fetchall()
@@ -243,9 +244,20 @@ def _tried(con: duckdb.DuckDBPyConnection, search_id: UUID) -> tuple[TriedEdit, 
             status=r[4],
             sequence=r[5],
             score=r[6],
+            parent_score=r[7],
         )
         for r in rows
     )
+
+
+def _known_recipes(con: duckdb.DuckDBPyConnection, search_id: UUID) -> tuple[str, ...]:
+    """Every recipe this search ran or is running; a harness abort measured nothing."""
+    rows = con.execute(
+        "SELECT DISTINCT child_sha256 FROM trials WHERE search_id = ?"
+        " AND child_sha256 IS NOT NULL AND status <> 'harness_abort' ORDER BY 1",
+        [search_id],
+    ).fetchall()
+    return tuple(row[0] for row in rows)
 
 
 class LineageAt:

@@ -56,15 +56,44 @@
       var drawn = 0;
       svg.querySelectorAll(".mark").forEach(function (mark) {
         var box = mark.getBBox();
-        if (box.width > 0 && box.height > 0) {
+        if (box.width > 0 || box.height > 0) {  // a flat line is drawn too
           drawn += 1;
         }
       });
       svg.setAttribute("data-drawn", String(drawn));
+      // How much of its box's width the chart fills, in percent.
+      var box = svg.parentNode.clientWidth;
+      var fill = box ? Math.round(100 * svg.getBoundingClientRect().width / box) : 0;
+      svg.setAttribute("data-fill", String(fill));
     });
   }
 
+  // A live view's page polls its server for the ledger position and reloads when events
+  // have arrived since it was rendered; data-polled records the last answer.
+  function setupLive() {
+    var root = document.documentElement;
+    var shown = root.getAttribute("data-live");
+    if (shown === null) {
+      return;
+    }
+    function poll() {
+      fetch("/position", { cache: "no-store" })
+        .then(function (response) { return response.text(); })
+        .then(function (text) {
+          root.setAttribute("data-polled", text.trim());
+          if (Number(text) > Number(shown)) {
+            window.location.reload();
+          } else {
+            window.setTimeout(poll, 3000);
+          }
+        })
+        .catch(function () { window.setTimeout(poll, 5000); });
+    }
+    window.setTimeout(poll, 3000);
+  }
+
   setupLegend();
+  setupLive();
   setupTree();
   countDrawn();
   document.documentElement.setAttribute("data-ready", "1");

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import duckdb
 
-from projections import final_test
+from domain.labels import FailureLabel, Verdict
+from domain.progress import BASELINE  # the seed run's specialist; its outcome here too
+from projections import final_test, report_knobs, report_series
+from projections.display import resolve_search
 
 _TRIAL_SQL = (
     "SELECT t.seq, t.trial_id, t.parent_seq, t.depth, t.specialist, t.agent, t.status,"
@@ -22,7 +27,7 @@ _TRIAL_SQL = (
 _SEARCH_SQL = (
     "SELECT s.search_id, s.ordinal, s.task, s.task_sha256, s.rules_version, s.metric,"
     " s.lower_is_better, s.policy, s.agent, s.lineage, s.noise_floor, s.started_at,"
-    " s.finished_at, s.finish_reason, b.seq, s.best_score"
+    " s.finished_at, s.finish_reason, b.seq, s.best_score, s.noise_sigma, len(s.noise_scores)"
     " FROM searches s LEFT JOIN trials b ON b.trial_id = s.best_trial WHERE s.search_id = ?"
 )
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
@@ -36,7 +41,9 @@ class Trial:
     depth: int
     specialist: str
     agent: str
-    outcome: str  # keep, discard, a failure label, or the status of a trial still running
+    # keep, discard, baseline (the seed recipe's run), a failure label, or the status of a
+    # trial still running
+    outcome: str
     score: float | None
     delta: float | None
     expected_delta: float | None
@@ -54,6 +61,11 @@ class Trial:
     rules_version: str
     finished: bool
     view: str  # the lineage view the proposer was shown
+
+    @property
+    def gate_failed(self) -> bool:
+        """Disqualified with a score: it ran, but missed the accuracy gate."""
+        return self.outcome == FailureLabel.DISQUALIFIED and self.score is not None
 
     @property
     def anchor(self) -> str:
@@ -78,6 +90,8 @@ class Search:
     finish_reason: str
     best_seq: int | None
     best_score: float | None
+    noise_sigma: float | None  # one run's spread between training seeds (the noise model)
+    noise_runs: int  # how many seed-recipe runs measured it
 
 
 @dataclass(frozen=True)
@@ -94,15 +108,34 @@ class ReportData:
     trials: tuple[Trial, ...]
     costs: Costs | None
     final_test: final_test.FinalTest
+    curves: dict[int, report_series.Curve]  # by trial number
+    resumes: tuple[report_series.Resume, ...]
+    knobs: report_knobs.Knobs
 
 
 def load(con: duckdb.DuckDBPyConnection, search_id: UUID) -> ReportData:
+    search = _search(con, search_id)
+    trials = _trials(con, search_id, search.metric)
     return ReportData(
-        _search(con, search_id),
-        _trials(con, search_id),
+        search,
+        trials,
         _costs(con, search_id),
         final_test.read(con, search_id),
+        report_series.curves(con, search_id),
+        report_series.resumes(con, search_id),
+        report_knobs.knobs(con, search_id),
     )
+
+
+def select(con: duckdb.DuckDBPyConnection, prefixes: Sequence[str], every: bool) -> list[UUID]:
+    """The searches to report: every one in order, or each prefix's one (default: latest).
+
+    Raises display.UnknownSearchError for a prefix that names no single search."""
+    if every:
+        rows = con.execute("SELECT search_id FROM searches ORDER BY ordinal").fetchall()
+        return [UUID(str(r[0])) for r in rows]
+    found = [resolve_search(con, p) for p in prefixes] or [resolve_search(con, None)]
+    return list(dict.fromkeys(found))  # the same search named twice is shown once
 
 
 def _search(con: duckdb.DuckDBPyConnection, search_id: UUID) -> Search:
@@ -110,7 +143,7 @@ def _search(con: duckdb.DuckDBPyConnection, search_id: UUID) -> Search:
     if row is None:
         raise LookupError(f"no search {search_id} in the projections")
     (sid, ordinal, task, task_sha, rules, metric, lower, policy, agent, lineage, floor) = row[:11]
-    started, finished, reason, best_seq, best_score = row[11:]
+    started, finished, reason, best_seq, best_score, sigma, runs = row[11:]
     return Search(
         search_id=str(sid),
         ordinal=ordinal,
@@ -128,6 +161,8 @@ def _search(con: duckdb.DuckDBPyConnection, search_id: UUID) -> Search:
         finish_reason=reason or "",
         best_seq=best_seq,
         best_score=best_score,
+        noise_sigma=sigma,
+        noise_runs=runs or 0,
     )
 
 
@@ -135,14 +170,16 @@ def _time(value: Any) -> str:
     return "" if value is None else value.isoformat(timespec="seconds")
 
 
-def _trials(con: duckdb.DuckDBPyConnection, search_id: UUID) -> tuple[Trial, ...]:
-    return tuple(_trial(row) for row in con.execute(_TRIAL_SQL, [search_id]).fetchall())
+def _trials(con: duckdb.DuckDBPyConnection, search_id: UUID, metric: str) -> tuple[Trial, ...]:
+    rows = con.execute(_TRIAL_SQL, [search_id]).fetchall()
+    return tuple(_trial(row, metric) for row in rows)
 
 
-def _trial(row: tuple[Any, ...]) -> Trial:
+def _trial(row: tuple[Any, ...], metric: str) -> Trial:
     (seq, tid, parent_seq, depth, specialist, agent, status, score, delta, expected) = row[:10]
     (hypothesis, idea, reason, evidence, measurements, rule, numbers, excerpt) = row[10:18]
     diff, surfaces, touched, rules, finished_position, view = row[18:]
+    measured = _json(measurements)
     return Trial(
         seq=seq,
         trial_id=str(tid),
@@ -150,15 +187,15 @@ def _trial(row: tuple[Any, ...]) -> Trial:
         depth=depth or 0,
         specialist=specialist or "",
         agent=agent or "",
-        outcome=status or "",
-        score=score,
+        outcome=_outcome(specialist, status),
+        score=score if score is not None else gate_score(status, measured, metric),
         delta=delta,
         expected_delta=expected,
         hypothesis=hypothesis or "",
         idea=idea or "",
         reason=reason or "",
         evidence=_json(evidence),
-        measurements=_json(measurements),
+        measurements=measured,
         judge_rule=rule or "",
         judge_numbers=_json(numbers),
         log_excerpt=excerpt or "",
@@ -169,6 +206,22 @@ def _trial(row: tuple[Any, ...]) -> Trial:
         finished=finished_position is not None,
         view=view or "",
     )
+
+
+def _outcome(specialist: str | None, status: str | None) -> str:
+    """The seed recipe's run is the reference every keep is measured against, not a keep."""
+    if specialist == BASELINE and status == Verdict.KEEP:
+        return BASELINE
+    return status or ""
+
+
+def gate_score(status: str | None, measured: dict[str, Any], metric: str) -> float | None:
+    """A gate miss's score, from its recorded measurements (under the metric's name, or
+    `score`): the trial ran to the end, so how close it came is worth showing."""
+    if status != FailureLabel.DISQUALIFIED:
+        return None
+    value = measured.get(metric, measured.get("score"))
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def _json(text: str | None) -> dict[str, Any]:

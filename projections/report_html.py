@@ -14,10 +14,11 @@ from decimal import Decimal
 from html import escape
 from pathlib import Path
 
-from projections import final_test
+from projections import final_test, report_sections
 from projections import report_stats as stats
+from projections.report_charts import bar_svg, mix_svg
 from projections.report_data import Costs, ReportData
-from projections.report_svg import bar_svg, colour, css_name, mix_svg, num, progress_svg
+from projections.report_svg import colour, css_name, num, progress_svg
 from projections.report_tree import tree_svg
 from projections.report_trials import chip, link, trial_sections
 
@@ -25,6 +26,8 @@ ASSETS = Path(__file__).parent
 SECTIONS = (
     ("final", "Final test"),
     ("progress", "Progress"),
+    ("curves", "Loss curves"),
+    ("knobs", "Knobs"),
     ("tree", "Lineage tree"),
     ("specialists", "Specialists"),
     ("mix", "Outcome mix over time"),
@@ -34,20 +37,17 @@ SECTIONS = (
 )
 
 
-def page(data: ReportData) -> str:
+def page(data: ReportData, live: int | None = None) -> str:
+    """The report of one search; `live` (a ledger position) makes it a live view's page."""
     order = stats.outcomes(data.trials)
-    css = (ASSETS / "report.css").read_text() + _outcome_css(order)
-    script = (ASSETS / "report.js").read_text()
-    policy = (
-        f"default-src 'none'; style-src '{_digest(css)}'; script-src '{_digest(script)}';"
-        " img-src data:; base-uri 'none'; form-action 'none'"
-    )
     s = data.search
     title = f"autorecipe report: {s.task} search {s.ordinal} ({s.search_id[:8]})"
     body = [
         _header(data, order, title),
         _section("final", _final(data)),
         _section("progress", _progress(data)),
+        _section("curves", report_sections.curves(data)),
+        _section("knobs", report_sections.knobs(data)),
         _section("tree", _tree(data)),
         _section("specialists", _specialists(data, order)),
         _section("mix", _mix(data, order)),
@@ -55,14 +55,38 @@ def page(data: ReportData) -> str:
         _section("costs", _costs(data.costs)) if data.costs else "",
         _section("trials", _finished_note(data) + trial_sections(data.trials, s.metric)),
     ]
+    footer = (
+        f"Derived from the projections of ledger search {escape(s.search_id)}; every value"
+        " here can be re-derived with <code>cli.py audit</code>."
+    )
+    return document(title, "".join(body), footer, _outcome_css(order), live)
+
+
+def document(title: str, body: str, footer: str, css: str = "", live: int | None = None) -> str:
+    """A whole page with the report's styles and script inlined, admitted by their hashes.
+
+    A live page (`live` = the ledger position it shows) may also fetch from its own
+    server, which it polls to reload when the ledger moves on."""
+    css = (ASSETS / "report.css").read_text() + css
+    script = (ASSETS / "report.js").read_text()
+    connect = "connect-src 'self'; " if live is not None else ""
+    policy = (
+        f"default-src 'none'; {connect}style-src '{_digest(css)}'; script-src"
+        f" '{_digest(script)}'; img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    banner, attrs = "", ""
+    if live is not None:
+        attrs = f' data-live="{live}"'
+        banner = (
+            f'<div class="live">live view at ledger position {live}: this page reloads'
+            " when new events arrive</div>"
+        )
     return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html><html lang="en"{attrs}><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{css}</style></head><body>"
-        f"{''.join(body)}<footer>Derived from the projections of ledger search"
-        f" {escape(s.search_id)}; every value here can be re-derived with"
-        f" <code>cli.py audit</code>.</footer><script>{script}</script></body></html>"
+        f"<title>{escape(title)}</title><style>{css}</style></head><body>{banner}"
+        f"{body}<footer>{footer}</footer><script>{script}</script></body></html>"
     )
 
 
@@ -91,11 +115,12 @@ def _header(data: ReportData, order: Sequence[str], title: str) -> str:
             "proposer",
             f"{escape(s.agent)}, policy {escape(s.policy)}, lineage {'on' if s.lineage else 'off'}",
         ),
-        ("noise floor", num(s.noise_floor)),
+        ("noise", _noise(data)),
         ("ran", f"{escape(s.started_at)} → {escape(s.finished_at) or 'still running'}"),
+        ("resumed", _resumed(data)),
         ("finished", escape(s.finish_reason)),
         ("best", best),
-        ("trials", f"{len(data.trials)} (the seed recipe's run is #0)"),
+        ("trials", _trial_counts(data)),
     ]
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts if v)
     nav = "".join(f'<a href="#{a}">{h}</a>' for a, h in SECTIONS if a != "costs" or data.costs)
@@ -103,6 +128,30 @@ def _header(data: ReportData, order: Sequence[str], title: str) -> str:
     return (
         f"<header><h1>{escape(title)}</h1>{headline}<nav>{nav}</nav>"
         f'<dl class="facts">{body}</dl>{_legend(data, order)}</header>'
+    )
+
+
+def _noise(data: ReportData) -> str:
+    s = data.search
+    if s.noise_sigma is None:
+        return num(s.noise_floor)
+    return (
+        f"σ {num(s.noise_sigma)} between training seeds ({s.noise_runs} runs of the seed"
+        f" recipe); noise floor {num(s.noise_floor)}"
+    )
+
+
+def _resumed(data: ReportData) -> str:
+    if not data.resumes:
+        return ""
+    return f"{len(data.resumes)} time(s){report_sections.resumes(data)}"
+
+
+def _trial_counts(data: ReportData) -> str:
+    keeps = sum(1 for t in data.trials if t.outcome == "keep")
+    return (
+        f"{len(data.trials)} (#0 is the seed recipe's run, the baseline every keep is"
+        f" measured against); {keeps} kept"
     )
 
 
@@ -142,11 +191,13 @@ def _final(data: ReportData) -> str:
 
 def _progress(data: ReportData) -> str:
     s = data.search
-    svg = progress_svg(data.trials, s.metric, s.lower_is_better)
+    svg = progress_svg(data.trials, s.metric, s.lower_is_better, s.noise_sigma, data.resumes)
     return (
         '<p class="muted">Each point is a trial (click it for details); the line is the best'
-        " kept score so far. Trials without a score sit on the lower lane; triangles mark"
-        " scores beyond the plotted range. Also written as progress.png.</p>"
+        " kept score so far, in a band of ± one run's noise σ. Diamonds ran but failed the"
+        " accuracy gate. Trials without a score sit on the lower lane; triangles mark"
+        " scores beyond the robust range (ten median absolute deviations from the median);"
+        " dashed lines mark resumes. Also written as progress.png.</p>"
         f'<div class="scroll">{svg}</div>'
     )
 

@@ -8,9 +8,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from domain.labels import FailureLabel, Verdict
+from domain.progress import BASELINE
 from projections.report_data import Trial
 
-OUTCOME_ORDER: tuple[str, ...] = (Verdict.KEEP, Verdict.DISCARD, *FailureLabel)
+OUTCOME_ORDER: tuple[str, ...] = (BASELINE, Verdict.KEEP, Verdict.DISCARD, *FailureLabel)
+# The best-so-far line starts at the seed recipe's run and steps down (or up) at keeps.
+REFERENCES = frozenset({BASELINE, Verdict.KEEP})
 # Failures an agent can learn from; a harness abort is infrastructure, not a failed idea.
 REPAIRABLE = frozenset(FailureLabel) - {FailureLabel.HARNESS_ABORT}
 
@@ -41,7 +44,7 @@ def best_so_far(trials: Sequence[Trial], lower_is_better: bool) -> list[tuple[in
     """(seq, best keep score up to that trial) at every trial where the best changes."""
     steps: list[tuple[int, float]] = []
     for trial in sorted(trials, key=lambda t: t.seq):
-        if trial.outcome != Verdict.KEEP or trial.score is None:
+        if trial.outcome not in REFERENCES or trial.score is None:
             continue
         if not steps or _better(trial.score, steps[-1][1], lower_is_better):
             steps.append((trial.seq, trial.score))

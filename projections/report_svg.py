@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
 from projections.report_data import Trial
-from projections.report_stats import Window, best_so_far
+from projections.report_series import Resume
+from projections.report_stats import REFERENCES, best_so_far
 
 # Okabe-Ito based, so the labels stay apart for colour-blind readers.
 COLOURS = {
+    "baseline": "#0072b2",
     "keep": "#009e73",
     "discard": "#9a9a9a",
     "crash": "#d55e00",
@@ -25,6 +28,7 @@ COLOURS = {
 PENDING = "#ffffff"  # proposed, edited, launched or scored but not yet judged
 W, H = 960, 400
 LEFT, RIGHT, TOP, PLOT_H = 72, 24, 20, 280
+OUTLIER_MADS = 10  # scores further than this from the median do not set the y range
 LANE_Y = TOP + PLOT_H + 22  # where trials without a score sit, under the plot area
 
 
@@ -55,23 +59,40 @@ def ticks(lo: float, hi: float, count: int = 6) -> list[float]:
 def title(trial: Trial, metric: str) -> str:
     """An SVG tooltip naming the trial, its outcome and its hypothesis (escaped)."""
     score = f" {metric}={num(trial.score)}" if trial.score is not None else ""
+    if trial.gate_failed:
+        score += " (fails the gate)"
     text = f"#{trial.seq} {trial.specialist}: {trial.outcome}{score} — {trial.hypothesis[:160]}"
     return f"<title>{escape(text)}</title>"
 
 
-def _domain(trials: Sequence[Trial]) -> tuple[float, float]:
-    """The y range: every keep, and the middle 90% of the other scores.
+def y_domain(scores: Sequence[float], anchors: Sequence[float] = ()) -> tuple[float, float]:
+    """A robust y range: every anchor (the seed run and the keeps), and the scores within
+    ten median absolute deviations (MAD) of the median.
 
-    Wild scores (a diverged run) would flatten the improvements people look for, so they
-    are clamped to the plot's edge and drawn as triangles instead.
+    One wild score (a diverged run) would flatten the improvements people look for, so
+    scores beyond that fence are left out of the range, clamped to the plot's edge and
+    drawn as triangles instead. The MAD, unlike quartiles, finds the one wild score of
+    three; for normal scores the fence is about 6.7 standard deviations.
     """
-    scores = sorted(t.score for t in trials if t.score is not None)
-    keeps = [t.score for t in trials if t.score is not None and t.outcome == "keep"]
-    cut = len(scores) // 20 if len(scores) >= 20 else 0
-    core = scores[cut : len(scores) - cut] + keeps
+    core = [v for v in scores if math.isfinite(v)]  # inf or nan has no place on an axis
+    if len(core) >= 3:
+        middle = statistics.median(core)
+        mad = statistics.median(abs(v - middle) for v in core)
+        fence = OUTLIER_MADS * (mad or abs(middle) * 0.05 or 1.0)
+        core = [v for v in core if abs(v - middle) <= fence]
+    core += [v for v in anchors if math.isfinite(v)]
+    if not core:
+        return 0.0, 1.0
     lo, hi = min(core), max(core)
     pad = (hi - lo) * 0.06 or abs(hi) * 0.05 or 1.0
     return lo - pad, hi + pad
+
+
+def trial_domain(trials: Sequence[Trial]) -> tuple[float, float]:
+    """The progress plot's y range: the seed run and the keeps anchor it."""
+    scores = [t.score for t in trials if t.score is not None]
+    anchors = [t.score for t in trials if t.score is not None and t.outcome in REFERENCES]
+    return y_domain(scores, anchors)
 
 
 @dataclass(frozen=True)
@@ -89,20 +110,58 @@ class Scale:
         return TOP + PLOT_H * (self.hi - score) / (self.hi - self.lo)
 
 
-def progress_svg(trials: Sequence[Trial], metric: str, lower_is_better: bool) -> str:
-    """Every trial a linked point coloured by outcome, plus the best-so-far step line."""
-    scored = [t for t in trials if t.score is not None]
-    scale = Scale(max([t.seq for t in trials] + [1]), *(_domain(scored) if scored else (0, 1)))
+def progress_svg(
+    trials: Sequence[Trial],
+    metric: str,
+    lower_is_better: bool,
+    sigma: float | None = None,
+    resumes: Sequence[Resume] = (),
+) -> str:
+    """Every trial a linked point coloured by outcome, the best-so-far step line with its
+    noise band, and a dashed line where the search was resumed."""
+    scale = Scale(max([t.seq for t in trials] + [1]), *trial_domain(trials))
     parts = [_frame(scale, metric, lower_is_better)]
     steps = best_so_far(trials, lower_is_better)
+    if steps and sigma:
+        parts.append(_band(steps, scale, sigma))
     if steps:
         d = f"M{scale.x(steps[0][0]):.1f},{scale.y(steps[0][1]):.1f}"
         for seq, best in steps[1:]:
             d += f" H{scale.x(seq):.1f} V{scale.y(best):.1f}"
         d += f" H{scale.x(scale.x_hi):.1f}"
         parts.append(f'<path class="bestline" d="{d}"><title>best so far</title></path>')
+    parts.extend(_resume(r, scale) for r in resumes)
     parts.extend(_point(trial, scale, metric) for trial in trials)
-    return _svg("progress", W, H, "Score of every trial and the best so far", parts)
+    return svg("progress", W, H, "Score of every trial and the best so far", parts)
+
+
+def _band(steps: Sequence[tuple[int, float]], scale: Scale, sigma: float) -> str:
+    """Best so far plus and minus one run's noise sigma, clipped to the plot area."""
+    ends = [seq for seq, _ in steps[1:]] + [scale.x_hi]
+    rects = []
+    for (seq, best), end in zip(steps, ends, strict=True):
+        top = max(scale.y(best + sigma), TOP)
+        bottom = min(scale.y(best - sigma), TOP + PLOT_H)
+        x0, x1 = scale.x(seq), scale.x(end)
+        rects.append(
+            f'<rect x="{x0:.1f}" y="{top:.1f}" width="{max(x1 - x0, 1):.1f}"'
+            f' height="{max(bottom - top, 0):.1f}"/>'
+        )
+    text = f"noise band: best so far ± σ = {num(sigma, 4)} (one run's spread between seeds)"
+    return f'<g class="noiseband" data-sigma="{sigma!r}"><title>{text}</title>{"".join(rects)}</g>'
+
+
+def _resume(resume: Resume, scale: Scale) -> str:
+    x = scale.x(resume.after_seq + 0.5) if resume.after_seq is not None else LEFT
+    text = f"resumed at {resume.time}" + (
+        f", reopening {resume.reopened}" if resume.reopened else ""
+    )
+    if resume.abandoned:
+        text += f"; {resume.abandoned} trial(s) in flight ended harness_abort"
+    return (
+        f'<g class="resume"><line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + PLOT_H}"/>'
+        f'<text x="{x + 3:.1f}" y="{TOP + 11}">resumed</text><title>{escape(text)}</title></g>'
+    )
 
 
 def _point(trial: Trial, scale: Scale, metric: str) -> str:
@@ -113,8 +172,15 @@ def _point(trial: Trial, scale: Scale, metric: str) -> str:
             f'<circle class="mark lane" cx="{cx:.1f}" cy="{LANE_Y}" r="4.5" {attrs}>',
             "</circle>",
         )
+    elif trial.gate_failed and scale.lo <= trial.score <= scale.hi:
+        cy = scale.y(trial.score)  # a diamond: scored, but the accuracy gate failed it
+        d = (
+            f"M{cx:.1f},{cy - 6:.1f} L{cx + 6:.1f},{cy:.1f} L{cx:.1f},{cy + 6:.1f}"
+            f" L{cx - 6:.1f},{cy:.1f} Z"
+        )
+        mark, end = f'<path class="mark gatefail" d="{d}" {attrs}>', "</path>"
     elif scale.lo <= trial.score <= scale.hi:
-        keep = trial.outcome == "keep"
+        keep = trial.outcome in REFERENCES
         cls, r = ("mark keep", 6) if keep else ("mark", 4.5)
         cy = scale.y(trial.score)
         mark, end = (
@@ -162,66 +228,7 @@ def _frame(scale: Scale, metric: str, lower_is_better: bool) -> str:
     return "".join(out)
 
 
-def mix_svg(windows: Sequence[Window], order: Sequence[str]) -> str:
-    """One 100% column per window of trials, stacked by outcome share."""
-    width, height, top, plot_h = 960, 300, 16, 230
-    inner = width - LEFT - RIGHT
-    slot = inner / max(len(windows), 1)
-    parts = [f'<rect class="plot-area" x="{LEFT}" y="{top}" width="{inner}" height="{plot_h}"/>']
-    for share in (0.0, 0.25, 0.5, 0.75, 1.0):
-        y = top + plot_h * (1 - share)
-        parts.append(
-            f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{share:.0%}</text>"
-        )
-    for i, window in enumerate(windows):
-        x, y = LEFT + i * slot + slot * 0.1, float(top + plot_h)
-        for outcome in order:
-            count = window.counts.get(outcome, 0)
-            if not count:
-                continue
-            h = plot_h * count / window.total
-            y -= h
-            text = (
-                f"trials {window.first}–{window.last}: {count} of {window.total}"
-                f" {outcome} ({count / window.total:.0%})"
-            )
-            parts.append(
-                f'<rect class="mark seg" x="{x:.1f}" y="{y:.1f}" width="{slot * 0.8:.1f}"'
-                f' height="{h:.1f}" data-outcome="{css_name(outcome)}"'
-                f' fill="{colour(outcome)}"><title>{escape(text)}</title></rect>'
-            )
-        parts.append(
-            f'<text class="tick" x="{x + slot * 0.4:.1f}" y="{top + plot_h + 18}"'
-            f' text-anchor="middle">{window.first}–{window.last}</text>'
-        )
-    parts.append(
-        f'<text class="axis-label" x="{LEFT + inner / 2:.0f}" y="{height - 6}"'
-        ' text-anchor="middle">trials (window)</text>'
-    )
-    return _svg("mix", width, height, "Share of each outcome per window of trials", parts)
-
-
-def bar_svg(counts: dict[str, int], order: Sequence[str], width: int = 160) -> str:
-    """A small horizontal stacked bar of one specialist's outcome shares."""
-    total = sum(counts.values()) or 1
-    x, parts = 0.0, []
-    for outcome in order:
-        if counts.get(outcome):
-            w = width * counts[outcome] / total
-            parts.append(
-                f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="12"'
-                f' data-outcome="{css_name(outcome)}" fill="{colour(outcome)}">'
-                f"<title>{escape(outcome)}: {counts[outcome]}</title></rect>"
-            )
-            x += w
-    return (
-        f'<svg class="bar" width="{width}" height="12" viewBox="0 0 {width} 12"'
-        f' role="img" aria-label="outcome shares">{"".join(parts)}</svg>'
-    )
-
-
-def _svg(chart: str, width: int, height: int, label: str, parts: Sequence[str]) -> str:
+def svg(chart: str, width: int, height: int, label: str, parts: Sequence[str]) -> str:
     return (
         f'<svg class="chart" data-chart="{chart}" width="{width}" height="{height}"'
         f' viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}">'

@@ -6,9 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from projections.report_data import Trial
+from projections.report_stats import REFERENCES
 from projections.report_svg import colour, css_name, title
 
 DX, DY, MARGIN = 54, 20, 24
+BOX_W = 1006  # the report's content width: a shallow tree spreads out to fill it
+LABEL_W = 60  # room right of the deepest node for its label
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,13 @@ def tree_svg(trials: Sequence[Trial], best_seq: int | None, metric: str) -> str:
         return ""
     at = {p.trial.seq: p for p in placed}
     chain = ancestry(trials, best_seq)
-    width = MARGIN * 2 + DX * max(p.depth for p in placed) + 60
+    deepest = max(p.depth for p in placed)
+    dx = max(DX, (BOX_W - MARGIN * 2 - LABEL_W) / max(deepest, 1))
+    width = MARGIN * 2 + dx * deepest + LABEL_W
     height = MARGIN * 2 + DY * max(p.row for p in placed) + 8
 
     def xy(p: Placed) -> tuple[float, float]:
-        return MARGIN + DX * p.depth, MARGIN + DY * p.row
+        return MARGIN + dx * p.depth, MARGIN + DY * p.row
 
     edges, nodes = [], []
     for p in placed:
@@ -80,7 +85,7 @@ def tree_svg(trials: Sequence[Trial], best_seq: int | None, metric: str) -> str:
             on_chain = " chain" if p.trial.seq in chain else ""
             edges.append(
                 f'<path class="edge{on_chain}" data-child="{p.trial.seq}"'
-                f' d="M{px:.1f},{py:.1f} C{px + DX / 2:.1f},{py:.1f} {x - DX / 2:.1f},{y:.1f}'
+                f' d="M{px:.1f},{py:.1f} C{px + dx / 2:.1f},{py:.1f} {x - dx / 2:.1f},{y:.1f}'
                 f' {x:.1f},{y:.1f}"/>'
             )
         nodes.append(_node(p.trial, x, y, p.trial.seq == best_seq, metric))
@@ -92,7 +97,7 @@ def tree_svg(trials: Sequence[Trial], best_seq: int | None, metric: str) -> str:
 
 
 def _node(trial: Trial, x: float, y: float, best: bool, metric: str) -> str:
-    keep = trial.outcome == "keep"
+    keep = trial.outcome in REFERENCES
     cls = "mark node" + (" keep" if keep else "") + (" best" if best else "")
     parent = "" if trial.parent_seq is None else f' data-parent="{trial.parent_seq}"'
     return (

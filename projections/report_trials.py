@@ -98,7 +98,7 @@ def _evidence(trial: Trial) -> str:
 
 
 def trial_section(trial: Trial, children: Sequence[int], metric: str) -> str:
-    failed = trial.outcome not in ("keep", "discard")
+    failed = trial.outcome not in ("baseline", "keep", "discard")
     lines = sum(
         1
         for line in trial.diff.splitlines()

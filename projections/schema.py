@@ -101,6 +101,7 @@ SEARCH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("best_score", "DOUBLE"),
     ("trials", "INTEGER"),
     ("resumes", "INTEGER"),
+    ("yields", "INTEGER"),  # turns specialists gave up, out of ideas (SpecialistYielded)
     # The final test (FinalTested, whole): held, not_held, undecided, no_keep, skipped;
     # "launched" while it runs or after a crash cut it off; null before 2026-12-04.
     ("test_status", "VARCHAR"),

@@ -2,10 +2,11 @@
 
 Two searches through the real loop and ledger: the first with LLM sessions (submitted,
 one that submitted nothing, one that failed on the API, a failed model call), failures of
-several labels, a crash and a resume, and a reproduction, and a final test skipped (its
-task has no test split); the second races seeds and ends with a final test. Afterwards
-every TrialLaunched is rewritten as the v1 program stored it (resealing the chain), so the
-ledger needs upcasting as an old one does. `EVENT_TYPES` names what it contains.
+several labels (a gate miss with its score among them), a crash and a resume, and a
+reproduction, and a final test skipped (its task has no test split); the second races
+seeds, has a specialist yield its turn, and ends with a final test. Afterwards every
+TrialLaunched, and every TrialFailed without a score, is rewritten as the v1 program
+stored it (resealing the chain), so the ledger needs upcasting as an old one does.
 """
 
 from __future__ import annotations
@@ -99,7 +100,29 @@ def _outcome(job: TrialJob) -> Outcome:
     if job.sequence == 5:
         timed_out = failed(FailureLabel.TRAIN_BUDGET_OVERRUN, "train_s 11 > 10 s")
         return timed_out.model_copy(update={"measurements": {"train_s": 11.0, "cpu_s": 9.5}})
+    if job.sequence == 7:
+        return GATE_MISS
     return by_lr(job)
+
+
+GATE_MISS = failed(FailureLabel.DISQUALIFIED, "mean accuracy 0.88 misses the gate 0.9").model_copy(
+    update={"score": 1.25}
+)
+
+
+class YieldOnceProposer(StepProposer):
+    """StepProposer, whose first turn at trial 2 finds no idea left and yields it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.yielded = False
+
+    def propose(self, request: ProposalRequest, lineage: Any) -> Proposal:
+        proposal = super().propose(request, lineage)
+        if request.sequence != 2 or self.yielded:
+            return proposal
+        self.yielded = True
+        return proposal.model_copy(update={"recipe": None, "yielded": "nothing left to try"})
 
 
 class _Crash(BaseException):
@@ -154,8 +177,9 @@ def _reproduce(store: Ledger, sid: UUID, sequence: int) -> None:
 
 
 def as_written_by_v1(path: Path) -> int:
-    """Rewrite every TrialLaunched (and the task rules each search recorded) as the v1
-    program stored them, resealing the chain."""
+    """Rewrite every TrialLaunched (TrialFailed without a score, and the task rules each
+    search recorded) as the v1 program stored them, resealing the chain; returns how
+    many TrialLaunched it rewrote."""
     with contextlib.closing(sqlite3.connect(path)) as con, con:
         rows = con.execute(
             "SELECT rowid, originator_id, originator_version, topic, state"
@@ -174,6 +198,9 @@ def as_written_by_v1(path: Path) -> int:
                 for budgets in (body["config"]["budgets"], body["config"]["task_spec"]["budgets"]):
                     for key in ("clock", "wall_backstop", "seed_multiple"):
                         budgets.pop(key, None)
+            elif topic.endswith(":TrialFailed") and body["score"] is None:
+                del body["score"], body["accounting"]
+                v = 1
             stream = envelope["stream"]
             new_state, heads[stream] = seal(
                 body, v, stream, heads.get(stream, GENESIS), topic, str(UUID(aggregate)), version
@@ -187,7 +214,7 @@ def mixed_ledger(tmp: Path) -> Ledger:
     store, first = _first_search(tmp)
     _reproduce(store, first, 1)
     # races (TrialExtended), then tests its best (FinalTestLaunched):
-    second, _, _ = scripted_loop(tmp, trials=3, task=TESTED_TASK)
+    second, _, _ = scripted_loop(tmp, trials=3, task=TESTED_TASK, proposer=YieldOnceProposer())
     second.run()
     assert as_written_by_v1(tmp / "ledger.sqlite") > 0
     return store

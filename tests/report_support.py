@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import duckdb
+
 from domain.labels import FailureLabel
 from domain.ports import Outcome, Proposal, ProposalRequest, TrialJob
+from projections import report_data
+from projections.display import resolve_search
 from tests.support import failed, scored, scripted_loop
 
 HOSTILE = '<img src=x onerror="alert(1)"> & </pre><script>alert(2)</script>'
@@ -59,24 +63,26 @@ def evaluate(job: TrialJob) -> Outcome:
     """The recipe's knobs decide the outcome, first match wins, like the task's classifier."""
     text = job.recipe["train.py"]
     lr, steps, width = knob(text, "LR"), knob(text, "STEPS"), knob(text, "WIDTH")
+    score = round(1.0 + abs(lr - 0.004) * 100 - width * 0.002 - steps * 0.003, 6)
     if width > 40:
         return _failure(FailureLabel.SIZE_BLOCKED, f"artifact {900 + width * 10:.0f} B > 1000 B")
     if width % 8:
         return _failure(FailureLabel.CRASH, f"RuntimeError: width {width:.0f} <not> divisible")
     if steps >= 40:
         return _failure(FailureLabel.TRAIN_BUDGET_OVERRUN, f"train_s {steps / 2:.1f} > 10 s")
-    if lr < 0.001:
-        return _failure(FailureLabel.DISQUALIFIED, f"accuracy 0.95 < gate 0.96 {HOSTILE}")
-    score = 1.0 + abs(lr - 0.004) * 100 - width * 0.002 - steps * 0.003
-    return scored(round(score, 6), job.seeds)
+    if lr < 0.001:  # the run finished: its score is recorded with the gate miss
+        reason = f"accuracy 0.95 < gate 0.96 {HOSTILE}"
+        missed = _failure(FailureLabel.DISQUALIFIED, reason, {"loss": score})
+        return missed.model_copy(update={"score": score})  # TrialFailed v2 (#17) keeps it
+    return scored(score, job.seeds)
 
 
-def _failure(label: FailureLabel, reason: str) -> Outcome:
+def _failure(label: FailureLabel, reason: str, measured: dict[str, float] | None = None) -> Outcome:
     base = failed(label, reason)
     return base.model_copy(
         update={
             "log_excerpt": f"Traceback (most recent call last):\n  {reason}\n{HOSTILE}",
-            "measurements": {"train_s": 2.0, "cpu_s": 2.5},
+            "measurements": {"train_s": 2.0, "cpu_s": 2.5, **(measured or {})},
         }
     )
 
@@ -136,3 +142,9 @@ def planned_search(tmp_path: Path) -> str:
     )
     loop.run()
     return location
+
+
+def report_of(ledger: str, path: Path | None = None) -> report_data.ReportData:
+    """The report's data for the ledger's latest search, from its projections file."""
+    with duckdb.connect(str(path or Path(ledger).with_suffix(".duckdb")), read_only=True) as con:
+        return report_data.load(con, resolve_search(con, None))

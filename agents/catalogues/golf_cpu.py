@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from agents.edits import Replace, ScaleKnob, SetKnob
-from agents.techniques import ADDS_BYTES, ADDS_TIME, CUTS_BYTES, CUTS_TIME, STRUCTURAL, Technique
+from agents.techniques import (
+    ADDS_BYTES,
+    ADDS_TIME,
+    CUTS_BYTES,
+    CUTS_TIME,
+    STABILISES,
+    STRUCTURAL,
+    Technique,
+)
 
 CONSTANT_LR = '''def lr_at(step: int, total_steps: int) -> float:
     """The learning rate for this step: constant, no warmup, no decay."""
@@ -212,7 +220,7 @@ OPT = [
         "Warm up for 100 steps and decay with a cosine, at the same peak LR.",
         (Replace(CONSTANT_LR, WARMUP_COSINE),),
         0.135,
-        (STRUCTURAL,),
+        (STRUCTURAL, STABILISES),  # a warmup is what repairs an early blow-up
         0.6,
     ),
     _t(

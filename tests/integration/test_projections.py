@@ -6,12 +6,13 @@ from uuid import UUID
 
 import pytest
 
+from agents.view import render_view
 from domain.envelope import topic_name
 from domain.events import ALL_EVENTS
 from projections import db, fold, projector, schema
 from projections.db import connect, projections_path, rebuild, refresh
 from projections.lineage import DuckLineage
-from tests.mixed_ledger import mixed_ledger
+from tests.mixed_ledger import GATE_MISS, mixed_ledger
 from tests.support import scripted_loop
 
 
@@ -165,6 +166,48 @@ def test_old_events_are_read_upcast(mixed):
         ).fetchone()
     assert stored[1] == 1  # stored as v1: the field did not exist yet
     assert upcast == (stored[0], True)
+
+
+def test_a_gate_miss_keeps_its_score_in_the_tables_and_in_the_agents_view(mixed):
+    store, tmp = mixed
+    path = tmp / "gate.duckdb"
+    rebuild(store, path)
+    with connect(path, read_only=True) as con:
+        search_id, seq, score = con.execute(
+            "SELECT search_id, seq, score FROM trials WHERE status = 'disqualified'"
+        ).fetchone()
+        unscored = con.execute(
+            "SELECT count(*), count(score) FROM trials WHERE label IS NOT NULL"
+            " AND status <> 'disqualified'"
+        ).fetchone()
+        old = con.execute(
+            "SELECT count(*) FROM events WHERE type = 'TrialFailed' AND class_version = 1"
+        ).fetchone()[0]
+    assert score == GATE_MISS.score
+    assert unscored[0] > 0
+    assert unscored[1] == 0  # a failure that measured nothing has no score
+    assert old == unscored[0]  # stored as v1, read upcast: no score
+    view = DuckLineage(store, tmp / "gate-view.duckdb").view(search_id, "opt", lineage=True)
+    missed = [line for line in view.recent if line.sequence == seq]
+    assert [line.score for line in missed] == [GATE_MISS.score]
+    assert f"disqualified, loss={GATE_MISS.score:.5f}" in render_view(view, ("opt",), 9)
+
+
+def test_a_yielded_turn_is_projected_as_an_event_and_counted_on_its_search(mixed):
+    store, tmp = mixed
+    path = tmp / "yields.duckdb"
+    rebuild(store, path)
+    with connect(path, read_only=True) as con:
+        yields = con.execute("SELECT yields FROM searches ORDER BY ordinal").fetchall()
+        event = con.execute(
+            "SELECT sequence, specialist, reason FROM ev_specialist_yielded"
+        ).fetchall()
+        trials = con.execute("SELECT count(*) FROM trials WHERE idea = ''").fetchone()[0]
+    assert yields == [(0,), (1,)]
+    assert len(event) == 1
+    assert event[0][0] == 2
+    assert event[0][2] == "nothing left to try"
+    assert trials == 0  # the yield made no trial
 
 
 def test_the_search_opens_its_projections_once(tmp_path, monkeypatch):

@@ -272,6 +272,17 @@ def test_a_gate_miss_is_disqualified_with_the_mean_and_margin():
     assert outcome.evidence["margin"] == pytest.approx(-0.005)
 
 
+def test_a_gate_miss_keeps_the_score_it_measured():
+    spec = TINY_TASK.model_copy(update={"gate": Gate(metric="accuracy", threshold=0.9)})
+    report = run(seed(0, measurements={"accuracy": 0.5}), seed(1, measurements={"accuracy": 0.5}))
+    outcome = label(report, spec, scoring=(0, 1))
+    passed = label(report, TINY_TASK, scoring=(0, 1))
+    assert outcome.label is L.DISQUALIFIED
+    assert passed.label is None
+    assert outcome.score == passed.score == pytest.approx(2.5)
+    assert outcome.measurements == passed.measurements
+
+
 def test_a_valid_trial_scores_the_mean_of_its_scoring_seeds_only():
     outcome = label(run(seed(0), seed(1), seed(2)), scoring=(0, 1))
     assert outcome.label is None

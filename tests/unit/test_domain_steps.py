@@ -436,6 +436,40 @@ def test_a_failed_outcome_records_its_label_and_evidence() -> None:
     assert state.started.noise_floor is None
 
 
+def test_a_gate_miss_records_its_score_and_can_never_become_the_best() -> None:
+    """Attack: a disqualified trial's kept score must not make it a keep or the best."""
+    state = with_baseline(BASELINE_SCORE)
+    proposal_events(state, proposal(), PARENT, Checker(), Launcher())
+    tid = state.trial(1).id
+    missed = Outcome(
+        label=FailureLabel.DISQUALIFIED,
+        reason="mean accuracy 0.88 misses the gate 0.9",
+        score=0.01,  # far better than the best's 1.0
+        measurements={"accuracy": 0.88},
+        rules_version="tiny/1",
+    )
+
+    events = outcome_events(state, tid, missed, TASK)
+
+    assert kinds(events) == [t.TrialFailed]
+    assert events[0].score == 0.01  # type: ignore[attr-defined]
+    assert state.trials[tid].status is TrialStatus.FAILED
+    assert state.trials[tid].score is None  # the aggregate knows no valid score
+    assert state.best_id == state.trial(0).id
+    with pytest.raises(t.TrialFinishedError):
+        t.judge(state.trials[tid], verdict=Verdict.KEEP, rule="x", score=0.01,
+                best_before_id=None, best_before_score=None, delta=None)  # fmt: skip
+
+
+def test_a_failure_stored_before_v2_upcasts_to_no_score() -> None:
+    old = {"label": "disqualified", "reason": "r"}
+    t.TrialFailed.upcasters[1](old)
+    assert old["score"] is None
+    t.TrialFailed.upcasters[2](old)  # v3 (CPU budgets) adds the accounting method
+    assert old["accounting"] == ""
+    assert t.TrialFailed.class_version == 3
+
+
 def test_an_outcome_without_a_score_or_a_label_is_a_crash() -> None:
     state = with_baseline()
 
