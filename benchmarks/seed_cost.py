@@ -15,30 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
 from pathlib import Path
-from uuid import uuid4
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from domain.ports import RunReport  # noqa: E402
-from evaluators.evaluator import TaskEvaluator  # noqa: E402
-from runners.local import LocalRunner  # noqa: E402
-
-
-def run_seed_recipe(
-    task: str, seeds: tuple[int, ...], root: Path
-) -> tuple[TaskEvaluator, RunReport]:
-    evaluator = TaskEvaluator.open(task, root)
-    job = evaluator.make_job(
-        root / "cost", 1, True, uuid4(), 0, evaluator.seed_recipe(), seeds, seeds
-    )
-    report = LocalRunner().run(job, lambda seed, samples: None, threading.Event())
-    outcome = evaluator.classify(report, seeds)
-    if outcome.label is not None:
-        raise SystemExit(f"the seed recipe failed ({outcome.label}): {outcome.reason}")
-    return evaluator, report
+from benchmarks.noise_spread import run_seed_recipe  # noqa: E402
 
 
 def main() -> None:
@@ -47,7 +29,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        evaluator, report = run_seed_recipe(args.task, tuple(range(args.seeds)), Path(tmp))
+        seeds = tuple(range(args.seeds))
+        evaluator, report, _outcome = run_seed_recipe(args.task, seeds, Path(tmp), smoke=True)
     train, evaluate = [], []
     for seed in report.seeds:
         run, ev = seed.train, seed.eval
