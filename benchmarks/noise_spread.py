@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from domain.keep import KeepRule, measure_noise_floor  # noqa: E402
+from domain.ports import Outcome, RunReport  # noqa: E402
 from evaluators.evaluator import TaskEvaluator  # noqa: E402
 from evaluators.tasks import load  # noqa: E402
 from runners.local import LocalRunner  # noqa: E402
@@ -46,15 +47,24 @@ def scores_on(task: str, seeds: tuple[int, ...], root: Path) -> list[float]:
     for key in ("train_seconds", "eval_seconds"):
         text = re.sub(rf"^{key} = [^#\n]*", f"{key} = 3600 ", text, count=1, flags=re.M)
     toml.write_text(text)
-    evaluator = TaskEvaluator.open(str(folder), root)
+    _evaluator, _report, outcome = run_seed_recipe(str(folder), seeds, root, smoke=False)
+    return [r.score for r in outcome.per_seed if r.score is not None]
+
+
+def run_seed_recipe(
+    task: str, seeds: tuple[int, ...], root: Path, smoke: bool
+) -> tuple[TaskEvaluator, RunReport, Outcome]:
+    """The task's seed recipe on `seeds`, in one job through the real pipeline; a failed
+    seed is fatal (exits with the reason)."""
+    evaluator = TaskEvaluator.open(task, root)
     job = evaluator.make_job(
-        root / "noise", 1, False, uuid4(), 0, evaluator.seed_recipe(), seeds, seeds
+        root / "seed-recipe", 1, smoke, uuid4(), 0, evaluator.seed_recipe(), seeds, seeds
     )
     report = LocalRunner().run(job, lambda seed, samples: None, threading.Event())
     outcome = evaluator.classify(report, seeds)
     if outcome.label is not None:
         raise SystemExit(f"the seed recipe failed ({outcome.label}): {outcome.reason}")
-    return [r.score for r in outcome.per_seed if r.score is not None]
+    return evaluator, report, outcome
 
 
 def spread(

@@ -23,7 +23,7 @@ from domain.base import DomainEvent
 from domain.config import SearchConfig
 from domain.labels import FailureLabel
 from domain.ports import Outcome, Proposal, ProposalRequest, TrialJob
-from domain.task import RosterEntry
+from domain.task import DerivedBudgets, RosterEntry
 from domain.trial import ProgressSample, SeedResult
 from evaluators.preflight import static_check
 from evaluators.tasks import load
@@ -135,6 +135,7 @@ class ScriptedWorld:
         seeds: tuple[int, ...],
         scoring: tuple[int, ...],
         split: Literal["validation", "test"] = "validation",
+        derived: DerivedBudgets | None = None,
     ) -> TrialJob:
         self.recipes[trial_id] = dict(recipe)
         return TrialJob(
@@ -145,7 +146,7 @@ class ScriptedWorld:
             seeds=seeds,
             scoring_seeds=scoring,
             threads=threads,
-            budgets=self.task.budgets,
+            budgets=self.task.budgets.apply(derived),
             size_cap_bytes=self.task.size_cap_bytes,
             sandbox=True,
             run_dir="-",

@@ -147,6 +147,7 @@ def side(state: SearchState, trial_id: UUID, outcome: Outcome) -> s.FinalSide:
         "measurements": outcome.measurements,
         "rules_version": outcome.rules_version,
         "confinement": outcome.confinement,
+        "accounting": outcome.accounting,
     }
     if outcome.label is None and outcome.score is not None:
         return s.FinalSide(**common, score=outcome.score, per_seed=outcome.per_seed)

@@ -121,9 +121,14 @@ class ProcessReport(Immutable):
     """One harness-run process: a seed's training, a smoke run, or an evaluation."""
 
     rc: int | None  # negative: killed by that signal
-    timed_out: bool = False
+    timed_out: bool = False  # stopped at a cap, CPU or wall
+    stopped: Literal["", "cpu", "wall"] = ""  # which cap stopped it
     wall_s: float = 0.0
-    cpu_s: float = 0.0
+    cpu_s: float = 0.0  # the whole process tree's, live (evaluators.cpuclock)
+    clock: str = ""  # how cpu_s was accounted: the sandbox's cgroup or a /proc poll
+    runqueue_s: float = 0.0  # summed over its threads: runnable, but given no CPU
+    load_start: float = 0.0  # one-minute load average when it started and ended
+    load_end: float = 0.0
     peak_rss_mb: float = 0.0
     log_tail: str = ""
     exception: ExceptionInfo | None = None
@@ -167,6 +172,7 @@ class RunReport(Immutable):
     confinement: str = ""  # how processes and memory were limited: a cgroup or rlimits
     host: str = ""
     wall_s: float = 0.0
+    budgets: Budgets | None = None  # the job's caps (derived ones too); None: the task's
 
 
 class Outcome(Immutable):
@@ -181,6 +187,7 @@ class Outcome(Immutable):
     log_excerpt: str = ""
     rules_version: str = ""
     confinement: str = ""  # RunReport.confinement, recorded with the outcome
+    accounting: str = ""  # how the runs' CPU-seconds were counted (evaluators.cpuclock)
 
 
 ProgressCallback = Callable[[int, list[ProgressSample]], None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import singledispatch
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID, uuid5
 
 from pydantic import Field
@@ -11,7 +11,8 @@ from pydantic import Field
 from domain.base import DomainError, DomainEvent, Immutable, JSONValue
 from domain.keep import KeepRule, NoiseFloor, PairedTest
 from domain.labels import FailureLabel, FinishReason
-from domain.trial import RunFacts, SeedResult
+from domain.task import DerivedBudgets
+from domain.trial import RunFacts, SeedResult, clock_before_cpu_budgets
 
 SEARCH_NAMESPACE = UUID("5b8f3a8e-6d1c-5f2e-9a57-2c1f0e7b4d10")
 
@@ -40,6 +41,7 @@ class Search(Immutable):
     metric: str
     lower_is_better: bool
     noise_floor: NoiseFloor | None = None
+    derived_budgets: DerivedBudgets | None = None  # the caps the baseline derived, if any
     finished: FinishReason | None = None
     final_test: FinalStatus | Literal["launched"] | None = None
     final_plan: FinalPlan | None = None
@@ -70,9 +72,21 @@ class SearchStarted(DomainEvent):
     environment: dict[str, str]  # python, torch, threads, platform, ...
 
 
+def _no_derived_budgets(state: dict[str, Any]) -> None:
+    """Before 2026-12-05 every cap was absolute: none was derived from the baseline."""
+    state["budgets"] = None
+
+
 class NoiseFloorMeasured(DomainEvent):
+    """What the baseline measured: the noise model and, for a task with caps relative to
+    the machine (`seed_multiple`), the seed recipe's CPU cost and the caps it gives."""
+
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Any]] = {1: _no_derived_budgets}
+
     baseline_trial_id: UUID
     noise: NoiseFloor
+    budgets: DerivedBudgets | None
 
 
 class SearchResumed(DomainEvent):
@@ -121,11 +135,15 @@ class FinalSide(Immutable):
     log_excerpt: str = ""
     rules_version: str = ""
     confinement: str = ""
+    accounting: str = ""  # as on TrialScored (v2 of FinalTested on)
 
 
 class FinalTestLaunched(RunFacts):
     """The final test's two runs, on the same fresh `seeds`, scored on the test split: the
     best kept recipe (`recipe_sha256`) and the seed recipe (`seed_recipe_sha256`)."""
+
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Any]] = {1: clock_before_cpu_budgets}
 
     ending: FinishReason  # the ending that called for it
     split: str
@@ -134,12 +152,22 @@ class FinalTestLaunched(RunFacts):
     seed_recipe_sha256: str
 
 
+def _sides_without_accounting(state: dict[str, Any]) -> None:
+    """Before 2026-12-05 no CPU clock ran beside a run: its sides name no method."""
+    for side in ("best", "seed_recipe"):
+        if state.get(side) is not None:
+            state[side]["accounting"] = ""
+
+
 class FinalTested(DomainEvent):
     """The final test's result. `differences`, `delta` and `interval` are the best minus
     the seed recipe in the metric's units (negative is better when lower is better);
     `test` holds every number of the paired test, its candidate the best kept recipe and
     its reference ("best") the seed recipe. held, not_held and undecided ran both sides;
     no_keep and skipped ran nothing, and `reason` says why."""
+
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Any]] = {1: _sides_without_accounting}
 
     status: FinalStatus
     held: bool
@@ -219,11 +247,13 @@ def _next(search: Search, action: str) -> dict[str, Any]:
     return {"originator_id": search.id, "originator_version": search.version + 1}
 
 
-def measure_noise_floor(search: Search, baseline: UUID, noise: NoiseFloor) -> NoiseFloorMeasured:
+def measure_noise_floor(
+    search: Search, baseline: UUID, noise: NoiseFloor, budgets: DerivedBudgets | None = None
+) -> NoiseFloorMeasured:
     fields = _next(search, "measure the noise floor")
     if search.noise_floor is not None:
         raise NoiseFloorKnownError(f"search {search.id}: the noise floor is measured once")
-    return NoiseFloorMeasured(**fields, baseline_trial_id=baseline, noise=noise)
+    return NoiseFloorMeasured(**fields, baseline_trial_id=baseline, noise=noise, budgets=budgets)
 
 
 def resume(search: Search, **fields: Any) -> SearchResumed:
@@ -289,7 +319,7 @@ def _advance(search: Search | None, event: DomainEvent, **changes: Any) -> Searc
 
 @mutate.register
 def _(event: NoiseFloorMeasured, search: Search | None) -> Search:
-    return _advance(search, event, noise_floor=event.noise)
+    return _advance(search, event, noise_floor=event.noise, derived_budgets=event.budgets)
 
 
 @mutate.register

@@ -193,6 +193,7 @@ def outcome_events(
                 measurements=outcome.measurements,
                 rules_version=outcome.rules_version,
                 confinement=outcome.confinement,
+                accounting=outcome.accounting,
                 score=outcome.score,
             ),
             out,
@@ -210,6 +211,7 @@ def outcome_events(
             per_seed=outcome.per_seed,
             rules_version=outcome.rules_version,
             confinement=outcome.confinement,
+            accounting=outcome.accounting,
         ),
         out,
     )
@@ -237,18 +239,29 @@ def _noise_floor(
         task.seed_cap,
         [r.per_example for r in scored],
     )
-    return s.measure_noise_floor(state.started, trial_id, noise)
+    derived = task.budgets.derive(*_seed_costs(scored))
+    return s.measure_noise_floor(state.started, trial_id, noise, derived)
+
+
+def _seed_costs(results: list[t.SeedResult]) -> tuple[list[float], list[float]]:
+    """Training and evaluation CPU-seconds of each seed the harness measured."""
+    train = [r.measurements["cpu_s"] for r in results if "cpu_s" in r.measurements]
+    evaluate = [r.measurements["eval_cpu_s"] for r in results if "eval_cpu_s" in r.measurements]
+    return train, evaluate
 
 
 def launch_facts(job: TrialJob) -> dict[str, Any]:
     """What a job fixes about a run: seeds, threads, budgets, sandbox and recipe."""
-    budgets = job.budgets.model_dump()
+    # Under the wall clock there is no backstop: the cap is the wall time itself.
+    unused = {"clock"} if job.budgets.clock == "cpu" else {"clock", "wall_backstop"}
+    budgets = job.budgets.model_dump(exclude=unused, exclude_none=True)
     if job.size_cap_bytes is not None:
         budgets["size_cap_bytes"] = float(job.size_cap_bytes)
     return {
         "seeds": job.seeds,
         "threads": job.threads,
         "budgets": budgets,
+        "clock": job.budgets.clock,
         "sandbox": "bwrap" if job.sandbox else "none (--unsafe-no-sandbox)",
         "recipe_sha256": recipe_sha256(job.recipe),
         "deterministic": job.threads == 1,

@@ -8,7 +8,8 @@ sandbox; prepare and evaluate are the task's trusted code.
 
 from __future__ import annotations
 
-from typing import Literal
+from statistics import fmean
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -31,13 +32,69 @@ class Metric(Immutable):
         return self.direction == "minimize"
 
 
+class DerivedBudgets(Immutable):
+    """Caps derived on this machine from the seed recipe's measured cost (recorded with
+    the noise model, so a resume or replay runs under the same caps)."""
+
+    seed_multiple: float
+    seed_train_cpu_s: float  # mean training CPU-seconds over the baseline's seeds
+    seed_eval_cpu_s: float  # mean evaluation CPU-seconds over them
+    train_seconds: float
+    eval_seconds: float
+
+
 class Budgets(Immutable):
-    """Harness-enforced caps in seconds; a step may straddle the cap by `tolerance`."""
+    """Harness-enforced caps; a step may straddle the cap by `tolerance`.
+
+    clock "cpu" (the default): the caps are CPU-seconds of the run's whole process tree,
+    counted live, so they mean the same on a busy machine; wall time is only a backstop
+    at `wall_backstop` times the cap. clock "wall": the caps are wall seconds (the
+    upstream GPU adapters, where a GPU is not shared)."""
 
     train_seconds: float = Field(gt=0)
     eval_seconds: float = Field(gt=0)
     smoke_seconds: float = Field(default=60, gt=0)
     tolerance_seconds: float = Field(default=0, ge=0)
+    clock: Literal["cpu", "wall"] = "cpu"
+    wall_backstop: float = Field(default=3.0, ge=1)
+    # Caps relative to the machine: train and eval caps = this multiple of the seed
+    # recipe's mean CPU-seconds, measured by the baseline (train_seconds and eval_seconds
+    # then cap the baseline's own runs). None: the absolute caps hold throughout.
+    seed_multiple: float | None = Field(default=None, gt=1)
+
+    @model_validator(mode="after")
+    def _relative_caps_count_cpu(self) -> Budgets:
+        if self.seed_multiple is not None and self.clock != "cpu":
+            raise ValueError('seed_multiple measures the seed in CPU-seconds: needs clock "cpu"')
+        return self
+
+    def derive(self, train_cpu_s: list[float], eval_cpu_s: list[float]) -> DerivedBudgets | None:
+        """The caps for this machine from the baseline's seeds (None: absolute caps)."""
+        if self.seed_multiple is None or not train_cpu_s or not eval_cpu_s:
+            return None
+        train, evaluate = fmean(train_cpu_s), fmean(eval_cpu_s)
+        return DerivedBudgets(
+            seed_multiple=self.seed_multiple,
+            seed_train_cpu_s=round(train, 3),
+            seed_eval_cpu_s=round(evaluate, 3),
+            train_seconds=round(self.seed_multiple * train, 1),
+            eval_seconds=round(self.seed_multiple * evaluate, 1),
+        )
+
+    def apply(self, derived: DerivedBudgets | None) -> Budgets:
+        """The budgets a trial runs under once the baseline derived its caps."""
+        if derived is None:
+            return self
+        caps = {"train_seconds": derived.train_seconds, "eval_seconds": derived.eval_seconds}
+        return self.model_copy(update=caps)
+
+    def wall_cap(self, cap: float) -> float:
+        """The wall seconds a run with this cap may take before the backstop ends it."""
+        return cap * self.wall_backstop if self.clock == "cpu" else cap
+
+    def cpu_cap(self, cap: float) -> float | None:
+        """The CPU-seconds past which a run is stopped; None under the wall clock."""
+        return cap if self.clock == "cpu" else None
 
 
 class Gate(Immutable):
@@ -110,7 +167,7 @@ class Limits(Immutable):
     memory_mb: int = 4096  # everything in RAM, private /tmp and /dev/shm included
     processes: int = 256
     file_mb: int = 256
-    cpu_seconds_factor: float = 4.0  # RLIMIT_CPU = factor * wall cap * threads
+    cpu_seconds_factor: float = 4.0  # RLIMIT_CPU per process = factor * cap * threads
     tmpfs_mb: int = Field(default=256, ge=2)  # /tmp and /dev/shm, half each, in memory_mb
     work_dir_mb: int | None = None  # MiB the work dir may hold; None: 2 * file_mb
     work_dir_files: int = 10_000  # entries (files, folders, links) the work dir may hold
@@ -233,3 +290,10 @@ class TaskSpec(Immutable):
 
 def _names_test(commands: Commands, name: str) -> bool:
     return any("{test}" in part for part in getattr(commands, name))
+
+
+def recorded_task(raw: dict[str, Any]) -> TaskSpec:
+    """A task's rules as a search recorded them: rules recorded before CPU budgets
+    (2026-12-05) name no clock, and ran on the wall clock."""
+    budgets = {"clock": "wall", **raw.get("budgets", {})}
+    return TaskSpec.model_validate({**raw, "budgets": budgets})

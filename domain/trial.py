@@ -95,6 +95,11 @@ def _launched_v1_to_v2(state: dict[str, Any]) -> None:
     state["deterministic"] = state["threads"] == 1
 
 
+def clock_before_cpu_budgets(state: dict[str, Any]) -> None:
+    """Before rules with CPU budgets (2026-12-05) every cap was in wall seconds."""
+    state["clock"] = "wall"
+
+
 class RunFacts(DomainEvent):
     """What a job fixes about a run: where, on which seeds, with what threads, budgets,
     sandbox, rules and recipe. Shared by a trial's launch and its extensions."""
@@ -103,7 +108,8 @@ class RunFacts(DomainEvent):
     host: str
     seeds: tuple[int, ...]
     threads: int
-    budgets: dict[str, float]  # train_s, eval_s, smoke_s, size_cap_bytes
+    budgets: dict[str, float]  # train_s, eval_s, smoke_s, wall_backstop, size_cap_bytes
+    clock: str  # "cpu": the caps are CPU-seconds of the run's tree; "wall": wall seconds
     sandbox: str  # "bwrap" or "none (--unsafe-no-sandbox)"
     rules_version: str
     recipe_sha256: str
@@ -111,13 +117,16 @@ class RunFacts(DomainEvent):
 
 
 class TrialLaunched(RunFacts):
-    class_version: ClassVar[int] = 2
-    upcasters: ClassVar[dict[int, Any]] = {1: _launched_v1_to_v2}
+    class_version: ClassVar[int] = 3
+    upcasters: ClassVar[dict[int, Any]] = {1: _launched_v1_to_v2, 2: clock_before_cpu_budgets}
 
 
 class TrialExtended(RunFacts):
     """Racing: the decision is still open after a look, so the same recipe runs again on
     `seeds` alone. `test` holds the look that left it open."""
+
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Any]] = {1: clock_before_cpu_budgets}
 
     test: PairedTest
 
@@ -127,7 +136,15 @@ class TrainingProgressed(DomainEvent):
     samples: tuple[ProgressSample, ...]
 
 
+def _no_accounting(state: dict[str, Any]) -> None:
+    """Before 2026-12-05 no CPU clock ran beside a trial: its cpu_s is rusage's."""
+    state["accounting"] = ""
+
+
 class TrialScored(DomainEvent):
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Any]] = {1: _no_accounting}
+
     metric: str
     lower_is_better: bool
     score: float
@@ -135,6 +152,7 @@ class TrialScored(DomainEvent):
     per_seed: tuple[SeedResult, ...] = ()
     rules_version: str
     confinement: str = ""  # how processes and memory were limited (2026-12-04 on)
+    accounting: str = ""  # how its CPU-seconds were counted: the sandbox cgroup or /proc
 
 
 def _failed_v1_to_v2(state: dict[str, Any]) -> None:
@@ -144,8 +162,8 @@ def _failed_v1_to_v2(state: dict[str, Any]) -> None:
 
 
 class TrialFailed(DomainEvent):
-    class_version: ClassVar[int] = 2
-    upcasters: ClassVar[dict[int, Any]] = {1: _failed_v1_to_v2}
+    class_version: ClassVar[int] = 3
+    upcasters: ClassVar[dict[int, Any]] = {1: _failed_v1_to_v2, 2: _no_accounting}
 
     label: FailureLabel
     reason: str  # one line a person can read
@@ -155,6 +173,7 @@ class TrialFailed(DomainEvent):
     rules_version: str = ""
     confinement: str = ""  # as in TrialScored; empty before launch
     score: float | None = None  # v2: measured, then disqualified (a gate miss); else None
+    accounting: str = ""  # v3: as in TrialScored; empty before launch
 
 
 def _judged_v1_to_v2(state: dict[str, Any]) -> None:

@@ -12,8 +12,9 @@ cgroup v1 with writable pids and memory hierarchies; otherwise none, and the san
 relies on rlimits alone. AUTORECIPE_CGROUPS=off forces the fallback (and its tests).
 The method in use is recorded with each trial (`describe`).
 
-Issue 13 will read the tree's CPU time here: v2 keeps it in cpu.stat (usage_usec) of
-the same folder; on v1 a Group would also join the cpuacct hierarchy (cpuacct.usage).
+The tree's CPU time is read here too (evaluators.cpuclock): v2 keeps it in cpu.stat
+(usage_usec) of the same folder; on v1 a group also joins a writable cpuacct hierarchy
+(cpuacct.usage) where there is one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from domain.task import Limits
 
 CONTROLLERS = ("pids", "memory")
+OPTIONAL_V1 = ("cpuacct",)  # CPU accounting: joined where writable, else /proc is polled
 PREFIX = "autorecipe-"
 STALE_S = 60.0  # an empty group this old is a leftover; younger ones may be starting
 REMOVE_WAIT_S = 10.0
@@ -64,6 +66,7 @@ class Group:
 
     def __init__(self, layout: Layout, limits: Limits) -> None:
         name = f"{PREFIX}{os.getpid()}-{next(_counter)}"
+        self.version = layout.version
         self.by_controller = {c: parent / name for c, parent in layout.parents.items()}
         self.dirs = sorted(set(self.by_controller.values()))  # one folder on v2
         self.procs_fds: list[int] = []
@@ -77,6 +80,15 @@ class Group:
         except OSError:
             self.remove()
             raise
+
+    @property
+    def cpu_usage(self) -> Path | None:
+        """The file holding the group's CPU time, if this layout has one."""
+        if "cpuacct" in self.by_controller:
+            return self.by_controller["cpuacct"] / "cpuacct.usage"
+        if self.version == 2:  # one folder, where cpu.stat is always kept
+            return self.dirs[0] / "cpu.stat"
+        return None
 
     def enter(self) -> None:
         """Run in the child between fork and exec: "0" moves the writing process."""
@@ -186,12 +198,12 @@ def _v2(mounts: list[tuple[str, str, str, set[str]]], ours: dict[str, str]) -> L
 def _v1(mounts: list[tuple[str, str, str, set[str]]], ours: dict[str, str]) -> Layout | None:
     parents: dict[str, Path] = {}
     for fstype, mount, root, options in mounts:
-        for name in CONTROLLERS:
+        for name in CONTROLLERS + OPTIONAL_V1:
             if fstype == "cgroup" and name in options and name in ours and name not in parents:
                 folder = _folder(mount, root, ours[name])
                 if folder is not None and _can_make(folder):
                     parents[name] = folder
-    return Layout(1, parents) if set(parents) == set(CONTROLLERS) else None
+    return Layout(1, parents) if set(CONTROLLERS) <= set(parents) else None
 
 
 def _can_make(parent: Path) -> bool:

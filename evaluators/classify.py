@@ -10,6 +10,8 @@ Priority (as in the paper's classifier, with our preflight and infrastructure ro
     artifact rule (links, folders, devices, names)             -> disqualified
  4. preflight: syntax, imports, surfaces or smoke run failed   -> preflight_crash
  then for each seed, in the order they ran:
+ 4b. training or evaluation stopped at the wall backstop while
+    other work starved it (evaluators/overrun.py)              -> harness_abort
  5. evaluation killed at its cap                               -> eval_budget_overrun
  6. training killed at its cap, or longer than cap + tolerance -> train_budget_overrun
  7. evaluation longer than its cap, or an overrun that the
@@ -26,7 +28,10 @@ Priority (as in the paper's classifier, with our preflight and infrastructure ro
 13. the gate's mean over seeds misses its threshold            -> disqualified
 14. otherwise VALID: the score is the mean over scoring seeds.
 
-Every number comes from the harness, never from the recipe's own output. The artifact
+Caps and "longer" are on the task's clock: CPU-seconds of the run's whole process tree
+by default, wall seconds under clock "wall" (evaluators/overrun.py says how a stop at
+the wall backstop is told apart). Every number comes from the harness, never from the
+recipe's own output. The artifact
 rules are evaluators/artifact.py's; the work-dir caps evaluators/guard.py's.
 """
 
@@ -50,11 +55,14 @@ from domain.ports import (
 from domain.stats import blocks_of
 from domain.task import TaskSpec
 from domain.trial import SeedResult
+from evaluators.overrun import fail, overrun, starved_failure, used
 
 L = FailureLabel
 
 
 def classify(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]) -> Outcome:
+    if report.budgets is not None:  # the caps the job ran under: derived ones included
+        spec = spec.model_copy(update={"budgets": report.budgets})
     measurements = resource_totals(report)
     outcome = _first_failure(report, spec) or _aggregate(report, spec, scoring_seeds)
     return outcome.model_copy(
@@ -65,17 +73,14 @@ def classify(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]) 
             },  # harness totals win
             "rules_version": spec.rules_version,
             "confinement": report.confinement,
+            "accounting": _accounting(report),
         }
     )
 
 
-def _fail(label: FailureLabel, reason: str, excerpt: str = "", **evidence: Any) -> Outcome:
-    return Outcome(label=label, reason=reason, evidence=evidence, log_excerpt=excerpt[-1500:])
-
-
 def _first_failure(report: RunReport, spec: TaskSpec) -> Outcome | None:
     if report.abort:
-        return _fail(L.HARNESS_ABORT, report.abort, fault=report.abort)
+        return fail(L.HARNESS_ABORT, report.abort, fault=report.abort)
     pre = report.preflight
     if not pre.ok:
         return _preflight_failure(report, spec)
@@ -91,7 +96,7 @@ def _preflight_failure(report: RunReport, spec: TaskSpec) -> Outcome:
     smoke = pre.smoke
     excerpt = smoke.log_tail if smoke else ""
     if pre.stage == "project":
-        return _fail(
+        return fail(
             L.SIZE_BLOCKED,
             pre.reason,
             excerpt,
@@ -106,11 +111,11 @@ def _preflight_failure(report: RunReport, spec: TaskSpec) -> Outcome:
     evidence: dict[str, Any] = {"stage": pre.stage}
     if smoke and smoke.exception:
         evidence["exception"] = smoke.exception.model_dump()
-    return _fail(L.PREFLIGHT_CRASH, pre.reason, excerpt, **evidence)
+    return fail(L.PREFLIGHT_CRASH, pre.reason, excerpt, **evidence)
 
 
 def _breach_failure(breach: LimitBreach, excerpt: str, **evidence: Any) -> Outcome:
-    return _fail(
+    return fail(
         L.SIZE_BLOCKED,
         breach.reason,
         excerpt,
@@ -124,38 +129,29 @@ def _breach_failure(breach: LimitBreach, excerpt: str, **evidence: Any) -> Outco
 def _refusal_failure(refused: ArtifactRefusal, **evidence: Any) -> Outcome:
     """Over the file-count cap is a size rule; anything but plain files is illegal."""
     label = L.SIZE_BLOCKED if refused.rule == "files" else L.DISQUALIFIED
-    return _fail(label, refused.reason, rule=refused.rule, names=list(refused.names), **evidence)
+    return fail(label, refused.reason, rule=refused.rule, names=list(refused.names), **evidence)
 
 
 def _seed_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
     train, ev, budgets = seed.train, seed.eval, spec.budgets
-    train_cap = budgets.train_seconds + budgets.tolerance_seconds
+    found = starved_failure(train, budgets, "training")
+    if found is None and ev is not None:
+        found = starved_failure(ev.process, budgets, "evaluation")
+    if found is not None:
+        return found
     if ev is not None and ev.process.timed_out:
-        return _fail(
-            L.EVAL_BUDGET_OVERRUN,
-            f"evaluation killed at its {budgets.eval_seconds:g} s cap",
-            ev.process.log_tail,
-            eval_s=ev.process.wall_s,
-            cap_s=budgets.eval_seconds,
+        return overrun(
+            L.EVAL_BUDGET_OVERRUN, "evaluation", ev.process, budgets.eval_seconds, budgets
         )
-    if train.timed_out or train.wall_s > train_cap:
-        return _fail(
-            L.TRAIN_BUDGET_OVERRUN,
-            f"training took {train.wall_s:.1f} s, over the {budgets.train_seconds:g} s cap",
-            train.log_tail,
-            train_s=train.wall_s,
-            cap_s=budgets.train_seconds,
-        )
-    if ev is not None and ev.process.wall_s > budgets.eval_seconds:
-        return _fail(
-            L.EVAL_BUDGET_OVERRUN,
-            f"evaluation took {ev.process.wall_s:.1f} s, over the {budgets.eval_seconds:g} s cap",
-            ev.process.log_tail,
-            eval_s=ev.process.wall_s,
-            cap_s=budgets.eval_seconds,
+    train_cap = budgets.train_seconds + budgets.tolerance_seconds
+    if train.timed_out or used(train, budgets) > train_cap:
+        return overrun(L.TRAIN_BUDGET_OVERRUN, "training", train, budgets.train_seconds, budgets)
+    if ev is not None and used(ev.process, budgets) > budgets.eval_seconds:
+        return overrun(
+            L.EVAL_BUDGET_OVERRUN, "evaluation", ev.process, budgets.eval_seconds, budgets
         )
     if ev is not None and ev.label is not None:  # an overrun the task's own phase clocks saw
-        return _fail(ev.label, ev.error or str(ev.label), ev.process.log_tail, source="evaluator")
+        return fail(ev.label, ev.error or str(ev.label), ev.process.log_tail, source="evaluator")
     found = _size_failure(seed, spec) or _crash_failure(seed)
     if found is None and seed.artifact_refused is not None:
         found = _refusal_failure(seed.artifact_refused)
@@ -179,7 +175,7 @@ def _size_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
     if refused is not None and refused.rule == "files":
         return _refusal_failure(refused)
     if _hit_file_limit(seed.train):
-        return _fail(
+        return fail(
             L.SIZE_BLOCKED,
             f"wrote a file over the {spec.sandbox.limits.file_mb} MB file-size limit",
             seed.train.log_tail,
@@ -188,7 +184,7 @@ def _size_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
         )
     cap, size = spec.size_cap_bytes, seed.artifact_bytes
     if cap is not None and size is not None and size > cap:
-        return _fail(
+        return fail(
             L.SIZE_BLOCKED,
             f"artifact {size:,} B over the {cap:,} B cap by {size - cap:,} B",
             "",
@@ -204,7 +200,7 @@ def _crash_failure(seed: SeedReport) -> Outcome | None:
     train = seed.train
     if train.rc == 0:
         return None
-    return _fail(
+    return fail(
         L.CRASH,
         "training " + describe_exit(train),
         train.log_tail,
@@ -215,7 +211,7 @@ def _crash_failure(seed: SeedReport) -> Outcome | None:
 
 def _eval_failure(ev: EvalReport, needs_score: bool) -> Outcome | None:
     if ev.illegal:
-        return _fail(
+        return fail(
             L.DISQUALIFIED,
             f"illegal model: {ev.illegal}",
             ev.process.log_tail,
@@ -223,9 +219,9 @@ def _eval_failure(ev: EvalReport, needs_score: bool) -> Outcome | None:
         )
     if ev.process.rc != 0 or ev.error:
         why = ev.error or "evaluation " + describe_exit(ev.process)
-        return _fail(L.CRASH, why, ev.process.log_tail, rc=ev.process.rc, stage="evaluate")
+        return fail(L.CRASH, why, ev.process.log_tail, rc=ev.process.rc, stage="evaluate")
     if needs_score and (ev.score is None or not math.isfinite(ev.score)):
-        return _fail(
+        return fail(
             L.CRASH,
             f"no finite score (got {ev.score})",
             ev.process.log_tail,
@@ -251,7 +247,7 @@ def _aggregate(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]
     results = [_seed_result(s, scoring_seeds, spec) for s in report.seeds]
     scored = [r for r in results if r.scoring and r.score is not None]
     if len(scored) < len(scoring_seeds):
-        return _fail(
+        return fail(
             L.CRASH,
             f"only {len(scored)} of {len(scoring_seeds)} seeds finished",
             seeds_done=len(scored),
@@ -262,10 +258,10 @@ def _aggregate(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]
     if gate is not None:
         values = [r.measurements.get(gate.metric) for r in scored]
         if any(v is None for v in values):
-            return _fail(L.CRASH, f"the evaluator reported no {gate.metric}")
+            return fail(L.CRASH, f"the evaluator reported no {gate.metric}")
         mean = statistics.fmean(v for v in values if v is not None)
         if not gate.passes(mean):
-            missed = _fail(
+            missed = fail(
                 L.DISQUALIFIED,
                 f"mean {gate.metric} {mean:.5f} misses the gate {gate.threshold:g}",
                 gate_metric=gate.metric,
@@ -291,9 +287,10 @@ def _seed_result(seed: SeedReport, scoring_seeds: tuple[int, ...], spec: TaskSpe
     if ev is not None:
         measured.update(ev.measurements)
         measured["eval_s"] = ev.process.wall_s
+        measured["eval_cpu_s"] = ev.process.cpu_s
     score = ev.score if ev else None
     if spec.metric.source == "train_seconds" and ev is not None:
-        score = seed.train.wall_s  # timed by the harness, never by the recipe
+        score = used(seed.train, spec.budgets)  # the harness's clock, never the recipe's
     return SeedResult(
         seed=seed.seed,
         score=score,
@@ -310,17 +307,30 @@ def _means(results: list[SeedResult]) -> dict[str, float]:
     }
 
 
+def _processes(report: RunReport) -> list[ProcessReport]:
+    """Every process the harness ran for the trial, in the order they ran."""
+    smoke = [report.preflight.smoke] if report.preflight.smoke else []
+    runs = [p for s in report.seeds for p in (s.train, s.eval.process if s.eval else None) if p]
+    return smoke + runs
+
+
+def _accounting(report: RunReport) -> str:
+    return next((p.clock for p in _processes(report) if p.clock), "")
+
+
 def resource_totals(report: RunReport) -> dict[str, float]:
-    """CPU seconds, peak RSS, wall time and the largest artifact, over every process."""
-    processes = [s.train for s in report.seeds] + [s.eval.process for s in report.seeds if s.eval]
-    if report.preflight.smoke:
-        processes.append(report.preflight.smoke)
+    """CPU seconds, peak RSS, wall time, the largest artifact and the load average when
+    the first process started and the last ended, over every process."""
+    processes = _processes(report)
     sizes = [s.artifact_bytes for s in report.seeds if s.artifact_bytes is not None]
     totals = {
         "cpu_s": sum(p.cpu_s for p in processes),
         "peak_rss_mb": max((p.peak_rss_mb for p in processes), default=0.0),
         "wall_s": report.wall_s,
     }
+    if processes:
+        totals["load_start"] = processes[0].load_start
+        totals["load_end"] = processes[-1].load_end
     if sizes:
         totals["artifact_bytes"] = float(max(sizes))
     return totals

@@ -20,6 +20,7 @@ from evaluators.process import run_measured
 from evaluators.sandbox import SandboxSpec
 
 TRUSTED_LIMITS = Limits(memory_mb=65536, processes=4096, file_mb=4096)
+GRACE_S = 5  # past the eval cap before the command is stopped (its own numbers say more)
 
 
 def run_eval(job: TrialJob, paths: staging.TrialPaths, seed: int, argv: list[str]) -> EvalReport:
@@ -34,7 +35,8 @@ def run_eval(job: TrialJob, paths: staging.TrialPaths, seed: int, argv: list[str
             SandboxSpec(work_dir=scratch, enabled=False, trusted=True, limits=TRUSTED_LIMITS),
             env={**staging.trusted_env(job.threads), "TMPDIR": str(scratch)},
             cwd=Path(job.task_dir),
-            timeout_s=job.budgets.eval_seconds + 5,
+            timeout_s=job.budgets.wall_cap(job.budgets.eval_seconds + GRACE_S),
+            cpu_cap_s=job.budgets.cpu_cap(job.budgets.eval_seconds + GRACE_S),
             log_path=paths.logs / f"eval-{seed}.log",
             on_stdout_line=lines.append,
         )

@@ -8,8 +8,8 @@ from typing import Any, Literal
 from uuid import UUID
 
 from domain.ports import Outcome, RunReport, TrialJob
-from domain.task import RosterEntry
-from evaluators import classify, preflight, staging
+from domain.task import DerivedBudgets, RosterEntry
+from evaluators import classify, cpuclock, evaluation, overrun, preflight, staging
 from evaluators.sandbox import bwrap_problem
 from evaluators.tasks import Task, load
 
@@ -45,6 +45,12 @@ class TaskEvaluator:
                     f"cannot sandbox agent-written code: {problem}. Install bubblewrap"
                     " (apt-get install bubblewrap) or pass --unsafe-no-sandbox"
                 )
+        problem = cpuclock.problem() if task.spec.budgets.clock == "cpu" else None
+        if problem:
+            raise SandboxUnavailableError(
+                f"cannot enforce CPU-second budgets: {problem}. Run where /proc is mounted"
+                ' or give the task clock = "wall" in [budgets]'
+            )
         evaluator = cls(task, runs_root, sandbox)
         staging.ensure_data(evaluator.task_obj, runs_root / "data")
         return evaluator
@@ -78,13 +84,16 @@ class TaskEvaluator:
         seeds: tuple[int, ...],
         scoring_seeds: tuple[int, ...],
         split: Literal["validation", "test"] = "validation",
+        derived: DerivedBudgets | None = None,
     ) -> TrialJob:
         """A trial's job, scored on the validation split; or (split "test") one side of
         the final test, scored on the test split, in a run dir of its own."""
         if split == "test" and self.task.test is None:
             raise ValueError(f"{self.task.name} declares no test split")
-        budgets = self.task.budgets
-        per_seed = budgets.train_seconds + budgets.tolerance_seconds + budgets.eval_seconds + 10
+        budgets = self.task.budgets.apply(derived)
+        train = budgets.wall_cap(budgets.train_seconds + budgets.tolerance_seconds)
+        evaluate = budgets.wall_cap(budgets.eval_seconds + evaluation.GRACE_S)
+        per_seed = overrun.STARVED_RERUNS * train + evaluate + 10
         folder = "test" if split == "test" else "trial"
         return self.job(
             trial_id=trial_id,
@@ -100,7 +109,7 @@ class TaskEvaluator:
             data_dir=str(self.data_dir),
             heldout_dir=str(self.test_dir if split == "test" else self.heldout_dir),
             smoke=smoke,
-            backstop_seconds=budgets.smoke_seconds + 60 + per_seed * len(seeds),
+            backstop_seconds=budgets.wall_cap(budgets.smoke_seconds) + 60 + per_seed * len(seeds),
             split=split,
         )
 

@@ -1,10 +1,12 @@
 """Run one process through the sandbox and measure it ourselves: time, CPU, memory.
 
-Every number comes from this process (a monotonic clock and the kernel's rusage for
-the reaped tree), never from the child. Output streams to the log file as it comes,
-up to LOG_HEAD_BYTES; past that only the last LOG_TAIL_BYTES are kept (in memory) and
-written at the end after a line saying how much was left out, so a log holds at most
-8 MiB plus that line, whatever the child prints.
+Every number comes from this process (a monotonic clock, the live CPU clock of the
+whole process tree in evaluators.cpuclock, the kernel's rusage for the reaped tree),
+never from the child. A run is stopped past its CPU cap, or past its wall cap (with a
+CPU cap, the wall cap is only a backstop); `stopped` says which. Output streams to the
+log file as it comes, up to LOG_HEAD_BYTES; past that only the last LOG_TAIL_BYTES are
+kept (in memory) and written at the end after a line saying how much was left out, so a
+log holds at most 8 MiB plus that line, whatever the child prints.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from domain.ports import ExceptionInfo, LimitBreach, ProcessReport
-from evaluators import sandbox
+from evaluators import cpuclock, sandbox
 from evaluators.sandbox import Sandboxed, SandboxSpec
 
 CHUNK_BYTES = 1 << 16
@@ -51,13 +53,16 @@ def run_measured(
     log_path: Path,
     on_stdout_line: LineCallback | None = None,
     stdin_data: bytes | None = None,
+    cpu_cap_s: float | None = None,
 ) -> ProcessReport:
-    """Run `argv` under `spec`, killed after `timeout_s` wall seconds; log its output.
+    """Run `argv` under `spec`, stopped past `cpu_cap_s` CPU-seconds of its whole tree
+    (if given) or `timeout_s` wall seconds; log its output.
 
     Raises SandboxStartError if the sandbox itself could not be set up.
     """
     stdin = subprocess.DEVNULL if stdin_data is None else subprocess.PIPE
     with log_path.open("ab") as log:  # opened first: a bad path starts nothing
+        load_start = cpuclock.load()
         started = time.monotonic()
         proc = sandbox.popen(
             argv, spec, env=env, cwd=cwd, stdin=stdin,
@@ -65,8 +70,9 @@ def run_measured(
         )  # fmt: skip
         output = _Output(log, on_stdout_line)
         child = _Child(proc, output, stdin_data or b"")
+        meter = cpuclock.TreeMeter(proc.pid, proc.cpu_usage)
         try:
-            status, usage, timed_out = child.supervise(started + timeout_s)
+            status, usage, stopped = child.supervise(meter, started, timeout_s, cpu_cap_s)
             wall_s = time.monotonic() - started
             child.drain()
         finally:
@@ -75,7 +81,16 @@ def run_measured(
             output.write(f"\nautorecipe: stopped: {proc.breach.reason}\n".encode(), stdout=False)
         output.close()
     rc = _exit_code(status, spec)
-    return _report(rc, timed_out, wall_s, usage, output.tail_text(), proc.breach)
+    report = _report(rc, stopped, wall_s, usage, output.tail_text(), proc.breach)
+    return report.model_copy(
+        update={
+            "cpu_s": meter.settle(usage),
+            "clock": meter.method,
+            "runqueue_s": meter.runqueue_s,
+            "load_start": load_start,
+            "load_end": cpuclock.load(),
+        }
+    )
 
 
 def parse_exception(log_text: str) -> ExceptionInfo | None:
@@ -200,22 +215,31 @@ class _Child:
         self.exited = False
         self.reaped = False
 
-    def supervise(self, deadline: float) -> tuple[int, resource.struct_rusage, bool]:
-        """Pump the pipes until the process exits (killed at the deadline); reap it."""
-        timed_out = False
+    def supervise(
+        self, meter: cpuclock.TreeMeter, started: float, wall_cap: float, cpu_cap: float | None
+    ) -> tuple[int, resource.struct_rusage, str]:
+        """Pump the pipes until the process exits, stopped past a cap; reap it.
+
+        Returns the wait status, the reaped tree's rusage and the cap that stopped it
+        ("cpu", "wall" or "" for none)."""
+        stopped, stopped_at, next_read = "", 0.0, started
         while not self.exited:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 and not timed_out:
-                self._kill_at_cap()
-                timed_out = True
-            elif remaining < -GRACE_S:
+            now = time.monotonic()
+            if not stopped and now >= next_read:  # a /proc scan: not on every chunk
+                next_read = now + POLL_S
+                stopped = _past_cap(meter.read(), cpu_cap, now - started, wall_cap)
+                if stopped:
+                    self._kill_at_cap()
+                    stopped_at = now
+            elif stopped and now - stopped_at > GRACE_S:
                 sandbox.kill(self.proc)
-            self._pump(min(max(remaining, 0.0), POLL_S) if not timed_out else POLL_S)
+            self._pump(POLL_S if stopped else max(next_read - now, 0.01))
+        meter.read()  # the last look at the tree, zombies and all, before it is reaped
         sandbox.kill(self.proc)  # a zombie now: this ends strays left in its group
         _pid, status, usage = os.wait4(self.proc.pid, 0)
         self.reaped = True
         self.proc.returncode = os.waitstatus_to_exitcode(status)  # Popen agrees
-        return status, usage, timed_out
+        return status, usage, stopped
 
     def drain(self) -> None:
         """Read what is left in the pipes; a process that escaped may hold them open."""
@@ -267,6 +291,12 @@ class _Child:
             self.stdin_pipe.close()  # end of file for the child
 
 
+def _past_cap(cpu_s: float, cpu_cap: float | None, wall_s: float, wall_cap: float) -> str:
+    if cpu_cap is not None and cpu_s > cpu_cap:
+        return "cpu"
+    return "wall" if wall_s >= wall_cap else ""
+
+
 def _exit_code(status: int, spec: SandboxSpec) -> int:
     """The exit code, negative for a signal; in the sandbox, a death by signal n comes
     back from its pid 1 (or from bwrap) as 128 + n."""
@@ -278,7 +308,7 @@ def _exit_code(status: int, spec: SandboxSpec) -> int:
 
 def _report(
     rc: int,
-    timed_out: bool,
+    stopped: str,
     wall_s: float,
     usage: resource.struct_rusage,
     tail: str,
@@ -288,7 +318,8 @@ def _report(
     exception = parse_exception(tail) if rc != 0 else None
     return ProcessReport(
         rc=rc,
-        timed_out=timed_out,
+        timed_out=bool(stopped),
+        stopped=stopped,
         wall_s=round(wall_s, 3),
         cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
         peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB

@@ -78,6 +78,7 @@ class Sandboxed(subprocess.Popen[bytes]):
     """A started sandbox; `breach` names the cap it was stopped for, if any."""
 
     guard: Guard | None = None
+    cpu_usage: Path | None = None  # its cgroup's CPU counter (evaluators.cpuclock)
     has_init = False  # the shim is pid 1 of its own pid namespace (sandbox mode)
 
     @property
@@ -138,6 +139,7 @@ def popen(
     except BaseException:
         held.release()
         raise
+    proc.cpu_usage = held.group.cpu_usage if held.group else None
     if not spec.trusted:
         proc.guard = Guard(
             proc.pid, spec.work_dir, spec.limits, lambda: stop(proc), held.release,

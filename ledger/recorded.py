@@ -21,7 +21,7 @@ from domain.cache import CacheHit, CacheKey
 from domain.ports import Outcome, Proposal, ProposalRequest, RunReport, TrialJob
 from domain.progress import BASELINE
 from domain.recipe import apply_diff, recipe_sha256
-from domain.task import RosterEntry, TaskSpec
+from domain.task import RosterEntry, TaskSpec, recorded_task
 from ledger.loop import Finished, Message, Progressed, Reused
 
 
@@ -99,7 +99,7 @@ class Recording:
                 "this search's log does not record its task rules (an older"
                 " autorecipe wrote it), so its decisions cannot be replayed"
             )
-        return TaskSpec.model_validate(self.started.config["task_spec"])
+        return recorded_task(self.started.config["task_spec"])
 
 
 def _applied(base: dict[str, str], edit: t.RecipeEdited, position: int) -> dict[str, str]:
@@ -172,6 +172,7 @@ def recorded_outcome(event: DomainEvent | s.FinalSide) -> Outcome:
         "measurements": event.measurements,
         "rules_version": event.rules_version,
         "confinement": event.confinement,
+        "accounting": event.accounting,
     }
     if isinstance(event, t.TrialScored) or event.label is None:
         return Outcome(label=None, score=event.score, per_seed=event.per_seed, **common)

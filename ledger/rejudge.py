@@ -232,7 +232,7 @@ def _loop(rec: Recording, state: SearchState, sink: _Collected, task: TaskSpec) 
         }
 
     def make_job(request: JobRequest) -> TrialJob:
-        return recorded_job(request, config, task)
+        return recorded_job(request, config, task, state.started.derived_budgets)
 
     return SearchLoop(
         state,

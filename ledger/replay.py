@@ -108,7 +108,7 @@ def _loop(
     executor = RecordedExecutor(rec, lambda: holder[0].stop_requested.set(), after)
 
     def make_job(request: JobRequest) -> TrialJob:
-        return recorded_job(request, config, evaluator.task)
+        return recorded_job(request, config, evaluator.task, state.started.derived_budgets)
 
     extensions = {tid: list(events) for tid, events in rec.extensions.items()}
     finals = [event for position, event in rec.final_launches if position > after]

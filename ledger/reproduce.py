@@ -63,6 +63,7 @@ def reproduce(
         rec.recipes[proposed.originator_id],
         seeds,
         scoring,
+        derived=state.started.derived_budgets,
     )
     report = runner.run(job, lambda seed, samples: None, threading.Event())
     outcome = evaluator.classify(report, scoring)

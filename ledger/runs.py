@@ -9,13 +9,16 @@ from domain import trial as t
 from domain.base import DomainEvent
 from domain.config import SearchConfig
 from domain.ports import TrialJob
-from domain.task import TaskSpec
+from domain.task import DerivedBudgets, TaskSpec
 from ledger.loop import JobRequest
 
 
-def recorded_job(request: JobRequest, config: SearchConfig, task: TaskSpec) -> TrialJob:
-    """The job a recorded run stands for: what it fixes (seeds, threads, budgets, caps,
-    sandbox) as the loop records it; nothing here is ever run."""
+def recorded_job(
+    request: JobRequest, config: SearchConfig, task: TaskSpec, derived: DerivedBudgets | None
+) -> TrialJob:
+    """The job a recorded run stands for: what it fixes (seeds, threads, budgets under the
+    caps its baseline derived, size cap, sandbox) as the loop records it; nothing here is
+    ever run."""
     return TrialJob(
         trial_id=request.trial_id,
         sequence=request.sequence,
@@ -24,7 +27,7 @@ def recorded_job(request: JobRequest, config: SearchConfig, task: TaskSpec) -> T
         seeds=request.seeds,
         scoring_seeds=request.scoring_seeds,
         threads=config.threads,
-        budgets=task.budgets,
+        budgets=task.budgets.apply(derived),
         size_cap_bytes=task.size_cap_bytes,
         sandbox=config.sandbox,
         run_dir="(recorded)",

@@ -128,6 +128,7 @@ def build_loop(
             request.seeds,
             request.scoring_seeds,
             split=request.split,
+            derived=state.started.derived_budgets,
         )
         return job
 

@@ -272,7 +272,7 @@ def task_table(specs: list[Any]) -> Table:
             "baseline not measured"
             if base.score is None
             else f"baseline {base.score:g} ({base.train_seconds or 0:g} s train)",
-            f"train cap {spec.budgets.train_seconds:g} s",
+            _train_cap(spec.budgets),
         ]
         if spec.size_cap_bytes:
             facts.append(f"size cap {spec.size_cap_bytes:,} B")
@@ -282,6 +282,14 @@ def task_table(specs: list[Any]) -> Table:
         facts.append(f"rules {spec.rules_version}")
         table.add_row(spec.name, "; ".join(facts))
     return table
+
+
+def _train_cap(budgets: Any) -> str:
+    unit = "CPU-s" if budgets.clock == "cpu" else "s"
+    cap = f"train cap {budgets.train_seconds:g} {unit}"
+    if budgets.seed_multiple:  # the absolute cap bounds the baseline; trials get m × its cost
+        cap += f" (trials: {budgets.seed_multiple:g}× the seed's own cost)"
+    return cap
 
 
 def _gate(spec: Any) -> str:

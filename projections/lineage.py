@@ -105,7 +105,7 @@ def _build_view(
         "lower_is_better": lower,
         "best": best,
         "size_cap_bytes": config.get("size_cap_bytes"),
-        "budgets": config.get("budgets", {}),
+        "budgets": _caps(config.get("budgets", {})),
     }
     if not lineage:
         return LineageView(**base)
@@ -136,6 +136,11 @@ def _build_view(
         tried=_tried(con, search_id),
         known_recipes=_known_recipes(con, search_id),
     )
+
+
+def _caps(budgets: dict[str, Any]) -> dict[str, float]:
+    """The numeric budget settings (the clock's name and an unset multiple are no caps)."""
+    return {k: v for k, v in budgets.items() if isinstance(v, int | float) and v is not True}
 
 
 def _best(con: duckdb.DuckDBPyConnection, search_id: UUID) -> TrialLine | None:

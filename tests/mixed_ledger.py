@@ -206,15 +206,21 @@ def rewritten(path: Path, edit: Callable[[str, dict[str, Any]], int | None]) -> 
 
 
 def as_written_by_v1(path: Path) -> int:
-    """Rewrite every TrialLaunched, and every TrialFailed without a score, as the v1
-    program stored it, resealing the chain; returns how many rows it rewrote."""
+    """Rewrite every TrialLaunched, every TrialFailed without a score, and the task rules
+    each search recorded, as the v1 program stored them, resealing the chain; returns how
+    many events it stored at v1."""
 
     def v1(topic: str, body: dict[str, Any]) -> int | None:
         if topic.endswith(":TrialLaunched"):
-            del body["deterministic"]
+            del body["deterministic"], body["clock"]  # v1 had neither
+            body["budgets"].pop("wall_backstop", None)
             return 1
-        if topic.endswith(":TrialFailed") and body["score"] is None:
-            del body["score"]
+        if topic.endswith(":SearchStarted"):  # nor rules that name a clock
+            for budgets in (body["config"]["budgets"], body["config"]["task_spec"]["budgets"]):
+                for key in ("clock", "wall_backstop", "seed_multiple"):
+                    budgets.pop(key, None)
+        elif topic.endswith(":TrialFailed") and body["score"] is None:
+            del body["score"], body["accounting"]
             return 1
         return None
 

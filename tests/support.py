@@ -16,7 +16,7 @@ from domain.config import SearchConfig
 from domain.keep import KeepRule
 from domain.labels import FailureLabel
 from domain.ports import Outcome, Proposal, ProposalRequest, RunReport, TrialJob
-from domain.task import Budgets, Commands, Metric, RosterEntry, Seeds, TaskSpec
+from domain.task import Budgets, Commands, DerivedBudgets, Metric, RosterEntry, Seeds, TaskSpec
 from domain.trial import ProgressSample, SeedResult
 from evaluators.preflight import static_check
 from ledger import session
@@ -174,6 +174,7 @@ class ScriptedEvaluator:
         seeds: tuple[int, ...],
         scoring: tuple[int, ...],
         split: Literal["validation", "test"] = "validation",
+        derived: DerivedBudgets | None = None,
     ) -> TrialJob:
         return TrialJob(
             trial_id=trial_id,
@@ -183,7 +184,7 @@ class ScriptedEvaluator:
             seeds=seeds,
             scoring_seeds=scoring,
             threads=threads,
-            budgets=self.task.budgets,
+            budgets=self.task.budgets.apply(derived),
             size_cap_bytes=self.task.size_cap_bytes,
             sandbox=True,
             run_dir=str(search_dir / f"{'test' if split == 'test' else 'trial'}-{sequence:04d}"),

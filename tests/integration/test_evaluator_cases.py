@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from domain.labels import FailureLabel as L
 from tests.golf_support import AFTER_ARTIFACT, AT_START, insert_after, run_trial, tiny_golf
+
+# CPU-seconds of the same work differ under load (caches and frequency are shared with
+# the busy loops, and the harness's own polls run beside it): within 30% plus 1 s.
+CPU_TOLERANCE = 0.30
+CPU_SLACK_S = 1.0
+
+
+@contextmanager
+def busy_loops(count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`count` processes that spin until the block ends; killed whatever happens."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield loops
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +83,9 @@ def test_a_model_too_big_for_the_cap_is_blocked_before_training(golf):
     assert report.seeds == ()  # no training was spent
 
 
-def test_training_past_the_clock_is_a_train_budget_overrun(golf):
+def test_a_recipe_that_sleeps_to_the_backstop_overruns_on_its_own_account(golf):
+    """Attack: sleep to stretch wall time past the backstop (3x the 12 CPU-s cap) while
+    using almost no CPU. Nothing kept it waiting, so it is the recipe's own overrun."""
     outcome, report = run_trial(
         *golf,
         insert_after(
@@ -72,9 +97,41 @@ if os.environ.get("AUTORECIPE_SMOKE") != "1":
 """,
         ),
     )
-    assert outcome.label is L.TRAIN_BUDGET_OVERRUN
-    assert report.seeds[0].train.timed_out
-    assert 12 <= outcome.evidence["train_s"] < 30
+    assert outcome.label is L.TRAIN_BUDGET_OVERRUN, outcome.reason
+    assert "slept or blocked" in outcome.reason
+    train = report.seeds[0].train
+    assert train.stopped == "wall"
+    assert train.cpu_s < 12
+    assert train.runqueue_s < 0.25 * train.wall_s
+    assert outcome.evidence["accounting"] == train.clock != ""
+
+
+@pytest.mark.parametrize("cgroups", ["on", "off"])
+def test_forked_workers_count_toward_the_cpu_budget(golf, cgroups, monkeypatch):
+    """Attack: fork busy workers to spend more CPU than the recipe's one thread. The
+    clock counts the whole tree, by the sandbox's cgroup or (off) a /proc poll."""
+    monkeypatch.setenv("AUTORECIPE_CGROUPS", cgroups)
+    outcome, report = run_trial(
+        *golf,
+        insert_after(
+            AT_START,
+            """
+if os.environ.get("AUTORECIPE_SMOKE") != "1":
+    for _ in range(3):
+        if os.fork() == 0:
+            while True:
+                pass
+    while True:
+        pass
+""",
+        ),
+    )
+    assert outcome.label is L.TRAIN_BUDGET_OVERRUN, outcome.reason
+    train = report.seeds[0].train
+    assert train.stopped == "cpu"
+    assert outcome.evidence["cpu_s"] > outcome.evidence["cap_s"] == 12
+    if cgroups == "off":
+        assert train.clock.startswith("/proc poll")
 
 
 def test_a_crash_names_the_exception_and_its_line(golf):
@@ -119,3 +176,22 @@ def test_a_failing_smoke_run_is_a_preflight_crash(golf):
     assert outcome.label is L.PREFLIGHT_CRASH
     assert outcome.evidence["stage"] == "smoke"
     assert outcome.evidence["exception"]["type"] == "ValueError"
+
+
+def test_a_tiny_trial_gets_the_same_verdict_under_full_load(golf):
+    """A verdict must not depend on how busy the machine is: the same tiny trial, quiet
+    and beside a busy loop on every core, gets the same verdict and nearly the same
+    CPU-seconds. No wall time is asserted: that is what the load changes."""
+    quiet, quiet_report = run_trial(*golf, lambda text: text)
+    with busy_loops(os.cpu_count() or 1) as loops:
+        loaded, loaded_report = run_trial(*golf, lambda text: text)
+        assert all(loop.poll() is None for loop in loops)  # they ran the whole time
+    assert quiet.label is None, quiet.reason
+    assert loaded.label is None, loaded.reason
+    assert loaded.score == quiet.score  # the recipe is bit-for-bit deterministic
+    assert quiet_report is not None
+    assert loaded_report is not None
+    quiet_cpu = quiet_report.seeds[0].train.cpu_s
+    loaded_cpu = loaded_report.seeds[0].train.cpu_s
+    assert abs(loaded_cpu - quiet_cpu) <= CPU_TOLERANCE * quiet_cpu + CPU_SLACK_S
+    assert loaded.measurements["load_end"] >= 0  # recorded beside the numbers

@@ -132,21 +132,70 @@ def test_the_confinement_is_carried_onto_the_outcome():
 
 
 def test_an_eval_killed_at_its_cap_beats_a_slow_training():
-    slow = ProcessReport(rc=0, wall_s=99.0)
-    killed = EvalReport(process=ProcessReport(rc=-9, timed_out=True, wall_s=5.0))
+    slow = ProcessReport(rc=0, wall_s=99.0, cpu_s=99.0)
+    killed = EvalReport(process=ProcessReport(rc=-9, timed_out=True, stopped="cpu", cpu_s=5.5))
     outcome = label(run(seed(train=slow, ev=killed)))
     assert outcome.label is L.EVAL_BUDGET_OVERRUN
     assert outcome.evidence["seed"] == 0
 
 
 def test_training_past_cap_plus_tolerance_is_a_train_overrun_even_if_it_finished():
-    outcome = label(run(seed(train=ProcessReport(rc=0, wall_s=10.5), size=5000)))
+    train = ProcessReport(rc=0, wall_s=11.0, cpu_s=10.5, clock="cgroup")
+    outcome = label(run(seed(train=train, size=5000)))
     assert outcome.label is L.TRAIN_BUDGET_OVERRUN
-    assert outcome.evidence == {"train_s": 10.5, "cap_s": 10.0, "seed": 0}
+    assert outcome.reason == "training used 10.5 CPU-s, over the 10 CPU-s cap"
+    assert outcome.evidence["cpu_s"] == 10.5
+    assert outcome.evidence["cap_s"] == 10.0
+    assert outcome.evidence["accounting"] == "cgroup"
+
+
+def test_wall_time_alone_is_no_overrun_under_the_cpu_clock():
+    """A busy machine stretches wall time; the CPU-seconds the recipe used are its own."""
+    train = ProcessReport(rc=0, wall_s=25.0, cpu_s=9.5)
+    assert label(run(seed(train=train))).label is None
+
+
+def test_under_the_wall_clock_wall_time_is_the_cap():
+    spec = TINY_TASK.model_copy(
+        update={"budgets": TINY_TASK.budgets.model_copy(update={"clock": "wall"})}
+    )
+    outcome = label(run(seed(train=ProcessReport(rc=0, wall_s=10.5, cpu_s=2.0))), spec)
+    assert outcome.label is L.TRAIN_BUDGET_OVERRUN
+    assert outcome.reason == "training took 10.5 s, over the 10 s cap"
+
+
+STARVED = ProcessReport(
+    rc=-9, timed_out=True, stopped="wall", wall_s=30.1, cpu_s=8.0, runqueue_s=21.0,
+    load_start=4.3, load_end=5.0,
+)  # fmt: skip
+
+
+def test_a_run_starved_by_other_work_is_a_harness_abort_with_the_numbers():
+    outcome = label(run(seed(train=STARVED)))
+    assert outcome.label is L.HARNESS_ABORT
+    assert "30.1 s wall for 8.0 CPU-s at load 4.3 to 5.0, run-queue wait 21.0 s" in outcome.reason
+    assert outcome.evidence["fault"] == "starved"
+    assert outcome.evidence["runqueue_s"] == 21.0
+
+
+def test_a_recipe_that_sleeps_to_the_backstop_overruns_on_its_own_account():
+    """Attack: sleep or block so that the wall backstop ends it; nothing kept it waiting."""
+    sleeper = STARVED.model_copy(update={"runqueue_s": 0.2, "cpu_s": 0.3})
+    outcome = label(run(seed(train=sleeper)))
+    assert outcome.label is L.TRAIN_BUDGET_OVERRUN
+    assert "wall backstop" in outcome.reason
+    assert "slept or blocked" in outcome.reason
+
+
+def test_a_starved_evaluation_is_a_harness_abort_too():
+    ev = EvalReport(process=STARVED, score=None)
+    outcome = label(run(seed(ev=ev)))
+    assert outcome.label is L.HARNESS_ABORT
+    assert outcome.evidence["stage"] == "evaluation"
 
 
 def test_a_slow_evaluation_that_finished_is_still_over_budget():
-    ev = EvalReport(process=ProcessReport(rc=0, wall_s=5.5), score=1.0)
+    ev = EvalReport(process=ProcessReport(rc=0, wall_s=5.5, cpu_s=5.5), score=1.0)
     assert label(run(seed(ev=ev, size=5000))).label is L.EVAL_BUDGET_OVERRUN
 
 
@@ -254,7 +303,7 @@ def test_a_train_time_metric_comes_from_the_harness_clock_not_the_evaluator():
     spec = TINY_TASK.model_copy(
         update={"metric": Metric(name="train_s", direction="minimize", source="train_seconds")}
     )
-    fast = ProcessReport(rc=0, wall_s=3.25)
+    fast = ProcessReport(rc=0, wall_s=7.0, cpu_s=3.25)  # CPU-seconds: load-proof
     ev = EvalReport(
         process=ProcessReport(rc=0, wall_s=1.0), score=None, measurements={"accuracy": 0.95}
     )

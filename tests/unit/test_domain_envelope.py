@@ -134,6 +134,7 @@ EXAMPLES: list[DomainEvent] = [
         originator_version=2,
         baseline_trial_id=TRIAL,
         noise=NoiseFloor(k=2, scores=(1.0, 1.5), sigma=0.35, floor=0.5, seeds_per_trial=1),
+        budgets=None,
     ),
     t.TrialProposed(
         originator_id=TRIAL,

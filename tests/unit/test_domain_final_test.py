@@ -62,6 +62,7 @@ def launch(plan: s.FinalPlan) -> dict[str, Any]:
         "budgets": {"train_seconds": 10.0},
         "sandbox": "bwrap",
         "deterministic": True,
+        "clock": "cpu",
         "rules_version": "tiny/1",
         "recipe_sha256": "b" * 64,
         "seed_recipe_sha256": "a" * 64,

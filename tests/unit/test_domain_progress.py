@@ -128,6 +128,7 @@ class Scenario:
                 rules_version="tiny/1",
                 recipe_sha256="c",
                 deterministic=True,
+                clock="cpu",
                 timestamp=self.tick(),
             )
         )

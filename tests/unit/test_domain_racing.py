@@ -36,6 +36,7 @@ def facts(seeds: tuple[int, ...]) -> dict[str, object]:
         "rules_version": "tiny/1",
         "recipe_sha256": "c",
         "deterministic": True,
+        "clock": "cpu",
     }
 
 

@@ -88,6 +88,7 @@ class Launcher:
             "budgets": {"train_s": 10.0},
             "sandbox": "bwrap",
             "deterministic": False,
+            "clock": "cpu",
             "rules_version": "tiny/1",
             "recipe_sha256": "c" * 64,
         }
@@ -464,7 +465,9 @@ def test_a_failure_stored_before_v2_upcasts_to_no_score() -> None:
     old = {"label": "disqualified", "reason": "r"}
     t.TrialFailed.upcasters[1](old)
     assert old["score"] is None
-    assert t.TrialFailed.class_version == 2
+    t.TrialFailed.upcasters[2](old)  # v3 (CPU budgets) adds the accounting method
+    assert old["accounting"] == ""
+    assert t.TrialFailed.class_version == 3
 
 
 def test_an_outcome_without_a_score_or_a_label_is_a_crash() -> None:

@@ -52,6 +52,7 @@ def launched(trial: t.Trial) -> t.TrialLaunched:
         rules_version="tiny/1",
         recipe_sha256="c" * 64,
         deterministic=True,
+        clock="cpu",
     )
 
 
