@@ -6,6 +6,7 @@ projections and the loop under test are the real ones.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -287,3 +288,19 @@ def scripted_loop(
         cache=TrialCache.from_ledger(store, state.started.id, task) if cache else None,
     )
     return loop, store, location
+
+
+def forge_a_discard_as_keep(location: str | Path) -> int:
+    """Hand-edit the first stored `discard` verdict into a `keep`, in place and without
+    resealing the chain: the forgery that `verify` and replay must catch. Returns the
+    forged event's ledger position."""
+    with sqlite3.connect(location) as con:
+        rows = con.execute(
+            "SELECT rowid, state FROM stored_events WHERE topic LIKE '%TrialJudged' ORDER BY rowid"
+        ).fetchall()
+        rowid, state = next((r, st) for r, st in rows if b'"verdict":"discard"' in st)
+        con.execute(
+            "UPDATE stored_events SET state = ? WHERE rowid = ?",
+            [state.replace(b'"verdict":"discard"', b'"verdict":"keep"'), rowid],
+        )
+    return int(rowid)

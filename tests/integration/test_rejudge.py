@@ -21,7 +21,7 @@ from ledger.replay import replay, search_events
 from ledger.verify import verify
 from projections import canned
 from projections.db import connect, rebuild
-from tests.support import by_lr, failed, scripted_loop
+from tests.support import by_lr, failed, forge_a_discard_as_keep, scripted_loop
 
 CAP = 1000  # TINY_TASK's size cap
 
@@ -132,15 +132,7 @@ def test_an_unknown_rules_version_is_refused(source):
 
 def test_a_source_that_fails_verify_is_refused(source):
     store, sid, location, _ = source
-    with sqlite3.connect(location) as con:
-        rows = con.execute(
-            "SELECT rowid, state FROM stored_events WHERE topic LIKE '%TrialJudged'"
-        ).fetchall()
-        rowid, state = next((r, st) for r, st in rows if b'"verdict":"discard"' in st)
-        con.execute(
-            "UPDATE stored_events SET state = ? WHERE rowid = ?",
-            [state.replace(b'"discard"', b'"keep"'), rowid],
-        )
+    forge_a_discard_as_keep(location)
     before = _stored(location)
     task = Recording.of(search_events(store, sid)).task()
     with pytest.raises(DerivationError, match="fails verify"):

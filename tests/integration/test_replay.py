@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +17,14 @@ from ledger.loop import Finished
 from ledger.recovery import ABANDONED, recovery_events
 from ledger.replay import regenerate, replay, search_events
 from projections.lineage import DuckLineage, LineageAt
-from tests.support import ScriptedEvaluator, StepProposer, SyncExecutor, by_lr, scripted_loop
+from tests.support import (
+    ScriptedEvaluator,
+    StepProposer,
+    SyncExecutor,
+    by_lr,
+    forge_a_discard_as_keep,
+    scripted_loop,
+)
 
 
 def _run(tmp_path, **kwargs):
@@ -41,15 +47,7 @@ def test_a_search_replays_without_divergence(tmp_path):
 
 def test_a_hand_edited_verdict_is_reported_as_a_divergence(tmp_path):
     loop, store, location = _run(tmp_path, trials=6)
-    with sqlite3.connect(location) as con:
-        rows = con.execute(
-            "SELECT rowid, state FROM stored_events WHERE topic LIKE '%TrialJudged' ORDER BY rowid"
-        ).fetchall()
-        position, state = next((p, s) for p, s in rows if b'"verdict":"discard"' in s)
-        con.execute(
-            "UPDATE stored_events SET state = ? WHERE rowid = ?",
-            [state.replace(b'"verdict":"discard"', b'"verdict":"keep"'), position],
-        )
+    position = forge_a_discard_as_keep(location)
     report = replay(_events(store, loop))
     assert not report.ok
     assert report.divergence.position == position
