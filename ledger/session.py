@@ -7,7 +7,7 @@ import os
 import platform
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -115,22 +115,7 @@ def build_loop(
     cache: TrialCache | None = None,  # None: every launch trains (--no-cache)
 ) -> SearchLoop:
     executor, watching = caching(executor, cache)
-    search_dir = Path(evaluator.runs_root) / "searches" / str(state.started.id)
-
-    def make_job(request: JobRequest) -> TrialJob:
-        job: TrialJob = evaluator.make_job(
-            search_dir,
-            config.threads,
-            request.smoke,
-            request.trial_id,
-            request.sequence,
-            request.recipe,
-            request.seeds,
-            request.scoring_seeds,
-            split=request.split,
-            derived=state.started.derived_budgets,
-        )
-        return job
+    make_job = job_maker(evaluator, state, config)
 
     def launch_fields(job: TrialJob) -> dict[str, Any]:
         return {
@@ -152,6 +137,31 @@ def build_loop(
         launch_fields,
         [*watching, *observers, _closing(lineage)],
     )
+
+
+def job_maker(
+    evaluator: Any, state: SearchState, config: SearchConfig
+) -> Callable[[JobRequest], TrialJob]:
+    """The job that runs each request in the task folder, its run dir under the search's
+    folder, under the caps the baseline derived (read when asked: the baseline sets them)."""
+    search_dir = Path(evaluator.runs_root) / "searches" / str(state.started.id)
+
+    def make_job(request: JobRequest) -> TrialJob:
+        job: TrialJob = evaluator.make_job(
+            search_dir,
+            config.threads,
+            request.smoke,
+            request.trial_id,
+            request.sequence,
+            request.recipe,
+            request.seeds,
+            request.scoring_seeds,
+            split=request.split,
+            derived=state.started.derived_budgets,
+        )
+        return job
+
+    return make_job
 
 
 def _closing(lineage: LineageQuery) -> Observer:
