@@ -5,8 +5,9 @@ A rule change is a task's rules of another version, a size cap, or a keep rule. 
 recorded measurements suffice for a tighter cap (artifact bytes), a gate (its metric's
 mean over the scoring seeds) and every keep test (the scores and per-example blocks).
 They do not suffice where a recorded failure would need a score that was never
-measured (a size-blocked artifact under a looser cap, a gate miss under a looser gate):
-those raise NotJudgeableError, and the use case refuses the whole re-judgement.
+measured (a size-blocked artifact under a looser cap, a gate miss under a looser gate),
+nor where the new rules run seeds the source never ran (another noise or seeds count):
+those raise NotJudgeableError, and the use case re-runs that run (ledger/rerun.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from domain.keep import KeepRule
 from domain.labels import FailureLabel
 from domain.ports import Outcome
 from domain.task import TaskSpec
+
+# The runner a re-judged run's launch names when its outcome was judged from the record:
+# nothing ran, so the trial cache never takes it for a measurement.
+JUDGED_RUNNER = "rejudge"
 
 
 class NotJudgeableError(DomainError):
@@ -114,7 +119,7 @@ def _still_failed(outcome: Outcome, task: TaskSpec, sequence: int) -> None:
     if loosened or (outcome.label is FailureLabel.DISQUALIFIED and passes):
         raise NotJudgeableError(
             f"trial {sequence} ended {outcome.label} and would be scored under the new rules,"
-            " but its score was never measured (re-running it is not supported)"
+            " but its score was never measured"
         )
 
 

@@ -21,6 +21,7 @@ from domain.config import SearchConfig
 from domain.events import decode
 from domain.ports import TrialJob
 from domain.progress import BASELINE, SearchState
+from domain.rejudge import JUDGED_RUNNER
 from domain.steps import launch_facts
 from domain.task import TaskSpec
 from ledger.loop import Executor, Message, Observer, Reused
@@ -50,7 +51,8 @@ class _Reader:
             if event.specialist == BASELINE:
                 self.baselines.add(tid)
         answered = self.answers.feed(event)
-        if answered is None or not answered[0].deterministic:
+        # A re-judged run whose outcome came from the record measured nothing itself.
+        if answered is None or not answered[0].deterministic or answered[0].runner == JUDGED_RUNNER:
             return
         run, result = answered
         outcome = recorded_outcome(result)
@@ -95,6 +97,12 @@ class TrialCache:
         started = decode(ledger.stream_records(search_id)[0])
         if not isinstance(started, s.SearchStarted):
             raise ValueError(f"search {search_id} does not begin with SearchStarted")
+        return cls.of(ledger, started, task)
+
+    @classmethod
+    def of(cls, ledger: Ledger, started: s.SearchStarted, task: TaskSpec) -> TrialCache:
+        """The cache of a search that `started` begins, stored yet or not (a re-judgement
+        stores its events only once it has gone through)."""
         cache = cls(started, task)
         if not cacheable(task, deterministic_run=True):
             return cache  # nothing is ever looked up: spare the pass over the ledger
@@ -103,17 +111,18 @@ class TrialCache:
             first = decode(records[0])
             if isinstance(first, s.SearchStarted) and cache.comparable(first):
                 cache.read(first, (decode(record) for record in records[1:]))
+        if "task_spec" in started.config:  # its own runs become entries as they are recorded
+            cache.read(started, ())
         return cache
 
     def comparable(self, other: s.SearchStarted) -> bool:
-        """Same task content and environment, runs that were trained (a re-judged search
-        ran nothing: its outcomes are judgements), and recorded task rules to derive its
-        scoring seeds from."""
+        """Same task content and environment, and recorded task rules to derive its
+        scoring seeds from. (A re-judged search's runs judged from the record are left
+        out run by run: `_Reader`.)"""
         return (
             other.task_sha256 == self.started.task_sha256
             and fingerprint(other.environment) == fingerprint(self.started.environment)
             and "task_spec" in other.config
-            and (other.config.get("derived_from") or {}).get("kind") != "rejudge"
         )
 
     def read(self, started: s.SearchStarted, events: Iterable[DomainEvent]) -> None:
