@@ -46,6 +46,7 @@ from ledger.recovery import recovery_events
 from ledger.rejudge import DerivationError, rejudge, rules_for
 from ledger.replay import regenerate, replay, search_events
 from ledger.reproduce import reproduce
+from ledger.rerun import Rerun
 from ledger.store import Ledger, LedgerError, open_ledger
 from ledger.verify import verify as check_chain
 from projections import audit as audit_queries
@@ -661,7 +662,8 @@ def rejudge_command(
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Re-judge a recorded search under other rules from its recorded measurements, as a
-    derived search (nothing is trained; the source is never touched)."""
+    derived search; runs they cannot decide are re-run (trial cache first). The source is
+    never touched."""
     if keep_rule not in (None, *KEEP_RULES):
         fail(f"unknown --keep-rule {keep_rule!r}: use {', '.join(KEEP_RULES)}")
     store = _ledger(ledger, must_exist=True)
@@ -675,15 +677,22 @@ def rejudge_command(
             size_cap_scale=size_cap_scale,
             keep_rule=keep_rule,
         )
-        current = _current_rules(str(recording.started.config.get("task", recorded.name)))
-        rules = rules_for(recorded, current, rules_version)
+        task = str(recording.started.config.get("task", recorded.name))
+        rules = rules_for(recorded, _current_rules(task), rules_version)
+        sandbox = bool(recording.started.config.get("sandbox", True))
         with lease(ledger, sid):
-            derived = rejudge(store, sid, rules, change)
+            derived = rejudge(
+                store,
+                sid,
+                rules,
+                change,
+                lambda: Rerun(_evaluator(task, ledger, sandbox), LocalRunner()),
+            )
     except (DerivationError, LedgerError, ValueError) as error:
         fail(str(error).splitlines()[0])
     console.print(
         f"search {derived.search_id}: search {sid} re-judged under {derived.rules_version},"
-        f" {derived.events} events, nothing trained"
+        f" {derived.events} events; {derived.runs.line()}"
     )
     for seq, was, now in derived.changed:
         console.print(f"  #{seq}: {was} -> {now}")

@@ -3,20 +3,25 @@
 The source search's proposals (their parents, recipes and static checks) and its
 recorded runs are fed, in order, to the unchanged search loop under other rules: each
 run's recorded outcome is judged again from its measurements (domain/rejudge.py), and
-the loop re-derives every verdict, the noise floor and the best. Nothing is trained. The
+the loop re-derives every verdict, the noise floor and the best. A run whose recorded
+measurements do not suffice is re-run, through the trial cache, then the runner and the
+sandbox (ledger/rerun.py): a first pass tries the record alone, and only where it
+cannot decide is the task folder opened and the whole re-judgement derived again with
+the live side. Its launch names the runner that ran it; a run judged from the record
+names JUDGED_RUNNER, so the cache never takes a judgement for a measurement. The
 derived search is a search of its own, with a SearchStarted whose config names the
 source and the source's head hash (`derived_from`), stored in one transaction once the
 whole re-judgement has gone through, so a refusal leaves nothing behind. The source's
 events are never touched; `verify` and `replay` check the derived search like any.
 
 Refused: a source that fails verify (history must be intact before it is reinterpreted),
-an unfinished one, a rules version the task does not define, and any run whose
-measurements cannot decide it under the new rules (re-running is not supported).
+an unfinished one, a rules version the task does not define, and a run that must be
+re-run where no task folder at the rules version re-judged under is at hand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -27,10 +32,15 @@ from domain.base import DomainEvent
 from domain.events import decode
 from domain.ports import Outcome, Proposal, ProposalRequest, TrialJob
 from domain.progress import SearchState, fold
-from domain.rejudge import NotJudgeableError, RuleChange, derived_rules, reclassify
+from domain.rejudge import (
+    JUDGED_RUNNER,
+    NotJudgeableError,
+    RuleChange,
+    derived_rules,
+)
 from domain.steps import launch_facts
 from domain.task import TaskSpec
-from ledger.loop import Finished, JobRequest, Message, SearchLoop
+from ledger.loop import JobRequest, SearchLoop
 from ledger.recorded import (
     Divergence,
     EndOfRecording,
@@ -38,10 +48,10 @@ from ledger.recorded import (
     RecordedLineage,
     RecordedProposer,
     Recording,
-    recorded_outcome,
 )
-from ledger.runs import RunAnswers, recorded_job
-from ledger.session import config_of, count_searches
+from ledger.rerun import Live, Measured, Rerun, Routed, RunCounts, live
+from ledger.runs import recorded_job
+from ledger.session import config_of, count_searches, environment
 from ledger.store import Ledger
 from ledger.verify import verify
 
@@ -56,6 +66,7 @@ class Derived:
     events: int
     rules_version: str
     changed: list[tuple[int, str, str]]  # trial number, source status, derived status
+    runs: RunCounts
 
 
 def rules_for(recorded: TaskSpec, current: TaskSpec | None, version: str | None) -> TaskSpec:
@@ -87,31 +98,77 @@ def source_events(ledger: Ledger, source: UUID) -> list[tuple[int, DomainEvent]]
     return events
 
 
-def rejudge(ledger: Ledger, source: UUID, rules: TaskSpec, change: RuleChange) -> Derived:
+def rejudge(
+    ledger: Ledger,
+    source: UUID,
+    rules: TaskSpec,
+    change: RuleChange,
+    rerun: Callable[[], Rerun] | None = None,  # opens the task folder and a runner
+) -> Derived:
     events = source_events(ledger, source)
-    rec = Recording.of(events)
     try:
         task = derived_rules(rules, change)
-        started = _derived_start(ledger, rec, task, change, ledger.head(source))
-        state = fold([started])
-        sink = _Collected()
-        _loop(rec, state, sink, task).run()
+        try:
+            return _derive(ledger, events, task, change, None)
+        except NotJudgeableError:
+            if rerun is None:
+                raise
+        return _derive(ledger, events, task, change, _at_version(rerun(), rules))
     except NotJudgeableError as error:
         raise DerivationError(str(error)) from None
     except (EndOfRecording, Divergence) as error:
         raise DerivationError(f"search {source} cannot be re-judged: {error}") from None
+
+
+def _at_version(rerun: Rerun, rules: TaskSpec) -> Rerun:
+    """Refuse to run one version's rules with another version's task folder."""
+    held = rerun.evaluator.task.rules_version
+    if held != rules.rules_version:
+        raise DerivationError(
+            f"some runs must be re-run under {rules.rules_version},"
+            f" but the task folder holds {held}"
+        )
+    return rerun
+
+
+def _derive(
+    ledger: Ledger,
+    events: list[tuple[int, DomainEvent]],
+    task: TaskSpec,
+    change: RuleChange,
+    rerun: Rerun | None,
+) -> Derived:
+    """The derived search, stored in one transaction once it has all gone through."""
+    rec = Recording.of(events)
+    source = rec.started.originator_id
+    started = _derived_start(ledger, rec, task, change, ledger.head(source), rerun)
+    state = fold([started])
+    sink = _Collected()
+    side = live(rerun, ledger, started, state) if rerun else None
+    routed = Routed(Measured(rec, task).judge, side)
+    _loop(rec, state, sink, task, routed).run()
     ledger.append(started.originator_id, [started, *sink.events])
     before = fold([e for _, e in events])
     return Derived(
-        started.originator_id, 1 + len(sink.events), task.rules_version, _changes(before, state)
+        started.originator_id,
+        1 + len(sink.events),
+        task.rules_version,
+        _changes(before, state),
+        routed.counts(),
     )
 
 
 def _derived_start(
-    ledger: Ledger, rec: Recording, task: TaskSpec, change: RuleChange, head: str
+    ledger: Ledger,
+    rec: Recording,
+    task: TaskSpec,
+    change: RuleChange,
+    head: str,
+    rerun: Rerun | None,
 ) -> s.SearchStarted:
     """The source's own options, one trial at a time to its number of trials, no other
-    stop rule and no final test (nothing is run), under the new rules."""
+    stop rule and no final test, under the new rules. Where runs are re-run, the task
+    content and environment are the ones they run in: the trial cache keys on them."""
     source = fold([e for _, e in rec.events])
     config = config_of(source).model_copy(
         update={
@@ -137,16 +194,17 @@ def _derived_start(
         },
     )
     first = rec.started
-    same = ("task_sha256", "metric", "lower_is_better", "roster", "policy", "agent", "lineage")
+    same = ("metric", "lower_is_better", "roster", "policy", "agent", "lineage")
     return s.start(
         count_searches(ledger),
         first.task_id,
         first.seed,
         **{name: getattr(first, name) for name in same},
+        task_sha256=rerun.evaluator.task_sha256 if rerun else first.task_sha256,
         rules_version=task.rules_version,
         keep_rule=task.keep,
         config=recorded,
-        environment=first.environment,
+        environment=environment(config.threads) if rerun else first.environment,
     )
 
 
@@ -158,38 +216,6 @@ class _Collected:
 
     def append(self, stream: UUID, events: Sequence[DomainEvent]) -> None:
         self.events.extend(events)
-
-
-class _Measured:
-    """Answers each job with the recorded outcome of the same trial on the same seeds,
-    judged again under the new rules; a job the source never ran is refused."""
-
-    def __init__(self, rec: Recording, task: TaskSpec) -> None:
-        self.task, self.queue = task, list[Message]()
-        self.runs: dict[int, list[tuple[tuple[int, ...], Outcome]]] = {}
-        answers = RunAnswers()
-        for _, event in rec.events:
-            answered = answers.feed(event)
-            if answered is not None:
-                sequence = rec.proposal_of(event.originator_id).sequence
-                entry = (answered[0].seeds, recorded_outcome(answered[1]))
-                self.runs.setdefault(sequence, []).append(entry)
-
-    def submit(self, trial_id: UUID, job: TrialJob) -> None:
-        runs = self.runs.get(job.sequence, [])
-        outcome = next((o for seeds, o in runs if seeds == job.seeds), None)
-        if outcome is None:
-            raise NotJudgeableError(
-                f"trial {job.sequence} would run seeds {list(job.seeds)} that the source"
-                " never ran (re-running is not supported)"
-            )
-        self.queue.append(Finished(trial_id, reclassify(outcome, self.task, job.sequence)))
-
-    def next(self, timeout: float) -> Message | None:
-        return self.queue.pop(0) if self.queue else None
-
-    def cancel_all(self) -> None:
-        """Nothing runs."""
 
 
 class _Reparented:
@@ -216,34 +242,46 @@ class _Lineage(RecordedLineage):
         return super().recipe(self.to_source.get(trial_id, trial_id))
 
 
-def _loop(rec: Recording, state: SearchState, sink: _Collected, task: TaskSpec) -> SearchLoop:
+def _loop(
+    rec: Recording, state: SearchState, sink: _Collected, task: TaskSpec, routed: Routed
+) -> SearchLoop:
     derived = state.started.id
     to_derived = {p.originator_id: t.trial_id(derived, seq) for seq, p in rec.proposals.items()}
     evaluator = RecordedEvaluator(rec)
     evaluator.task = task
     config = config_of(state)
 
+    def rerun_by(sequence: int, seeds: tuple[int, ...]) -> Live | None:
+        """The live side, where this run is re-run; None where the record decides it."""
+        measured = isinstance(routed.judge(sequence, seeds), Outcome)
+        return None if measured else routed.side
+
     def launch_fields(job: TrialJob) -> dict[str, Any]:
+        side = rerun_by(job.sequence, job.seeds)
         return {
             **launch_facts(job),
-            "runner": "rejudge",
-            "host": "(recorded)",
+            "runner": side.runner if side else JUDGED_RUNNER,
+            "host": side.host if side else "(recorded)",
             "rules_version": task.rules_version,
         }
 
     def make_job(request: JobRequest) -> TrialJob:
+        side = rerun_by(request.sequence, request.seeds)
+        if side is not None:
+            return side.make_job(request)
         return recorded_job(request, config, task, state.started.derived_budgets)
 
     return SearchLoop(
         state,
         sink,
         evaluator,
-        _Measured(rec, task),
+        routed,
         _Reparented(rec, to_derived),
         _Lineage(rec, {v: k for k, v in to_derived.items()}),
         config,
         make_job,
         launch_fields,
+        routed.side.observers if routed.side else (),
     )
 
 

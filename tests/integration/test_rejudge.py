@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,6 +19,7 @@ from ledger.counterfactual import counterfactual_config
 from ledger.recorded import Recording
 from ledger.rejudge import DerivationError, rejudge, rules_for
 from ledger.replay import replay, search_events
+from ledger.rerun import Rerun
 from ledger.verify import verify
 from projections import canned
 from projections.db import connect, rebuild
@@ -104,7 +106,7 @@ def test_a_cap_two_percent_lower_marks_exactly_the_keeps_over_it(source):
     assert {row[6] for row in gone} == {"size_blocked"}
 
 
-def test_a_looser_cap_on_a_blocked_trial_is_refused_and_writes_nothing(tmp_path):
+def test_a_looser_cap_on_a_blocked_trial_needs_its_task_folder_else_writes_nothing(tmp_path):
     def blocked(job):
         if job.sequence == 2:
             out = failed(FailureLabel.SIZE_BLOCKED, "artifact 1,200 B over the 1,000 B cap")
@@ -116,8 +118,15 @@ def test_a_looser_cap_on_a_blocked_trial_is_refused_and_writes_nothing(tmp_path)
     sid = loop.state.started.id
     before = _stored(location)
     task = Recording.of(search_events(store, sid)).task()
-    with pytest.raises(DerivationError, match="trial 2 ended size_blocked"):
+    with pytest.raises(DerivationError, match=r"trial 2 ended size_blocked.*needs the task folder"):
         rejudge(store, sid, task, RuleChange(size_cap_bytes=2000))
+    elsewhere = Rerun(
+        SimpleNamespace(task=task.model_copy(update={"rules_version": "tiny/2"})), None
+    )
+    with pytest.raises(
+        DerivationError, match="re-run under tiny/1, but the task folder holds tiny/2"
+    ):
+        rejudge(store, sid, task, RuleChange(size_cap_bytes=2000), lambda: elsewhere)
     assert _stored(location) == before
 
 
