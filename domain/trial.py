@@ -1,5 +1,9 @@
 """The Trial aggregate: one recipe edit from proposal to verdict. State, events,
 commands and evolution, in that order. Commands return events; they never store them.
+
+Longer than the 300-line guide on purpose: an event's stored topic is its module and
+class name, hashed into the ledger's chain, so the event classes stay in this module
+rather than move to one of their own, and the aggregate reads top to bottom in one file.
 """
 
 from __future__ import annotations
