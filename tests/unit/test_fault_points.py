@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from domain import faults
@@ -32,6 +34,21 @@ def test_a_malformed_fault_is_refused_in_one_line(spec):
         arm_from_environment({"AUTORECIPE_FAULT": spec})
 
 
-def test_no_variable_arms_nothing():
+def test_the_armed_trap_kills_on_the_nth_hit_of_its_point_only(monkeypatch):
+    kills = []
+    monkeypatch.setattr("ledger.faults.os.kill", lambda pid, sig: kills.append(sig))
+    arm_from_environment({"AUTORECIPE_FAULT": "final test:2"})
+    faults.point("append")
+    faults.point("final test")
+    assert kills == []
+    faults.point("final test")
+    assert kills == [signal.SIGKILL]
+
+
+def test_no_variable_arms_nothing(monkeypatch):
+    kills = []
+    monkeypatch.setattr("ledger.faults.os.kill", lambda pid, sig: kills.append(sig))
     arm_from_environment({})
-    assert faults._trap is None
+    for point in faults.POINTS:
+        faults.point(point)
+    assert kills == []
