@@ -35,7 +35,7 @@ from evaluators import requirements
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
 from evaluators.tasks import TaskError, builtin_names, load
-from ledger import session
+from ledger import faults, session
 from ledger.cache import TrialCache, check_reuses
 from ledger.claim import new_search
 from ledger.counterfactual import counterfactual_config, same_task
@@ -132,6 +132,10 @@ def main(
 ) -> None:
     """autorecipe: specialists propose recipe edits, a sandboxed evaluator judges them, and
     every proposal, diff, launch, score and failure is an immutable, hash-chained event."""
+    try:
+        faults.arm_from_environment()  # the crash tests' kill points; unset, nothing is armed
+    except faults.FaultSpecError as exc:
+        fail(str(exc))
 
 
 def _ledger(location: str, must_exist: bool = False) -> Ledger:

@@ -1,10 +1,12 @@
-"""Immutable values and the domain-event base class that every event extends."""
+"""Immutable values, the domain-event base class that every event extends, and the one
+fold (`projector`, `advance`) that every aggregate's evolution uses."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,3 +48,31 @@ def finite_or_none(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(value)
+
+
+# An aggregate's state: a frozen model with a `version`, the number of its latest event.
+State = TypeVar("State", bound=Immutable)
+
+
+def advance(state: State | None, event: DomainEvent, first: str, **changes: Any) -> State:
+    """The state after `event`: `changes` applied, the version moved to the event's. Only
+    the aggregate's `first` event may start it from nothing."""
+    if state is None:
+        raise ValueError(f"{type(event).__name__} before {first}")
+    return state.model_copy(update={"version": event.originator_version, **changes})
+
+
+def projector(
+    mutate: Callable[[DomainEvent, State | None], State],
+) -> Callable[[Iterable[DomainEvent]], State]:
+    """The fold of one aggregate's events, oldest first, into its current state."""
+
+    def project(events: Iterable[DomainEvent]) -> State:
+        state: State | None = None
+        for event in events:
+            state = mutate(event, state)
+        if state is None:
+            raise ValueError("no events to fold")
+        return state
+
+    return project

@@ -58,45 +58,48 @@ def proposal_events(
     if proposal.yielded:
         _folded(state, _yielded(state, proposal, seq), out)
         return out  # out of ideas: a recorded outcome of its own, not a trial
-    _folded(
-        state,
-        t.propose(
-            state.started.id,
-            seq,
-            specialist=proposal.specialist,
-            agent=proposal.agent,
-            parent_id=proposal.parent_id,
-            hypothesis=proposal.hypothesis,
-            expected_delta=proposal.expected_delta,
-            idea=proposal.idea,
-            surfaces=_surfaces(state, proposal),
-            lineage_view=proposal.view_text,
-            lineage_view_sha256=text_sha256(proposal.view_text),
-            session_id=session,
-        ),
-        out,
-    )
+    _folded(state, _proposed(state, proposal, seq, session), out)
     tid = t.trial_id(state.started.id, seq)
     failure = _edit_failure(proposal, parent_recipe)
     if failure is None and proposal.recipe is not None:
         _folded(state, _edited(state.trials[tid], parent_recipe, proposal.recipe), out)
         failure = check(proposal.recipe)
     if failure is not None:
-        _folded(
-            state,
-            t.record_failure(
-                state.trials[tid],
-                failure.label or FailureLabel.PREFLIGHT_CRASH,
-                reason=failure.reason,
-                evidence=failure.evidence,
-                log_excerpt=failure.log_excerpt,
-                rules_version=failure.rules_version,
-            ),
-            out,
-        )
+        _folded(state, _refused(state.trials[tid], failure), out)
         return out
     _folded(state, t.launch(state.trials[tid], **launch(tid)), out)
     return out
+
+
+def _proposed(
+    state: SearchState, proposal: Proposal, seq: int, session: UUID | None
+) -> t.TrialProposed:
+    return t.propose(
+        state.started.id,
+        seq,
+        specialist=proposal.specialist,
+        agent=proposal.agent,
+        parent_id=proposal.parent_id,
+        hypothesis=proposal.hypothesis,
+        expected_delta=proposal.expected_delta,
+        idea=proposal.idea,
+        surfaces=_surfaces(state, proposal),
+        lineage_view=proposal.view_text,
+        lineage_view_sha256=text_sha256(proposal.view_text),
+        session_id=session,
+    )
+
+
+def _refused(trial: t.Trial, failure: Outcome) -> t.TrialFailed:
+    """A trial stopped before launch: a broken edit, a failed session or a static check."""
+    return t.record_failure(
+        trial,
+        failure.label or FailureLabel.PREFLIGHT_CRASH,
+        reason=failure.reason,
+        evidence=failure.evidence,
+        log_excerpt=failure.log_excerpt,
+        rules_version=failure.rules_version,
+    )
 
 
 def _yielded(state: SearchState, proposal: Proposal, seq: int) -> s.SpecialistYielded:
@@ -182,39 +185,9 @@ def outcome_events(
     out: list[DomainEvent] = []
     trial = state.trials[trial_id]
     if outcome.label is not None or outcome.score is None:
-        _folded(
-            state,
-            t.record_failure(
-                trial,
-                outcome.label or FailureLabel.CRASH,
-                reason=outcome.reason or "no score",
-                evidence=outcome.evidence,
-                log_excerpt=outcome.log_excerpt,
-                measurements=outcome.measurements,
-                rules_version=outcome.rules_version,
-                confinement=outcome.confinement,
-                accounting=outcome.accounting,
-                score=outcome.score,
-            ),
-            out,
-        )
+        _folded(state, _failed(trial, outcome), out)
         return out
-    score = racing_score(state.results.get(trial_id, {}), outcome.per_seed)
-    _folded(
-        state,
-        t.record_score(
-            trial,
-            metric=task.metric.name,
-            lower_is_better=task.metric.lower_is_better,
-            score=outcome.score if score is None else score,
-            measurements=outcome.measurements,
-            per_seed=outcome.per_seed,
-            rules_version=outcome.rules_version,
-            confinement=outcome.confinement,
-            accounting=outcome.accounting,
-        ),
-        out,
-    )
+    _folded(state, _scored(state, trial, outcome, task), out)
     if trial.specialist == BASELINE:
         _folded(state, _noise_floor(state, trial_id, outcome, task), out)
     fields = judgement(state, trial_id, task.seeds)
@@ -282,3 +255,34 @@ def abort_events(state: SearchState, trial_id: UUID, reason: str) -> list[Domain
         out,
     )
     return out
+
+
+def _failed(trial: t.Trial, outcome: Outcome) -> t.TrialFailed:
+    return t.record_failure(
+        trial,
+        outcome.label or FailureLabel.CRASH,
+        reason=outcome.reason or "no score",
+        evidence=outcome.evidence,
+        log_excerpt=outcome.log_excerpt,
+        measurements=outcome.measurements,
+        rules_version=outcome.rules_version,
+        confinement=outcome.confinement,
+        accounting=outcome.accounting,
+        score=outcome.score,
+    )
+
+
+def _scored(state: SearchState, trial: t.Trial, outcome: Outcome, task: TaskSpec) -> t.TrialScored:
+    """The score over every seed run so far: a racing trial's earlier looks count too."""
+    score = racing_score(state.results.get(trial.id, {}), outcome.per_seed)
+    return t.record_score(
+        trial,
+        metric=task.metric.name,
+        lower_is_better=task.metric.lower_is_better,
+        score=outcome.score if score is None else score,
+        measurements=outcome.measurements,
+        per_seed=outcome.per_seed,
+        rules_version=outcome.rules_version,
+        confinement=outcome.confinement,
+        accounting=outcome.accounting,
+    )

@@ -3,10 +3,8 @@
 Every number comes from this process (a monotonic clock, the live CPU clock of the
 whole process tree in evaluators.cpuclock, the kernel's rusage for the reaped tree),
 never from the child. A run is stopped past its CPU cap, or past its wall cap (with a
-CPU cap, the wall cap is only a backstop); `stopped` says which. Output streams to the
-log file as it comes, up to LOG_HEAD_BYTES; past that only the last LOG_TAIL_BYTES are
-kept (in memory) and written at the end after a line saying how much was left out, so a
-log holds at most 8 MiB plus that line, whatever the child prints.
+CPU cap, the wall cap is only a backstop); `stopped` says which. The log keeps the
+first LOG_HEAD_BYTES and the last LOG_TAIL_BYTES of the output (evaluators/output.py).
 """
 
 from __future__ import annotations
@@ -18,29 +16,24 @@ import selectors
 import signal
 import subprocess
 import time
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 from domain.ports import ExceptionInfo, LimitBreach, ProcessReport
-from evaluators import cpuclock, sandbox
+from evaluators import cpuclock, output, sandbox
+
+# The log's caps are part of what run_measured promises, so they are re-exported here.
+from evaluators.output import LOG_HEAD_BYTES as LOG_HEAD_BYTES
+from evaluators.output import LOG_TAIL_BYTES as LOG_TAIL_BYTES
 from evaluators.sandbox import Sandboxed, SandboxSpec
 
-CHUNK_BYTES = 1 << 16
-LOG_HEAD_BYTES = 4 << 20  # written as it comes
-LOG_TAIL_BYTES = 4 << 20  # past the head: the last bytes, written when the process ends
-TAIL_BYTES = 1 << 14  # what parse_exception sees: room for a deep traceback
 TAIL_CHARS = 2000  # ProcessReport.log_tail
-MAX_LINE_BYTES = 1 << 16  # a longer stdout line is no progress line: it is dropped
 DRAIN_S = 1.0  # after the exit, how long to wait for output still in the pipes
 POLL_S = 0.5  # the loop wakes at least this often, whatever happens
 GRACE_S = 2.0  # past the cap, how long pid 1 may take to die before bwrap is killed
 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<n>\d+)(?:, in (?P<func>.+))?$')
 _RAISED = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
-
-LineCallback = Callable[[str], None]
 
 
 def run_measured(
@@ -51,7 +44,7 @@ def run_measured(
     cwd: Path,
     timeout_s: float,
     log_path: Path,
-    on_stdout_line: LineCallback | None = None,
+    on_stdout_line: output.LineCallback | None = None,
     stdin_data: bytes | None = None,
     cpu_cap_s: float | None = None,
 ) -> ProcessReport:
@@ -68,8 +61,8 @@ def run_measured(
             argv, spec, env=env, cwd=cwd, stdin=stdin,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
-        output = _Output(log, on_stdout_line)
-        child = _Child(proc, output, stdin_data or b"")
+        out = output.Output(log, on_stdout_line)
+        child = _Child(proc, out, stdin_data or b"")
         meter = cpuclock.TreeMeter(proc.pid, proc.cpu_usage)
         try:
             status, usage, stopped = child.supervise(meter, started, timeout_s, cpu_cap_s)
@@ -78,10 +71,10 @@ def run_measured(
         finally:
             child.close()
         if proc.breach is not None:  # said last, where a reader of the log looks
-            output.write(f"\nautorecipe: stopped: {proc.breach.reason}\n".encode(), stdout=False)
-        output.close()
+            out.write(f"\nautorecipe: stopped: {proc.breach.reason}\n".encode(), stdout=False)
+        out.close()
     rc = _exit_code(status, spec)
-    report = _report(rc, stopped, wall_s, usage, output.tail_text(), proc.breach)
+    report = _report(rc, stopped, wall_s, usage, out.tail_text(), proc.breach)
     return report.model_copy(
         update={
             "cpu_s": meter.settle(usage),
@@ -114,91 +107,10 @@ def parse_exception(log_text: str) -> ExceptionInfo | None:
     return None
 
 
-class _Output:
-    """Appends output to the log, capped; keeps a bounded tail; splits stdout."""
-
-    def __init__(self, log: BinaryIO, on_line: LineCallback | None) -> None:
-        self.log = _CappedLog(log)
-        self.on_line = on_line
-        self.tail = bytearray()
-        self.partial = bytearray()
-        self.overlong = False  # dropping a stdout line that outgrew MAX_LINE_BYTES
-
-    def write(self, chunk: bytes, *, stdout: bool) -> None:
-        self.log.write(chunk)
-        self.tail += chunk
-        del self.tail[:-TAIL_BYTES]
-        if stdout and self.on_line is not None:
-            self._split(chunk, self.on_line)
-
-    def close(self) -> None:
-        """Pass on a last stdout line that had no newline; finish the log."""
-        if self.partial and not self.overlong and self.on_line is not None:
-            self.on_line(_text(self.partial))
-        self.partial.clear()
-        self.log.close()
-
-    def tail_text(self) -> str:
-        return _text(self.tail)
-
-    def _split(self, chunk: bytes, on_line: LineCallback) -> None:
-        self.partial += chunk
-        *lines, rest = self.partial.split(b"\n")
-        for line in lines:
-            if self.overlong:
-                self.overlong = False  # the end of the dropped line
-            else:
-                on_line(_text(line).rstrip("\r"))
-        self.partial = bytearray(rest)
-        if len(self.partial) > MAX_LINE_BYTES:
-            self.partial.clear()
-            self.overlong = True
-
-
-class _CappedLog:
-    """The first LOG_HEAD_BYTES go to the file at once (readable live), the last
-    LOG_TAIL_BYTES at the end; what lies between is counted, never stored."""
-
-    def __init__(self, file: BinaryIO) -> None:
-        self.file = file
-        self.head_left = LOG_HEAD_BYTES
-        self.held: deque[bytes] = deque()  # past the head: the newest chunks
-        self.held_bytes = 0
-        self.dropped = 0
-
-    def write(self, chunk: bytes) -> None:
-        head, rest = chunk[: self.head_left], chunk[self.head_left :]
-        if head:
-            self.file.write(head)
-            self.file.flush()  # the log is readable live, e.g. by a watching user
-            self.head_left -= len(head)
-        if rest:
-            self.held.append(rest)
-            self.held_bytes += len(rest)
-            while self.held_bytes - len(self.held[0]) >= LOG_TAIL_BYTES:
-                self._drop(len(self.held.popleft()))
-
-    def close(self) -> None:
-        excess = self.held_bytes - LOG_TAIL_BYTES
-        if excess > 0:  # the oldest held chunk straddles the tail's start
-            self.held[0] = self.held[0][excess:]
-            self._drop(excess)
-        if self.dropped:
-            note = f"\n[autorecipe: {self.dropped:,} bytes of output left out here:"
-            self.file.write(f"{note} the log keeps the first and the last 4 MiB]\n".encode())
-        for chunk in self.held:  # one by one: joined, they would be held twice
-            self.file.write(chunk)
-        self.file.flush()
-
-    def _drop(self, size: int) -> None:
-        self.held_bytes -= size
-        self.dropped += size
-
-
 class _Child:
     """One started process: its pipes, its pidfd and its reaping, on one selector."""
 
-    def __init__(self, proc: Sandboxed, output: _Output, stdin: bytes) -> None:
+    def __init__(self, proc: Sandboxed, output: output.Output, stdin: bytes) -> None:
         self.proc = proc
         self.output = output
         self.stdin = memoryview(stdin)
@@ -272,7 +184,7 @@ class _Child:
             elif key.data == "stdin":
                 self._feed(key.fd)
             else:
-                chunk = os.read(key.fd, CHUNK_BYTES)
+                chunk = os.read(key.fd, output.CHUNK_BYTES)
                 if chunk:
                     self.output.write(chunk, stdout=key.data == "stdout")
                 else:  # end of file: the child closed it, maybe still running
@@ -280,7 +192,7 @@ class _Child:
 
     def _feed(self, fd: int) -> None:
         try:
-            written = os.write(fd, self.stdin[:CHUNK_BYTES])
+            written = os.write(fd, self.stdin[: output.CHUNK_BYTES])
         except BlockingIOError:
             return
         except BrokenPipeError:  # the child stopped reading: the rest is not wanted
@@ -327,7 +239,3 @@ def _report(
         exception=exception,
         breach=breach,
     )
-
-
-def _text(data: bytes | bytearray) -> str:
-    return bytes(data).decode("utf-8", errors="replace")

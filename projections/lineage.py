@@ -109,10 +109,22 @@ def _build_view(
     }
     if not lineage:
         return LineageView(**base)
-    order = "t.score" if lower else "-t.score"
     return LineageView(
-        **base,
-        noise_floor=floor,
+        **base, noise_floor=floor, **_lineage(con, search_id, specialist, lower, best)
+    )
+
+
+def _lineage(
+    con: duckdb.DuckDBPyConnection,
+    search_id: UUID,
+    specialist: str,
+    lower: bool,
+    best: TrialLine | None,
+) -> dict[str, Any]:
+    """What a lineage-reading specialist sees besides the best: the leaderboard, the best's
+    chain and children, the recent and its own finished trials, what was tried."""
+    order = "t.score" if lower else "-t.score"
+    return dict(
         leaderboard=_lines(
             con,
             f"WHERE t.search_id = ? AND t.status = 'keep' ORDER BY {order}, t.seq LIMIT 20",
