@@ -16,7 +16,7 @@ measurements cannot decide it under the new rules (re-running is not supported).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -28,8 +28,8 @@ from domain.events import decode
 from domain.ports import Outcome, Proposal, ProposalRequest, TrialJob
 from domain.progress import SearchState, fold
 from domain.rejudge import NotJudgeableError, RuleChange, derived_rules, reclassify
-from domain.steps import launch_facts
 from domain.task import TaskSpec
+from ledger.lease import lease
 from ledger.loop import Finished, JobRequest, Message, SearchLoop
 from ledger.recorded import (
     Divergence,
@@ -40,10 +40,12 @@ from ledger.recorded import (
     Recording,
     recorded_outcome,
 )
+from ledger.replay import search_events
 from ledger.runs import RunAnswers, recorded_job
-from ledger.session import config_of, count_searches
+from ledger.session import config_of, count_searches, pick_search
 from ledger.store import Ledger
 from ledger.verify import verify
+from ledger.world import Where, World
 
 
 class DerivationError(Exception):
@@ -85,6 +87,24 @@ def source_events(ledger: Ledger, source: UUID) -> list[tuple[int, DomainEvent]]
     if not isinstance(events[-1][1], s.SearchFinished):
         raise DerivationError(f"search {source} has not finished: ask of it once it has")
     return events
+
+
+def rejudge_search(
+    location: str,
+    ledger: Ledger,
+    prefix: str | None,
+    change: RuleChange,
+    current: Callable[[str], TaskSpec | None],
+) -> tuple[UUID, Derived]:
+    """The use case: re-judge the finished search `prefix` names (default: the latest)
+    under `change`; `current` gives a task's rules as its folder holds them now."""
+    source = pick_search(ledger, prefix, unfinished=False)
+    recording = Recording.of(search_events(ledger, source))
+    recorded = recording.task()
+    now = current(str(recording.started.config.get("task", recorded.name)))
+    rules = rules_for(recorded, now, change.rules_version)
+    with lease(location, source):
+        return source, rejudge(ledger, source, rules, change)
 
 
 def rejudge(ledger: Ledger, source: UUID, rules: TaskSpec, change: RuleChange) -> Derived:
@@ -223,28 +243,19 @@ def _loop(rec: Recording, state: SearchState, sink: _Collected, task: TaskSpec) 
     evaluator.task = task
     config = config_of(state)
 
-    def launch_fields(job: TrialJob) -> dict[str, Any]:
-        return {
-            **launch_facts(job),
-            "runner": "rejudge",
-            "host": "(recorded)",
-            "rules_version": task.rules_version,
-        }
-
     def make_job(request: JobRequest) -> TrialJob:
         return recorded_job(request, config, task, state.started.derived_budgets)
 
-    return SearchLoop(
-        state,
-        sink,
+    where = Where("rejudge", "(recorded)", task.rules_version)
+    world = World(
         evaluator,
         _Measured(rec, task),
         _Reparented(rec, to_derived),
         _Lineage(rec, {v: k for k, v in to_derived.items()}),
-        config,
         make_job,
-        launch_fields,
+        lambda job: where,
     )
+    return SearchLoop(state, sink, world, config)
 
 
 def _changes(before: SearchState, after: SearchState) -> list[tuple[int, str, str]]:
