@@ -1,7 +1,7 @@
 """The command line's shared wiring: the app, its common options, errors as one line,
 and the outer parts (task evaluator, proposers, runners, read model, live display)
 wired into the use cases' ports (ledger/workspace.py's Tools, ledger/rederive.py's
-ReadModel). cli.py and cli_read.py declare the commands on top of it.
+ReplayReads). cli.py and cli_read.py declare the commands on top of it.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def recording(
     return recorded.model_copy(update={"agent": "recorded", "sandbox": config.sandbox}), calls
 
 
-def read_model(ledger: str, store: Ledger) -> rederive.ReadModel:
+def read_model(ledger: str, store: Ledger) -> rederive.ReplayReads:
     """The projections as replay reads them: live, rebuilt, and as they stood."""
 
     def live_hash() -> str:
@@ -249,7 +249,7 @@ def read_model(ledger: str, store: Ledger) -> rederive.ReadModel:
         with connect(path, read_only=True) as con:
             return content_hash(con)
 
-    return rederive.ReadModel(
+    return rederive.ReplayReads(
         live_hash=live_hash,
         rebuilt_hash=rebuilt_hash,
         lineage_at=lambda path: contextlib.closing(LineageAt(store, path)),

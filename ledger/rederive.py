@@ -35,8 +35,9 @@ class Line:
 
 
 @dataclass(frozen=True)
-class ReadModel:
-    """The projections, as replay needs them (wired from projections/ by the entry point)."""
+class ReplayReads:
+    """The projections, as replay needs them (wired from projections/ by the entry point; a
+    ReadModel port in domain/ports.py may take its place)."""
 
     live_hash: Callable[[], str]  # the live projections' content hash
     rebuilt_hash: Callable[[Path], str]  # rebuild from the whole log into a file; its hash
@@ -53,7 +54,7 @@ def diverged(divergence: Divergence) -> str:
     )
 
 
-def checks(store: Ledger, prefix: str | None, model: ReadModel) -> Iterator[Line]:
+def checks(store: Ledger, prefix: str | None, model: ReplayReads) -> Iterator[Line]:
     """Replay the search `prefix` names (default: the latest), one line per check."""
     try:
         sid = session.pick_search(store, prefix, unfinished=False)
@@ -80,7 +81,7 @@ def checks(store: Ledger, prefix: str | None, model: ReadModel) -> Iterator[Line
 
 
 def _decisions(
-    store: Ledger, events: list[tuple[int, DomainEvent]], path: Path, model: ReadModel
+    store: Ledger, events: list[tuple[int, DomainEvent]], path: Path, model: ReplayReads
 ) -> Iterator[Line]:
     report = replay(events)
     compared = f"{report.compared} of {report.events - 1}"
@@ -96,7 +97,7 @@ def _decisions(
 
 
 def _proposals(
-    events: list[tuple[int, DomainEvent]], path: Path, model: ReadModel
+    events: list[tuple[int, DomainEvent]], path: Path, model: ReplayReads
 ) -> Iterator[Line]:
     recording = Recording.of(events)
     if (recording.started.config.get("derived_from") or {}).get("kind") == "rejudge":
