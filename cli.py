@@ -43,8 +43,8 @@ from ledger.rejudge import DerivationError, rejudge_search
 
 KEEP_RULES = ("paired", "noise_floor", "welch")
 # Search options whose SearchConfig key is another name; the rest share theirs.
-EXPLICIT = {"COMMANDLINE", "ENVIRONMENT"}
 RENAMED = {"no_lineage": "lineage", "unsafe_no_sandbox": "sandbox", "agents": "agent"}
+EXPLICIT = {"COMMANDLINE", "ENVIRONMENT"}  # the parameter sources of a given option
 Opt = typer.Option
 
 
