@@ -27,7 +27,7 @@ format: deps
 	$(BIN)/ruff check --fix .
 
 types: deps
-	$(BIN)/mypy domain ledger projections runners evaluators agents cli.py
+	$(BIN)/mypy domain ledger projections runners evaluators agents cli.py cli_wiring.py cli_read.py
 
 imports: deps
 	$(BIN)/lint-imports

@@ -18,8 +18,9 @@ from domain.config import SearchConfig
 from domain.events import decode
 from domain.progress import fold
 from ledger.rejudge import DerivationError, source_events
-from ledger.session import config_of
+from ledger.session import config_of, pick_search
 from ledger.store import Ledger
+from ledger.workspace import Ran, Tools, start
 
 OFFLINE_POLICIES = ("specialists", "generalist", "random", "optuna")
 
@@ -63,3 +64,20 @@ def same_task(ledger: Ledger, source: UUID, task_sha256: str) -> None:
         raise DerivationError(
             f"the task changed since search {source} ran: a counterfactual needs the same world"
         )
+
+
+def counterfactual(
+    location: str, ledger: Ledger, prefix: str | None, policy: str, tools: Tools
+) -> tuple[UUID, Ran]:
+    """The use case: run `policy` on the finished search `prefix` names (default: the
+    latest) as a search linked to it; returns the source's id and the run."""
+    source = pick_search(ledger, prefix, unfinished=False)
+    config = counterfactual_config(ledger, source, policy)
+    ran = start(
+        location,
+        ledger,
+        config,
+        tools,
+        lambda evaluator: same_task(ledger, source, evaluator.task_sha256),
+    )
+    return source, ran

@@ -26,17 +26,16 @@ from domain.config import SearchConfig
 from domain.labels import FailureLabel, FinishReason, TrialStatus
 from domain.ports import (
     Evaluator,
-    LineageQuery,
     Outcome,
     Proposal,
     ProposalRequest,
-    Proposer,
     TrialJob,
 )
 from domain.progress import BASELINE, SearchState, next_specialist, stop_reason
 from domain.recipe import recipe_sha256
-from domain.steps import abort_events, outcome_events, proposal_events
+from domain.steps import abort_events, launch_facts, outcome_events, proposal_events
 from domain.trial import ProgressSample
+from ledger.world import World
 
 
 class Sink(Protocol):
@@ -94,28 +93,29 @@ class SearchLoop:
         self,
         state: SearchState,
         sink: Sink,
-        evaluator: Evaluator,
-        executor: Executor,
-        proposer: Proposer,
-        lineage: LineageQuery,
+        world: World,
         config: SearchConfig,
-        make_job: Callable[[JobRequest], TrialJob],
-        launch_fields: Callable[[TrialJob], dict[str, Any]],
         observers: Sequence[Observer] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.state, self.sink, self.evaluator, self.executor = (
-            state,
-            sink,
-            evaluator,
-            executor,
-        )
-        self.proposer, self.lineage, self.config = proposer, lineage, config
-        self.make_job, self.launch_fields = make_job, launch_fields
+        self.state, self.sink, self.config = state, sink, config
+        self.evaluator, self.executor = world.evaluator, world.executor
+        self.proposer, self.lineage = world.proposer, world.lineage
+        self.make_job, self.where = world.job, world.where
         self.observers, self.clock = observers, clock
         self.in_flight: set[UUID] = set()
         self.recipes: dict[UUID, Mapping[str, str]] = {}  # launched here: racing re-runs them
         self.stop_requested = threading.Event()  # set by a signal handler; acted on safely
+
+    def launch_fields(self, job: TrialJob) -> dict[str, Any]:
+        """A launch's facts: what the job runs with, and where it ran."""
+        where = self.where(job)
+        return {
+            **launch_facts(job),
+            "runner": where.runner,
+            "host": where.host,
+            "rules_version": where.rules_version,
+        }
 
     # Recording:
 

@@ -38,8 +38,8 @@ from domain.rejudge import (
     RuleChange,
     derived_rules,
 )
-from domain.steps import launch_facts
 from domain.task import TaskSpec
+from ledger.lease import lease
 from ledger.loop import JobRequest, SearchLoop
 from ledger.recorded import (
     Divergence,
@@ -49,11 +49,13 @@ from ledger.recorded import (
     RecordedProposer,
     Recording,
 )
+from ledger.replay import search_events
 from ledger.rerun import Live, Measured, Rerun, Routed, RunCounts, live
 from ledger.runs import recorded_job
-from ledger.session import config_of, count_searches, environment
+from ledger.session import config_of, count_searches, environment, pick_search
 from ledger.store import Ledger
 from ledger.verify import verify
+from ledger.world import Where, World
 
 
 class DerivationError(Exception):
@@ -96,6 +98,27 @@ def source_events(ledger: Ledger, source: UUID) -> list[tuple[int, DomainEvent]]
     if not isinstance(events[-1][1], s.SearchFinished):
         raise DerivationError(f"search {source} has not finished: ask of it once it has")
     return events
+
+
+def rejudge_search(
+    location: str,
+    ledger: Ledger,
+    prefix: str | None,
+    change: RuleChange,
+    current: Callable[[str], TaskSpec | None],
+    rerun: Callable[[str, bool], Rerun],
+) -> tuple[UUID, Derived]:
+    """The use case: re-judge the finished search `prefix` names (default: the latest)
+    under `change`; `current` gives a task's rules as its folder holds them now, and
+    `rerun(task, sandbox)` opens the live side for runs the record cannot decide."""
+    source = pick_search(ledger, prefix, unfinished=False)
+    recording = Recording.of(search_events(ledger, source))
+    recorded = recording.task()
+    task = str(recording.started.config.get("task", recorded.name))
+    rules = rules_for(recorded, current(task), change.rules_version)
+    sandbox = bool(recording.started.config.get("sandbox", True))
+    with lease(location, source):
+        return source, rejudge(ledger, source, rules, change, lambda: rerun(task, sandbox))
 
 
 def rejudge(
@@ -256,14 +279,11 @@ def _loop(
         measured = isinstance(routed.judge(sequence, seeds), Outcome)
         return None if measured else routed.side
 
-    def launch_fields(job: TrialJob) -> dict[str, Any]:
+    def where(job: TrialJob) -> Where:
         side = rerun_by(job.sequence, job.seeds)
-        return {
-            **launch_facts(job),
-            "runner": side.runner if side else JUDGED_RUNNER,
-            "host": side.host if side else "(recorded)",
-            "rules_version": task.rules_version,
-        }
+        if side is None:
+            return Where(JUDGED_RUNNER, "(recorded)", task.rules_version)
+        return Where(side.runner, side.host, task.rules_version)
 
     def make_job(request: JobRequest) -> TrialJob:
         side = rerun_by(request.sequence, request.seeds)
@@ -271,18 +291,15 @@ def _loop(
             return side.make_job(request)
         return recorded_job(request, config, task, state.started.derived_budgets)
 
-    return SearchLoop(
-        state,
-        sink,
+    world = World(
         evaluator,
         routed,
         _Reparented(rec, to_derived),
         _Lineage(rec, {v: k for k, v in to_derived.items()}),
-        config,
         make_job,
-        launch_fields,
-        routed.side.observers if routed.side else (),
+        where,
     )
+    return SearchLoop(state, sink, world, config, routed.side.observers if routed.side else ())
 
 
 def _changes(before: SearchState, after: SearchState) -> list[tuple[int, str, str]]:

@@ -23,7 +23,6 @@ from domain.events import decode
 from domain.ports import LineageQuery, Proposal, ProposalRequest, Proposer, TrialJob
 from domain.progress import SearchState, fold
 from domain.recipe import recipe_sha256, text_sha256
-from domain.steps import launch_facts
 from ledger.loop import JobRequest, SearchLoop
 from ledger.recorded import (
     Divergence,
@@ -39,6 +38,7 @@ from ledger.recovery import recovery_events
 from ledger.runs import recorded_job
 from ledger.session import config_of
 from ledger.store import Ledger
+from ledger.world import Where, World
 
 IGNORED = frozenset({"timestamp"})
 
@@ -124,7 +124,7 @@ def _loop(
             return "ran more seeds of", pending.pop(0) if pending else None
         return "launched", rec.launches.get(job.trial_id)
 
-    def launch_fields(job: TrialJob) -> dict[str, Any]:
+    def where(job: TrialJob) -> Where:
         what, facts = recorded(job)
         if facts is None:
             raise Divergence(
@@ -132,23 +132,11 @@ def _loop(
             )
         launched.add(job.trial_id)
         # Where it ran is a fact of the log; what it ran with is re-derived and compared.
-        return {
-            **launch_facts(job),
-            "runner": facts.runner,
-            "host": facts.host,
-            "rules_version": facts.rules_version,
-        }
+        return Where(facts.runner, facts.host, facts.rules_version)
 
+    proposer, lineage = RecordedProposer(rec, after), RecordedLineage(rec)
     loop = SearchLoop(
-        state,
-        sink,
-        evaluator,
-        executor,
-        RecordedProposer(rec, after),
-        RecordedLineage(rec),
-        config,
-        make_job,
-        launch_fields,
+        state, sink, World(evaluator, executor, proposer, lineage, make_job, where), config
     )
     holder.append(loop)
     return loop

@@ -19,10 +19,10 @@ from domain.config import SearchConfig
 from domain.events import decode
 from domain.ports import Evaluator, LineageQuery, Proposer, TrialJob
 from domain.progress import SearchState
-from domain.steps import launch_facts
 from ledger.cache import TrialCache, caching
 from ledger.loop import Executor, JobRequest, Observer, SearchLoop, Sink
 from ledger.store import Ledger
+from ledger.world import Where, World
 
 
 def environment(threads: int) -> dict[str, str]:
@@ -117,26 +117,9 @@ def build_loop(
     executor, watching = caching(executor, cache)
     make_job = job_maker(evaluator, state, config)
 
-    def launch_fields(job: TrialJob) -> dict[str, Any]:
-        return {
-            **launch_facts(job),
-            "runner": runner_name,
-            "host": host,
-            "rules_version": evaluator.task.rules_version,
-        }
-
-    return SearchLoop(
-        state,
-        sink,
-        evaluator,
-        executor,
-        proposer,
-        lineage,
-        config,
-        make_job,
-        launch_fields,
-        [*watching, *observers, _closing(lineage)],
-    )
+    where = Where(runner_name, host, evaluator.task.rules_version)
+    world = World(evaluator, executor, proposer, lineage, make_job, lambda job: where)
+    return SearchLoop(state, sink, world, config, [*watching, *observers, _closing(lineage)])
 
 
 def job_maker(
