@@ -42,7 +42,7 @@ from ledger.counterfactual import counterfactual_config, same_task
 from ledger.lease import lease
 from ledger.loop import LiveExecutor
 from ledger.recorded import Divergence, Recording
-from ledger.recovery import recovery_events
+from ledger.recovery import recovery_events, rerun_note
 from ledger.rejudge import DerivationError, rejudge, rules_for
 from ledger.replay import regenerate, replay, search_events
 from ledger.reproduce import reproduce
@@ -420,6 +420,7 @@ def _resume(
             console.print(
                 f"resumed search {sid}: {len(recovery) - 1} trials in flight ended harness_abort"
                 + _reopened(recovery[0])
+                + rerun_note(state, recovery[0])
             )
             console.print(resume_options.describe(config, changed), highlight=False, soft_wrap=True)
             client = _claude_client(config) if config.agent == "claude" else None

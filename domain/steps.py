@@ -44,8 +44,10 @@ def proposal_events(
     parent_recipe: Mapping[str, str],
     check: Callable[[Mapping[str, str]], Outcome | None],
     launch: Callable[[UUID], dict[str, Any]],
+    reruns: UUID | None = None,
 ) -> list[DomainEvent]:
-    """`check(child)` is the static preflight; `launch(trial_id)` gives TrialLaunched fields.
+    """`check(child)` is the static preflight; `launch(trial_id)` gives TrialLaunched fields;
+    `reruns` names the trial this proposal runs again (domain/rerun.py).
 
     Applies the events to `state` as it builds them; the caller stores them atomically
     (and throws `state` away if storing fails).
@@ -73,6 +75,7 @@ def proposal_events(
             lineage_view=proposal.view_text,
             lineage_view_sha256=text_sha256(proposal.view_text),
             session_id=session,
+            reruns=reruns,
         ),
         out,
     )
