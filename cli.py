@@ -34,7 +34,7 @@ from domain.search import SearchResumed, SearchStarted
 from evaluators import requirements
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.staging import DataPreparationError
-from evaluators.tasks import TaskError, builtin_names, load
+from evaluators.tasks import TaskError, builtin_names, load, recipe_folder
 from ledger import session
 from ledger.cache import TrialCache, check_reuses
 from ledger.claim import new_search
@@ -49,7 +49,7 @@ from ledger.reproduce import reproduce
 from ledger.store import Ledger, LedgerError, open_ledger
 from ledger.verify import verify as check_chain
 from projections import audit as audit_queries
-from projections import canned, display, listing, live
+from projections import canned, diff_paths, display, listing, live
 from projections.bundle import BundleError, build_bundle, resolve_trial
 from projections.bundle_verify import verify_bundle
 from projections.db import ProjectionsBusyError, connect, projections_path, reading, rebuild
@@ -601,7 +601,13 @@ def show(
     trial: Annotated[str, typer.Argument(help="Trial number or id prefix.")],
     search_id: SearchOpt = None,
     diff: Annotated[
-        bool, typer.Option("--diff", help="Only the raw unified diff (for patch, git apply).")
+        bool,
+        typer.Option(
+            "--diff", help="Only the unified diff, with paths for git apply here (or patch -p1)."
+        ),
+    ] = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="With --diff: the stored diff, paths as recorded.")
     ] = False,
     from_seed: Annotated[
         bool,
@@ -616,9 +622,13 @@ def show(
         try:
             sid = display.resolve_search(con, search_id)
             row = display.trial_row(con, sid, trial)
-            if diff:  # the stored bytes, untouched, or the whole change from the seed
-                text = listing.diff_from_seed(con, sid, row) if from_seed else row.get("diff")
-                typer.echo(text or "", nl=False)
+            if diff:  # paths for git apply in this folder, unless --raw
+                folder = recipe_folder(diff_paths.recorded_task(con, sid))
+                where = None if raw else (folder, Path.cwd())
+                out = diff_paths.for_git_apply(con, sid, row, from_seed, where)
+                if out.note:
+                    typer.echo(out.note, err=True)
+                typer.echo(out.text, nl=False)
                 return
             piped = not _out().is_terminal
             _emit(listing.one_row(row), fmt, display.trial_detail(con, sid, trial, piped))
