@@ -17,6 +17,7 @@ from uuid import UUID
 
 from domain import search as s
 from domain import trial as t
+from domain.base import DomainEvent
 from domain.labels import BASELINE, TERMINAL_STATUSES, FailureLabel
 from domain.ports import Proposal
 
@@ -34,7 +35,7 @@ class Reruns:
         self.stopped: list[UUID] = []  # launched trials a Ctrl-C ended, since the last resume
         self.queue: list[UUID] = []  # what the last resume re-runs, not yet proposed again
 
-    def apply_trial(self, event: t.TrialProposed | object, trial: t.Trial) -> None:
+    def apply_trial(self, event: DomainEvent, trial: t.Trial) -> None:
         if isinstance(event, t.TrialProposed):
             self.proposals[trial.id] = event
             if event.reruns in self.queue:  # run again now: its own proposal is done with
