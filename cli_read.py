@@ -24,11 +24,11 @@ from cli_wiring import (
     open_store,
     reading,
 )
-from evaluators.tasks import builtin_names, load
+from evaluators.tasks import builtin_names, load, recipe_folder
 from ledger.verify import verify as check_chain
 from ledger.workspace import runs_root
 from projections import audit as audit_queries
-from projections import canned, display, listing
+from projections import canned, diff_paths, display, listing
 from projections.bundle import BundleError, build_bundle, resolve_trial
 from projections.bundle_verify import verify_bundle
 from projections.db import projections_path
@@ -120,7 +120,10 @@ def show(
     trial: TrialArg,
     search_id: SearchOpt = None,
     diff: Annotated[
-        bool, typer.Option("--diff", help="Only the raw unified diff (for patch, git apply).")
+        bool, typer.Option("--diff", help="Only the unified diff, paths for git apply here.")
+    ] = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="With --diff: the stored diff, paths as recorded.")
     ] = False,
     from_seed: Annotated[
         bool,
@@ -134,9 +137,13 @@ def show(
     with reading(ledger) as con:
         sid = display.resolve_search(con, search_id)
         row = display.trial_row(con, sid, trial)
-        if diff:  # the stored bytes, untouched, or the whole change from the seed
-            text = listing.diff_from_seed(con, sid, row) if from_seed else row.get("diff")
-            typer.echo(text or "", nl=False)
+        if diff:  # paths for git apply in this folder, unless --raw
+            folder = recipe_folder(diff_paths.recorded_task(con, sid))
+            where = None if raw else (folder, Path.cwd())
+            shown = diff_paths.for_git_apply(con, sid, row, from_seed, where)
+            if shown.note:
+                typer.echo(shown.note, err=True)
+            typer.echo(shown.text, nl=False)
             return
         piped = not out(console).is_terminal
         emit(console, listing.one_row(row), fmt, display.trial_detail(con, sid, trial, piped))

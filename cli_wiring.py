@@ -194,6 +194,7 @@ def _watch(ledger: str, begun: workspace.Begun) -> Iterator[Any]:
         console.print(
             f"resumed search {sid}: {resumed.aborted} trials in flight ended harness_abort"
             + (again if reopened else "")
+            + resumed.reruns
         )
         console.print(resumed.changes, highlight=False, soft_wrap=True)
     trials = f"{config.trials} trials" if config.trials else "the seed recipe alone (its noise)"

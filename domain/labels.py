@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+BASELINE = "baseline"  # the specialist name of the seed recipe's runs
+
 
 class FailureLabel(StrEnum):
     """The paper's failure taxonomy; values are stable codes stored in events."""

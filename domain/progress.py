@@ -17,6 +17,7 @@ from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent, Immutable
 from domain.keep import Judgement, decide
+from domain.labels import BASELINE as BASELINE  # re-exported: the loop's modules read it here
 from domain.labels import (
     TERMINAL_STATUSES,
     FailureLabel,
@@ -25,9 +26,9 @@ from domain.labels import (
     Verdict,
 )
 from domain.paired import MoreSeeds, Sides, look
+from domain.rerun import Reruns
 from domain.task import Seeds, training_seed
 
-BASELINE = "baseline"
 MAX_EMPTY_SESSIONS = 10  # LLM sessions in a row that proposed nothing: the search stops
 MAX_ABORTS_IN_A_ROW = 10  # aborted trials in a row: infrastructure is down, not ideas
 
@@ -69,6 +70,7 @@ class SearchState:
         self.proposals = 0  # trials that count toward the budget (see _count)
         self.baseline_ids: list[UUID] = []  # seed-recipe runs, oldest first
         self.open: set[UUID] = set()  # trials without a terminal event
+        self.reruns = Reruns()  # trials a stop cut short, to run again after a resume
 
     # Folding:
 
@@ -92,6 +94,8 @@ class SearchState:
             self.yielded.add(event.specialist)
         if isinstance(event, s.SearchStarted):
             self.segment_start = event.timestamp
+        if isinstance(event, s.SearchResumed):
+            self.reruns.apply_resumed(event, self.open)
         if isinstance(event, s.SearchResumed) and event.reopened is not None:
             self.aborts_in_a_row = 0  # a person says the machine is back: count afresh
 
@@ -100,6 +104,7 @@ class SearchState:
         trial = t.mutate(event, before)
         self.trials[trial.id] = trial
         self._count(before, trial)
+        self.reruns.apply_trial(event, trial)
         if isinstance(event, t.TrialProposed | t.TrialFailed | t.TrialJudged):
             self.yielded.clear()  # a new trial or outcome may give a specialist new ideas
         if isinstance(event, t.TrialProposed):

@@ -93,8 +93,19 @@ class NoiseFloorMeasured(DomainEvent):
     budgets: DerivedBudgets | None
 
 
+def _resumed_v1_to_v2(state: dict[str, Any]) -> None:
+    """v1 (before 2026-12-06) re-ran no trial: the agents were asked for new ones."""
+    state["reruns"] = None
+
+
 class SearchResumed(DomainEvent):
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Any]] = {1: _resumed_v1_to_v2}
+
     abandoned: tuple[UUID, ...]  # trials that were in flight and now end harness_abort
+    # v2: the trials this resume runs again, oldest first (those a Ctrl-C ended, then the
+    # abandoned ones): domain/rerun.py. None: a resume before re-runs existed.
+    reruns: tuple[UUID, ...] | None = ()
     host: str
     config: dict[str, JSONValue] = Field(default_factory=dict)
     reopened: FinishReason | None = None  # the ending this resume undid (2026-12-04 on)

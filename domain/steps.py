@@ -44,8 +44,10 @@ def proposal_events(
     parent_recipe: Mapping[str, str],
     check: Callable[[Mapping[str, str]], Outcome | None],
     launch: Callable[[UUID], dict[str, Any]],
+    reruns: UUID | None = None,
 ) -> list[DomainEvent]:
-    """`check(child)` is the static preflight; `launch(trial_id)` gives TrialLaunched fields.
+    """`check(child)` is the static preflight; `launch(trial_id)` gives TrialLaunched fields;
+    `reruns` names the trial this proposal runs again (domain/rerun.py).
 
     Applies the events to `state` as it builds them; the caller stores them atomically
     (and throws `state` away if storing fails).
@@ -58,7 +60,7 @@ def proposal_events(
     if proposal.yielded:
         _folded(state, _yielded(state, proposal, seq), out)
         return out  # out of ideas: a recorded outcome of its own, not a trial
-    _folded(state, _proposed(state, proposal, seq, session), out)
+    _folded(state, _proposed(state, proposal, seq, session, reruns), out)
     tid = t.trial_id(state.started.id, seq)
     failure = _edit_failure(proposal, parent_recipe)
     if failure is None and proposal.recipe is not None:
@@ -72,7 +74,7 @@ def proposal_events(
 
 
 def _proposed(
-    state: SearchState, proposal: Proposal, seq: int, session: UUID | None
+    state: SearchState, proposal: Proposal, seq: int, session: UUID | None, reruns: UUID | None
 ) -> t.TrialProposed:
     return t.propose(
         state.started.id,
@@ -87,6 +89,7 @@ def _proposed(
         lineage_view=proposal.view_text,
         lineage_view_sha256=text_sha256(proposal.view_text),
         session_id=session,
+        reruns=reruns,
     )
 
 

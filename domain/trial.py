@@ -76,7 +76,15 @@ class SeedResult(Immutable):
     per_example: tuple[float, ...] = ()
 
 
+def _proposed_v1_to_v2(state: dict[str, Any]) -> None:
+    """v1 (before 2026-12-06): a resume asked the agents again; no trial re-ran another."""
+    state["reruns"] = None
+
+
 class TrialProposed(DomainEvent):
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Any]] = {1: _proposed_v1_to_v2}
+
     search_id: UUID
     sequence: int
     specialist: str
@@ -89,6 +97,9 @@ class TrialProposed(DomainEvent):
     lineage_view_sha256: str
     lineage_view: str  # the exact text the agent was shown
     session_id: UUID | None = None  # the LLM session that produced it, if any
+    # v2: the trial a stop cut short that this one runs again, as it was proposed (its
+    # recipe, specialist, parent and hypothesis): domain/rerun.py. None: a new proposal.
+    reruns: UUID | None = None
 
 
 class RecipeEdited(DomainEvent):

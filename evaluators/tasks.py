@@ -57,6 +57,14 @@ def resolve(name_or_path: str) -> Path:
     )
 
 
+def recipe_folder(name_or_path: str | None) -> Path | None:
+    """The recipe/ folder of a task as a search recorded it, if it is on disk here."""
+    try:
+        return resolve(name_or_path).resolve() / "recipe" if name_or_path else None
+    except TaskError:
+        return None
+
+
 def load(name_or_path: str) -> Task:
     folder = resolve(name_or_path)
     try:

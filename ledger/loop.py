@@ -33,6 +33,7 @@ from domain.ports import (
 )
 from domain.progress import BASELINE, SearchState, next_specialist, stop_reason
 from domain.recipe import recipe_sha256
+from domain.rerun import rerun_proposal
 from domain.steps import abort_events, launch_facts, outcome_events, proposal_events
 from domain.trial import ProgressSample
 from ledger.world import World
@@ -155,10 +156,16 @@ class SearchLoop:
         return None
 
     def _propose(self) -> None:
-        key = next_specialist(self.state)
+        """The next trial: one a stop cut short, run again as proposed (once a baseline is
+        judged: domain/rerun.py), or the next specialist's proposal."""
+        rerun = self.state.reruns.next() if self.state.best is not None else None
+        key = self.state.trials[rerun].specialist if rerun else next_specialist(self.state)
         seq = self.state.next_sequence
         with self.lineage.hold():
-            proposal = self._proposal(key, seq)
+            if rerun is not None:
+                proposal = rerun_proposal(self.state.reruns, rerun, self.lineage.recipe(rerun))
+            else:
+                proposal = self._proposal(key, seq)
             parent = self.lineage.recipe(proposal.parent_id) if proposal.parent_id else {}
         jobs: dict[UUID, TrialJob] = {}
         task, baseline = self.evaluator.task, key == BASELINE
@@ -176,19 +183,21 @@ class SearchLoop:
             self.recipes[trial_id] = request.recipe
             return self.launch_fields(jobs[trial_id])
 
-        specialist = self.evaluator.task.specialist(key) if key != BASELINE else None
-        check = (
-            (
-                lambda child: self.evaluator.check_edit(
-                    parent, child, specialist, self.config.strict_surfaces
-                )
-            )
-            if specialist
-            else (lambda child: None)
-        )
         faults.point("propose")
-        self.record(proposal_events(self.state, proposal, parent, check, launch))
+        check = self._check(key, parent)
+        self.record(proposal_events(self.state, proposal, parent, check, launch, rerun))
         self._submit(jobs)
+
+    def _check(
+        self, key: str, parent: Mapping[str, str]
+    ) -> Callable[[Mapping[str, str]], Outcome | None]:
+        """The static preflight of a child recipe against `parent` (none for the baseline)."""
+        if key == BASELINE:
+            return lambda child: None
+        specialist = self.evaluator.task.specialist(key)
+        return lambda child: self.evaluator.check_edit(
+            parent, child, specialist, self.config.strict_surfaces
+        )
 
     def _submit(self, jobs: dict[UUID, TrialJob]) -> None:
         for trial_id, job in jobs.items():

@@ -194,7 +194,9 @@ def _recover(rec: Recording, sink: ComparingSink) -> tuple[SearchState, int]:
     if not isinstance(recorded, s.SearchResumed):
         raise Divergence(position, "replay expected a resume here", None, type(recorded).__name__)
     state = fold([rec.started, *(e for _, e in sink.expected[: sink.index])])
-    recovery = recovery_events(state, recorded.host, recorded.config)
+    recovery = recovery_events(
+        state, recorded.host, recorded.config, rerun=recorded.reruns is not None
+    )
     sink.append(state.started.id, recovery)
     return state, sink.expected[sink.index - 1][0]
 

@@ -29,7 +29,7 @@ from ledger.cache import TrialCache
 from ledger.claim import new_search
 from ledger.lease import lease
 from ledger.loop import LiveExecutor, Observer, SearchLoop
-from ledger.recovery import recovery_events
+from ledger.recovery import recovery_events, rerun_note
 from ledger.replay import search_events
 from ledger.reproduce import Reproduction, reproduce
 from ledger.store import Ledger, LedgerError, open_ledger
@@ -46,6 +46,7 @@ class Resumed:
     aborted: int  # trials in flight when the process died, ended harness_abort
     reopened: str | None  # the reason the search had ended, if the resume reopened it
     changes: str  # domain.resume.describe: the options this resume changed
+    reruns: str  # ledger.recovery.rerun_note: the trials it runs again as proposed, or ""
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,9 @@ def resume(
         store.append(sid, recovery)
         config = session.config_of(state)  # with the options this resume changed
         described = resume_options.describe(config, changed)
-        done = Resumed(len(recovery) - 1, _reopened(recovery[0]), described)
+        done = Resumed(
+            len(recovery) - 1, _reopened(recovery[0]), described, rerun_note(state, recovery[0])
+        )
         proposer = tools.proposer(evaluator, config)
         return _run(store, state, config, evaluator, proposer, runner, tools, done)
 

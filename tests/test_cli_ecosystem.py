@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -91,10 +92,10 @@ def test_lineage_show_and_tasks_speak_every_format(ledger):
     assert_one_line_error(cli("tasks", "--format", "xml"), "unknown format 'xml'")
 
 
-def test_show_diff_is_the_stored_diff_and_git_apply_accepts_it(ledger, tmp_path):
+def test_show_diff_raw_is_the_stored_diff_and_git_apply_accepts_it(ledger, tmp_path):
     (row,) = _stored(ledger, "select diff, parent_id from trials where seq = 2 and"
                      " search_id = (select max_by(search_id, ordinal) from searches)")  # fmt: skip
-    raw = cli("show", "2", "--diff", "--ledger", ledger)
+    raw = cli("show", "2", "--diff", "--raw", "--ledger", ledger)
     assert raw.stdout == row["diff"]
     parent_sql = "select files from recipes where sha256 = (select child_sha256 from"
     parent_sql += f" trials where trial_id = '{row['parent_id']}')"
@@ -106,6 +107,59 @@ def test_show_diff_is_the_stored_diff_and_git_apply_accepts_it(ledger, tmp_path)
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert applied.returncode == 0, applied.stderr
+
+
+@pytest.fixture(scope="module")
+def example_search(tmp_path_factory) -> str:
+    """A real search of docs/example-task, the repository's own folder, from its root."""
+    ledger = str(tmp_path_factory.mktemp("example") / "ledger.sqlite")
+    done = cli("search", "--task", "docs/example-task", "--trials", "2", "--ledger", ledger,
+               timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return ledger
+
+
+def _pipeline(command: str) -> subprocess.CompletedProcess[str]:
+    """A shell pipeline run at the repository's root, as the README's walk-through does;
+    `autorecipe` is this checkout's cli.py (an installed script may be another copy)."""
+    autorecipe = f"{shlex.quote(sys.executable)} {shlex.quote(str(ROOT / 'cli.py'))}"
+    return subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command.replace("autorecipe", autorecipe)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_show_diff_piped_to_git_apply_check_works_from_the_repository_root(example_search):
+    trials = json.loads(cli("lineage", "--format", "json", "--ledger", example_search).stdout)
+    child = next(t["seq"] for t in trials if t["parent_seq"] == 0 and t["seq"] > 0)
+    ledger = shlex.quote(example_search)
+
+    walkthrough = _pipeline(f"autorecipe show {child} --diff --ledger {ledger} | git apply --check")
+
+    assert walkthrough.returncode == 0, walkthrough.stderr
+    assert walkthrough.stderr == ""  # its parent is the seed recipe on disk: no note
+    rebased = _pipeline(f"autorecipe show {child} --diff --ledger {ledger}").stdout
+    assert "--- a/docs/example-task/recipe/train.py\n" in rebased
+    raw = _pipeline(f"autorecipe show {child} --diff --raw --ledger {ledger} | git apply --check")
+    assert raw.returncode != 0  # the stored paths are the recipe folder's own
+    seeded = _pipeline(
+        f"autorecipe show {child} --diff --from-seed --ledger {ledger} | git apply --check"
+    )
+    assert seeded.returncode == 0, seeded.stderr
+
+
+def test_show_diff_of_a_deeper_trial_says_its_parent_is_not_the_seed(example_search):
+    trials = json.loads(cli("lineage", "--format", "json", "--ledger", example_search).stdout)
+    deeper = [t["seq"] for t in trials if t["parent_seq"] not in (None, 0)]
+    assert deeper, trials  # the example's second trial builds on its first keep
+
+    shown = cli("show", str(deeper[0]), "--diff", "--ledger", example_search)
+
+    assert shown.returncode == 0
+    (note,) = shown.stderr.splitlines()
+    assert "not the seed recipe" in note
+    assert "--from-seed" in note
+    assert shown.stdout.startswith("--- a/docs/example-task/recipe/")
 
 
 def _latest(ledger: str, sql: str) -> list[dict[str, object]]:

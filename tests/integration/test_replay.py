@@ -90,16 +90,16 @@ def _crash_after(tmp_path, sequence):
     return store, location, loop.state.started.id
 
 
-def test_resume_abandons_trials_in_flight_and_finishes_the_budget(tmp_path):
+def _resumed_after_a_crash(tmp_path, rerun: bool = True):
+    """Crash with trial 3 in flight, then resume to the end of the budget."""
     store, _location, sid = _crash_after(tmp_path, 3)
     state = fold(store.stream(sid))
     assert [tr.sequence for tr in state.in_flight()] == [3]
-    store.append(sid, recovery_events(state, "host-b"))
-    evaluator = ScriptedEvaluator(tmp_path)
+    store.append(sid, recovery_events(state, "host-b", rerun=rerun))
     loop = session.build_loop(
         state,
         store,
-        evaluator,
+        ScriptedEvaluator(tmp_path),
         SyncExecutor(by_lr),
         StepProposer(),
         DuckLineage(store, tmp_path / "ledger.duckdb"),
@@ -108,15 +108,30 @@ def test_resume_abandons_trials_in_flight_and_finishes_the_budget(tmp_path):
         "host-b",
     )
     assert loop.run() is FinishReason.TRIAL_BUDGET
-    events = [decode(r) for r in store.read_all()]
-    proposed = [e.sequence for e in events if isinstance(e, t.TrialProposed)]
-    assert proposed == list(range(9))  # nothing lost or repeated; the abandoned one ran again
+    return store, sid, [decode(r) for r in store.read_all()]
+
+
+def test_resume_abandons_trials_in_flight_and_finishes_the_budget(tmp_path):
+    store, sid, events = _resumed_after_a_crash(tmp_path)
+    proposed = {e.sequence: e for e in events if isinstance(e, t.TrialProposed)}
+    assert list(proposed) == list(range(9))  # nothing lost or repeated
+    reruns = [(e.sequence, e.reruns) for e in proposed.values() if e.reruns]
+    assert reruns == [(4, proposed[3].originator_id)]  # the abandoned one ran again, first
     ends = [e for e in events if isinstance(e, t.TrialFailed | t.TrialJudged)]
     assert len(ends) == 9  # every trial has exactly one terminal event
     aborted = [
         e for e in events if isinstance(e, t.TrialFailed) and e.label is FailureLabel.HARNESS_ABORT
     ]
     assert [e.reason for e in aborted] == [ABANDONED]
+    report = replay(search_events(store, sid))
+    assert report.ok, report.divergence
+
+
+def test_a_resume_recorded_before_reruns_replays_as_it_ran(tmp_path):
+    """A SearchResumed from before re-runs (v1, upcast to `reruns` None) asked the agents
+    again: replay re-derives that resume as it ran, not with today's re-runs."""
+    store, sid, events = _resumed_after_a_crash(tmp_path, rerun=False)
+    assert not [e for e in events if isinstance(e, t.TrialProposed) and e.reruns]
     report = replay(search_events(store, sid))
     assert report.ok, report.divergence
 

@@ -1,8 +1,9 @@
 """Ctrl-C, then `search --resume`, as a user does it: a real search process, a real SIGINT.
 
 The interrupted trial ends harness_abort (never the idea's fault), the search ends
-`interrupted` with exit 130, and a resume reopens it: the aborted slot runs again for the
-same specialist, and the budget counts every trial once.
+`interrupted` with exit 130, and a resume reopens it: the aborted trial runs again as it
+was proposed (same specialist, parent, diff and child recipe) in a new trial that names
+it, the budget counts every trial once, and replay verifies the resumed search.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.integration.test_faults import independent_count
 from tests.test_cli import ROOT, assert_one_line_error, cli
@@ -57,7 +59,10 @@ def _wait_for_launch(ledger: Path, sequence: int, process: subprocess.Popen[str]
 
 def _launched(ledger: Path) -> set[int]:
     with sqlite3.connect(ledger) as con:
-        rows = con.execute("SELECT topic, state FROM stored_events ORDER BY rowid").fetchall()
+        try:
+            rows = con.execute("SELECT topic, state FROM stored_events ORDER BY rowid").fetchall()
+        except sqlite3.OperationalError:  # the file exists, its tables not yet
+            return set()
     sequences: dict[str, int] = {}
     launched = set()
     for topic, state in rows:
@@ -78,7 +83,19 @@ def _specialists(ledger: Path) -> dict[int, tuple[str, str]]:
     return {int(seq): (who, status) for seq, who, status in rows}
 
 
-def test_ctrl_c_then_resume_reruns_the_interrupted_trial_and_finishes(tmp_path):
+def _audit(ledger: Path, sql: str) -> list[dict[str, Any]]:
+    done = cli("audit", sql, "--format", "json", "--ledger", str(ledger))
+    assert done.returncode == 0, done.stderr
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    return rows
+
+
+def _recipes(ledger: Path) -> dict[int, dict[str, Any]]:
+    sql = "select seq, specialist, parent_id, hypothesis, child_sha256, diff from trials"
+    return {row.pop("seq"): row for row in _audit(ledger, sql)}
+
+
+def test_ctrl_c_then_resume_reruns_the_interrupted_trial_as_proposed(tmp_path):
     task, ledger = slow_task(tmp_path), tmp_path / "runs" / "ledger.sqlite"
     process = _start(task, ledger, "--trials", "2")
     _wait_for_launch(ledger, 1, process)
@@ -94,11 +111,20 @@ def test_ctrl_c_then_resume_reruns_the_interrupted_trial_and_finishes(tmp_path):
 
     assert resumed.returncode == 0, resumed.stderr
     assert "it had ended interrupted" in resumed.stdout
+    assert "trials #1 run again as proposed" in resumed.stdout
     assert "2/2" in resumed.stdout
     assert "3/2" not in resumed.stdout
     after = _specialists(ledger)
     assert after[1] == before[1]  # history is never rewritten
     assert after[2][0] == before[1][0]  # the aborted slot runs again, for the same specialist
+    recipes = _recipes(ledger)
+    assert recipes[1]["diff"]
+    assert recipes[2] == recipes[1]  # same specialist, parent, hypothesis, diff and sha256
+    (named,) = _audit(
+        ledger, "select p.reruns, a.trial_id from ev_trial_proposed p, trials a"
+        " where p.sequence = 2 and a.seq = 1",
+    )  # fmt: skip
+    assert named["reruns"] == named["trial_id"]  # the re-run names the trial it re-runs
     count = independent_count(ledger)
     assert count["resumed"] == 1
     assert count["finished"] == 2  # interrupted, then the budget
