@@ -54,7 +54,7 @@ from projections.bundle import BundleError, build_bundle, resolve_trial
 from projections.bundle_verify import verify_bundle
 from projections.db import ProjectionsBusyError, connect, projections_path, reading, rebuild
 from projections.export import ExportError, export
-from projections.lineage import DuckLineage, LineageAt
+from projections.lineage import DuckLineage, DuckReadModel
 from projections.schema import content_hash
 from runners.local import LocalRunner
 from runners.registry import open_runner
@@ -794,8 +794,8 @@ def _regenerate(store: Ledger, events: list[Any], path: Path) -> Any:
         return None
     seed_recipe = recording.recipes[recording.proposals[0].originator_id]
     proposer = OfflineProposer(catalogue_for(recording.task().name, seed_recipe))
-    with contextlib.closing(LineageAt(store, path)) as lineage_at:
-        divergence = regenerate(events, lineage_at, proposer)
+    with contextlib.closing(DuckReadModel(store, path)) as read_model:
+        divergence = regenerate(events, read_model, proposer)
     offline = sum(1 for p in recording.proposals.values() if p.agent == proposer.name)
     console.print(
         f"offline proposals regenerated from seed and lineage: {offline}"
@@ -818,12 +818,11 @@ def reproduce_command(
     """Re-execute a trial with its recorded seed, threads and budgets; record the comparison."""
     store = _ledger(ledger, must_exist=True)
     try:
-        with lease(ledger):
+        with lease(store.location):
             sid = session.pick_search(store, search_id, unfinished=False)
             config = session.config_of(fold(store.stream(sid)))
             evaluator = _evaluator(config.task, ledger, config.sandbox)
-            out = _runs_root(ledger) / "searches" / str(sid) / f"reproduce-{trial:04d}"
-            done = reproduce(store, sid, trial, evaluator, LocalRunner(), out)
+            done = reproduce(store, sid, trial, evaluator, LocalRunner())
     except (LedgerError, ValueError) as error:
         fail(str(error))
     event = done.event

@@ -31,6 +31,7 @@ from domain.ports import (
     Proposal,
     ProposalRequest,
     Proposer,
+    Runner,
     TrialJob,
 )
 from domain.progress import BASELINE, SearchState, next_specialist, stop_reason
@@ -323,7 +324,7 @@ class SearchLoop:
 class LiveExecutor:
     """Runs jobs on threads through a Runner; classifies reports as they come back."""
 
-    def __init__(self, runner: Any, evaluator: Evaluator, workers: int) -> None:
+    def __init__(self, runner: Runner, evaluator: Evaluator, workers: int) -> None:
         self.runner, self.evaluator = runner, evaluator
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trial")
         self.queue: queue.Queue[Message] = queue.Queue()

@@ -25,7 +25,7 @@ from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
 from domain.events import decode
-from domain.ports import Outcome, Proposal, ProposalRequest, TrialJob
+from domain.ports import LineageQuery, Outcome, Proposal, ProposalRequest, TrialJob
 from domain.progress import SearchState, fold
 from domain.rejudge import NotJudgeableError, RuleChange, derived_rules, reclassify
 from domain.steps import launch_facts
@@ -40,7 +40,7 @@ from ledger.recorded import (
     Recording,
     recorded_outcome,
 )
-from ledger.runs import RunAnswers, recorded_job
+from ledger.runs import RunAnswers, job_plan
 from ledger.session import config_of, count_searches
 from ledger.store import Ledger
 from ledger.verify import verify
@@ -200,7 +200,7 @@ class _Reparented:
     def __init__(self, rec: Recording, to_derived: dict[UUID, UUID]) -> None:
         self.inner, self.to_derived = RecordedProposer(rec), to_derived
 
-    def propose(self, request: ProposalRequest, lineage: Any) -> Proposal:
+    def propose(self, request: ProposalRequest, lineage: LineageQuery) -> Proposal:
         proposal = self.inner.propose(request, lineage)
         if proposal.parent_id is None:
             return proposal
@@ -232,7 +232,7 @@ def _loop(rec: Recording, state: SearchState, sink: _Collected, task: TaskSpec) 
         }
 
     def make_job(request: JobRequest) -> TrialJob:
-        return recorded_job(request, config, task, state.started.derived_budgets)
+        return evaluator.job(job_plan(request, state, config))
 
     return SearchLoop(
         state,

@@ -10,7 +10,7 @@ re-derived, and the first difference is reported with both versions.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -20,7 +20,7 @@ from domain import trial as t
 from domain.base import DomainError, DomainEvent
 from domain.config import SearchConfig
 from domain.events import decode
-from domain.ports import LineageQuery, Proposal, ProposalRequest, Proposer, TrialJob
+from domain.ports import Proposal, ProposalRequest, Proposer, ReadModel, TrialJob
 from domain.progress import SearchState, fold
 from domain.recipe import recipe_sha256, text_sha256
 from domain.steps import launch_facts
@@ -36,7 +36,7 @@ from ledger.recorded import (
     ResumePoint,
 )
 from ledger.recovery import recovery_events
-from ledger.runs import recorded_job
+from ledger.runs import job_plan
 from ledger.session import config_of
 from ledger.store import Ledger
 
@@ -108,7 +108,7 @@ def _loop(
     executor = RecordedExecutor(rec, lambda: holder[0].stop_requested.set(), after)
 
     def make_job(request: JobRequest) -> TrialJob:
-        return recorded_job(request, config, evaluator.task, state.started.derived_budgets)
+        return evaluator.job(job_plan(request, state, config))
 
     extensions = {tid: list(events) for tid, events in rec.extensions.items()}
     finals = [event for position, event in rec.final_launches if position > after]
@@ -218,7 +218,7 @@ def search_events(ledger: Ledger, search_id: UUID) -> list[tuple[int, DomainEven
 
 def regenerate(
     events: list[tuple[int, DomainEvent]],
-    lineage_at: Callable[[int], LineageQuery],
+    read_model: ReadModel,
     proposer: Proposer,
 ) -> Divergence | None:
     """Ask the offline specialists again, with the lineage as it stood before each of
@@ -239,7 +239,7 @@ def regenerate(
             lineage=config.lineage,
             strict_surfaces=config.strict_surfaces,
         )
-        lineage = lineage_at(position - 1)
+        lineage = read_model.at(position - 1)
         with lineage.hold():
             again = proposer.propose(request, lineage)
         found = (

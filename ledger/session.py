@@ -8,7 +8,6 @@ import platform
 import socket
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +21,7 @@ from domain.progress import SearchState
 from domain.steps import launch_facts
 from ledger.cache import TrialCache, caching
 from ledger.loop import Executor, JobRequest, Observer, SearchLoop, Sink
+from ledger.runs import job_plan
 from ledger.store import Ledger
 
 
@@ -104,7 +104,7 @@ def start(
 def build_loop(
     state: SearchState,
     sink: Sink,
-    evaluator: Any,
+    evaluator: Evaluator,
     executor: Executor,
     proposer: Proposer,
     lineage: LineageQuery,
@@ -115,22 +115,9 @@ def build_loop(
     cache: TrialCache | None = None,  # None: every launch trains (--no-cache)
 ) -> SearchLoop:
     executor, watching = caching(executor, cache)
-    search_dir = Path(evaluator.runs_root) / "searches" / str(state.started.id)
 
     def make_job(request: JobRequest) -> TrialJob:
-        job: TrialJob = evaluator.make_job(
-            search_dir,
-            config.threads,
-            request.smoke,
-            request.trial_id,
-            request.sequence,
-            request.recipe,
-            request.seeds,
-            request.scoring_seeds,
-            split=request.split,
-            derived=state.started.derived_budgets,
-        )
-        return job
+        return evaluator.job(job_plan(request, state, config))
 
     def launch_fields(job: TrialJob) -> dict[str, Any]:
         return {

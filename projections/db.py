@@ -139,9 +139,17 @@ class Projections:
         self._con: duckdb.DuckDBPyConnection | None = None
 
     def connection(self) -> duckdb.DuckDBPyConnection:
+        con = self._opened()
+        catch_up(self.reader, con, until=self.until)
+        return con
+
+    def refresh(self) -> int:
+        """Project every new event (up to `until`); returns how many."""
+        return catch_up(self.reader, self._opened(), until=self.until)
+
+    def _opened(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self._con = self._open()
-        catch_up(self.reader, self._con, until=self.until)
         return self._con
 
     def _open(self) -> duckdb.DuckDBPyConnection:
