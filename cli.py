@@ -46,7 +46,7 @@ from ledger.recovery import recovery_events
 from ledger.rejudge import DerivationError, rejudge, rules_for
 from ledger.replay import regenerate, replay, search_events
 from ledger.reproduce import reproduce
-from ledger.store import Ledger, LedgerError, open_ledger
+from ledger.store import Ledger, LedgerError, locate, open_ledger
 from ledger.verify import verify as check_chain
 from projections import audit as audit_queries
 from projections import canned, display, listing, live
@@ -134,10 +134,11 @@ def main(
 
 
 def _ledger(location: str, must_exist: bool = False) -> Ledger:
-    if must_exist and "://" not in location and not Path(location).exists():
-        fail(f"no ledger at {location}: run `python cli.py search` first, or pass --ledger")
     try:
-        return open_ledger(location)
+        where = locate(location)
+        if must_exist and where.file is not None and not where.file.exists():
+            fail(f"no ledger at {location}: run `python cli.py search` first, or pass --ledger")
+        return open_ledger(where)
     except LedgerError as error:
         fail(str(error))
 
@@ -147,7 +148,7 @@ def _reading(location: str, files: bool = False) -> Iterator[Any]:
     """One read-only connection to current projections for the whole command."""
     store = _ledger(location, must_exist=True)
     try:
-        with reading(store, projections_path(location), files) as con:
+        with reading(store, store.location.projections, files) as con:
             yield con
     except ProjectionsBusyError as error:
         fail(str(error))
@@ -155,7 +156,10 @@ def _reading(location: str, files: bool = False) -> Iterator[Any]:
 
 def _runs_root(location: str) -> Path:
     # Absolute: trial pipelines run in the project folder, not in the caller's.
-    return (Path("runs") if "://" in location else Path(location).parent).resolve()
+    try:
+        return locate(location).runs.resolve()
+    except LedgerError as error:
+        fail(str(error))
 
 
 @app.command()
@@ -266,7 +270,7 @@ def search(
     try:
         with (
             open_runner(runner, ray_address, gpus_per_trial) as trial_runner,
-            new_search(ledger, store, config, evaluator, proposer) as state,
+            new_search(store, config, evaluator, proposer) as state,
         ):
             reason = _run(store, ledger, state, config, evaluator, proposer, trial_runner)
     except (LedgerError, ValueError, ProjectionsBusyError) as error:
@@ -404,7 +408,10 @@ def _resume(
         recorded = session.config_of(fold(store.stream(sid)))
         changed = resume_options.changes(recorded, given)
         runner = str(changed.get("runner", recorded.runner))
-        with lease(ledger, sid), open_runner(runner, ray_address, gpus_per_trial) as trial_runner:
+        with (
+            lease(store.location, sid),
+            open_runner(runner, ray_address, gpus_per_trial) as trial_runner,
+        ):
             events = store.stream(sid)  # again, under the lease
             state = fold(events)
             evaluator = _evaluator(recorded.task, ledger, recorded.sandbox)
@@ -445,7 +452,7 @@ def _run(
     proposer: Proposer,
     runner: Runner,
 ) -> FinishReason:
-    lineage = DuckLineage(store, projections_path(location))
+    lineage = DuckLineage(store, store.location.projections)
     executor = LiveExecutor(runner, evaluator, config.workers)
     trials = f"{config.trials} trials" if config.trials else "the seed recipe alone (its noise)"
     cache = (
@@ -677,7 +684,7 @@ def rejudge_command(
         )
         current = _current_rules(str(recording.started.config.get("task", recorded.name)))
         rules = rules_for(recorded, current, rules_version)
-        with lease(ledger, sid):
+        with lease(store.location, sid):
             derived = rejudge(store, sid, rules, change)
     except (DerivationError, LedgerError, ValueError) as error:
         fail(str(error).splitlines()[0])
@@ -725,7 +732,7 @@ def counterfactual_command(
     try:
         with (
             open_runner(config.runner, None, 0.0) as trial_runner,
-            new_search(ledger, store, config, evaluator, proposer) as state,
+            new_search(store, config, evaluator, proposer) as state,
         ):
             reason = _run(store, ledger, state, config, evaluator, proposer, trial_runner)
     except (LedgerError, ValueError, ProjectionsBusyError) as error:
@@ -920,7 +927,8 @@ def _watch(search_ids: list[str], every: bool, port: int, ledger: str) -> None:
                 select_searches(con, search_ids, every)
             except display.UnknownSearchError as error:
                 fail(str(error))
-    live = LiveReport(_ledger(ledger, must_exist=True), projections_path(ledger), search_ids, every)
+    store = _ledger(ledger, must_exist=True)
+    live = LiveReport(store, store.location.projections, search_ids, every)
     try:
         serve(live, port, lambda url: typer.echo(f"live report at {url} (Ctrl-C stops)"))
     except OSError as error:

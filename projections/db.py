@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from domain.location import LedgerLocation
 from projections import schema, stamp
 from projections.projector import EventReader, catch_up, position
 
@@ -35,12 +36,10 @@ class ProjectionsBusyError(Exception):
     pass
 
 
-def projections_path(ledger_location: str) -> Path:
-    """The DuckDB file beside a SQLite ledger; under runs/ for a PostgreSQL URL."""
-    if "://" in ledger_location:
-        safe = "".join(c if c.isalnum() else "_" for c in ledger_location.split("@")[-1])
-        return Path("runs") / f"{safe}.duckdb"
-    return Path(ledger_location).with_suffix(".duckdb")
+def projections_path(ledger_location: str | LedgerLocation) -> Path:
+    """The DuckDB file beside a SQLite ledger; under runs/ for a PostgreSQL URL (the
+    location is parsed, and the place decided, in domain/location.py)."""
+    return LedgerLocation.parse(ledger_location).projections
 
 
 def readers_path(path: Path) -> Path:
