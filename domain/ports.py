@@ -116,9 +116,9 @@ class TrialJob(Immutable):
     budgets: Budgets
     size_cap_bytes: int | None
     sandbox: bool
-    rules: SandboxRules = SandboxRules()  # the task's caps on agent code, as the job runs it
+    rules: SandboxRules  # the task's caps on agent code, as the job runs it
     commands: Commands  # the task's, so the pipeline never reloads the task for them
-    upstream: bool = False  # an upstream task: its recipes import from the user's environment
+    upstream: bool  # an upstream task: its recipes import from the user's environment
     run_dir: str
     data_dir: str
     heldout_dir: str  # the split the evaluate command scores, passed to it as {heldout}
