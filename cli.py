@@ -138,8 +138,8 @@ def search(
         given = {key: getattr(config, key) for key in _given(ctx)}
         store = open_store(ledger, must_exist=True)
         with errors(*SEARCH_ERRORS):
-            ran = workspace.resume(ledger, store, search_id, given, tools(ledger, None, *ray)[0])
-        summary(ledger, ran)
+            ran = workspace.resume(store, search_id, given, tools(ledger, None, *ray)[0])
+        summary(store, ran)
         return
     _start(ledger, config, ray, from_ledger, from_search)
 
@@ -164,8 +164,8 @@ def _start(
     wired, transports = tools(ledger, config, *ray, calls=calls, runner=runner)
     store = open_store(ledger)
     with errors(*SEARCH_ERRORS):
-        ran = workspace.start(ledger, store, config, wired)
-    summary(ledger, ran)
+        ran = workspace.start(store, config, wired)
+    summary(store, ran)
     if transports and transports[0].differed:
         differed = len(transports[0].differed)
         fail(f"{differed} requests differ from the recorded ones: the re-run diverged")
@@ -205,9 +205,7 @@ def rejudge_command(
         keep_rule=keep_rule,
     )
     with errors(DerivationError, *SEARCH_ERRORS, first_line=True):
-        sid, derived = rejudge_search(
-            ledger, store, search_id, change, _current_rules, _rerun(ledger)
-        )
+        sid, derived = rejudge_search(store, search_id, change, _current_rules, _rerun(ledger))
     console.print(
         f"search {derived.search_id}: search {sid} re-judged under {derived.rules_version},"
         f" {derived.events} events; {derived.runs.line()}"
@@ -243,8 +241,8 @@ def counterfactual_command(
     search linked to it; runs any search in the ledger measured come from the cache."""
     store = open_store(ledger, must_exist=True)
     with errors(DerivationError, *SEARCH_ERRORS):
-        source, ran = counterfactual(ledger, store, search_id, policy, tools(ledger)[0])
-    summary(ledger, ran)
+        source, ran = counterfactual(store, search_id, policy, tools(ledger)[0])
+    summary(store, ran)
     console.print(f"counterfactual of search {source} under --policy {policy}")
 
 
@@ -271,7 +269,7 @@ def reproduce_command(
     store = open_store(ledger, must_exist=True)
     with errors(*SEARCH_ERRORS):
         done = workspace.reproduce_trial(
-            ledger, store, search_id, trial, open_evaluator(ledger), LocalRunner()
+            store, search_id, trial, open_evaluator(ledger), LocalRunner()
         )
     event = done.event
     if done.recorded_label is not None:  # a failed trial: its label and deciding numbers

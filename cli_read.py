@@ -23,15 +23,14 @@ from cli_wiring import (
     fail,
     open_store,
     reading,
+    runs_root,
 )
 from evaluators.tasks import builtin_names, load, recipe_folder
 from ledger.verify import verify as check_chain
-from ledger.workspace import runs_root
 from projections import audit as audit_queries
 from projections import canned, diff_paths, display, listing
 from projections.bundle import BundleError, build_bundle, resolve_trial
 from projections.bundle_verify import verify_bundle
-from projections.db import projections_path
 from projections.export import ExportError, export
 from projections.output import emit, out
 
@@ -226,7 +225,7 @@ def _watch(search_ids: list[str], every: bool, port: int, ledger: str) -> None:
         with reading(ledger) as con:
             select_searches(con, search_ids, every)
     store = open_store(ledger, must_exist=True)
-    live = LiveReport(store, projections_path(ledger), search_ids, every)
+    live = LiveReport(store, store.location.projections, search_ids, every)
     try:
         serve(live, port, lambda url: typer.echo(f"live report at {url} (Ctrl-C stops)"))
     except OSError as error:

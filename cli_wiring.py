@@ -22,6 +22,7 @@ from agents.catalogues import catalogue_for
 from agents.offline import OfflineProposer
 from domain.config import SearchConfig
 from domain.labels import FinishReason
+from domain.location import LedgerLocation
 from domain.ports import Evaluator, Proposer
 from evaluators import requirements
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
@@ -30,9 +31,9 @@ from evaluators.tasks import TaskError
 from ledger import faults, rederive, workspace
 from ledger.store import Ledger, LedgerError
 from projections import display, live
-from projections.db import ProjectionsBusyError, connect, projections_path, rebuild
+from projections.db import ProjectionsBusyError, connect, rebuild
 from projections.db import reading as projections_reading
-from projections.lineage import DuckLineage, LineageAt
+from projections.lineage import DuckLineage, DuckReadModel
 from projections.schema import content_hash
 from projections.summary import search_summary
 from runners.registry import open_runner
@@ -112,19 +113,25 @@ def errors(*kinds: type[BaseException], first_line: bool = False) -> Iterator[No
         fail(text.splitlines()[0] if first_line and text else text)
 
 
-def open_store(location: str, must_exist: bool = False) -> Ledger:
+def open_store(location: str | LedgerLocation, must_exist: bool = False) -> Ledger:
     with errors(LedgerError):
         return workspace.open_workspace(location, must_exist)
 
 
+def runs_root(location: str) -> Path:
+    """The runs folder of the ledger at `location` (absolute); a bad location is one line."""
+    with errors(LedgerError):
+        return workspace.runs_root(location)
+
+
 @contextlib.contextmanager
-def reading(location: str, files: bool = False) -> Iterator[Any]:
+def reading(location: str | LedgerLocation, files: bool = False) -> Iterator[Any]:
     """One read-only connection to current projections for the whole command; a search
     prefix that names no search, in the block, is one line too."""
     store = open_store(location, must_exist=True)
     with (
         errors(ProjectionsBusyError, display.UnknownSearchError),
-        projections_reading(store, projections_path(location), files) as con,
+        projections_reading(store, store.location.projections, files) as con,
     ):
         yield con
 
@@ -140,7 +147,7 @@ def open_evaluator(ledger: str) -> Callable[[SearchConfig], Evaluator]:
 
 def task_evaluator(task: str, ledger: str, sandbox: bool) -> TaskEvaluator:
     """A task folder opened for trials, its requirements checked."""
-    runs = workspace.runs_root(ledger)
+    runs = runs_root(ledger)
     with errors(TaskError, SandboxUnavailableError, DataPreparationError):
         evaluator = TaskEvaluator.open(task, runs, sandbox=sandbox)
         requirements.check(evaluator.task.name, evaluator.task.requirements)
@@ -178,7 +185,7 @@ def tools(
         evaluator=open_evaluator(ledger),
         proposer=proposer,
         runner=lambda name: open_runner(runner or name, ray_address, gpus_per_trial),
-        lineage=lambda store: DuckLineage(store, projections_path(ledger)),
+        lineage=lambda store: DuckLineage(store, store.location.projections),
         watch=lambda begun: _watch(ledger, begun),
     )
     return wired, built
@@ -203,19 +210,19 @@ def _watch(ledger: str, begun: workspace.Begun) -> Iterator[Any]:
         yield progress
 
 
-def summary(ledger: str, ran: workspace.Ran) -> None:
+def summary(store: Ledger, ran: workspace.Ran) -> None:
     """The end of a search: the cache's reuses, the leaderboard, and how it finished."""
     if ran.reused:
         console.print(
             f"trial cache: {ran.reused} run{'s' if ran.reused != 1 else ''}"
             " reused from the ledger, not trained"
         )
-    with reading(ledger) as con:
+    with reading(store.location) as con:
         shown = search_summary(con, display.resolve_search(con, str(ran.search_id)), console.width)
     for item in shown.shown:
         console.print(item)
-    path, reason = projections_path(ledger), ran.reason
-    console.print(f"finished ({reason}); ledger: {ledger}; projections: {path}")
+    path, reason = store.location.projections, ran.reason
+    console.print(f"finished ({reason}); ledger: {store.location.text}; projections: {path}")
     if reason is FinishReason.INTERRUPTED:
         fail(
             "the search was interrupted; trials in flight ended harness_abort;"
@@ -260,6 +267,6 @@ def read_model(ledger: str, store: Ledger) -> rederive.ReplayReads:
     return rederive.ReplayReads(
         live_hash=live_hash,
         rebuilt_hash=rebuilt_hash,
-        lineage_at=lambda path: contextlib.closing(LineageAt(store, path)),
+        read_model=lambda path: contextlib.closing(DuckReadModel(store, path)),
         offline=lambda task, seed: OfflineProposer(catalogue_for(task, seed)),
     )

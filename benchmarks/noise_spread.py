@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from domain.keep import KeepRule, measure_noise_floor  # noqa: E402
-from domain.ports import Outcome, RunReport  # noqa: E402
+from domain.ports import JobPlan, Outcome, RunReport  # noqa: E402
 from evaluators.evaluator import TaskEvaluator  # noqa: E402
 from evaluators.tasks import load  # noqa: E402
 from runners.local import LocalRunner  # noqa: E402
@@ -57,9 +57,17 @@ def run_seed_recipe(
     """The task's seed recipe on `seeds`, in one job through the real pipeline; a failed
     seed is fatal (exits with the reason)."""
     evaluator = TaskEvaluator.open(task, root)
-    job = evaluator.make_job(
-        root / "seed-recipe", 1, smoke, uuid4(), 0, evaluator.seed_recipe(), seeds, seeds
+    plan = JobPlan(
+        search_id=uuid4(),
+        trial_id=uuid4(),
+        sequence=0,
+        recipe=evaluator.seed_recipe(),
+        seeds=seeds,
+        scoring_seeds=seeds,
+        threads=1,
+        smoke=smoke,
     )
+    job = evaluator.job(plan)
     report = LocalRunner().run(job, lambda seed, samples: None, threading.Event())
     outcome = evaluator.classify(report, seeds)
     if outcome.label is not None:

@@ -16,14 +16,22 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from domain.base import DomainEvent
 from domain.config import SearchConfig
 from domain.labels import FailureLabel
-from domain.ports import Outcome, Proposal, ProposalRequest, TrialJob
-from domain.task import DerivedBudgets, RosterEntry
+from domain.ports import (
+    JobPlan,
+    JobSite,
+    Outcome,
+    Proposal,
+    ProposalRequest,
+    RunReport,
+    TrialJob,
+)
+from domain.task import RosterEntry
 from domain.trial import ProgressSample, SeedResult
 from evaluators.preflight import static_check
 from evaluators.tasks import load
@@ -102,7 +110,8 @@ class ScriptedWorld:
         task = load("golf-cpu")
         self.task, self.task_dir, self.task_sha256 = task.spec, str(task.folder), task.sha256
         self.seed = task.seed_recipe()
-        self.rng, self.recipes, self.runs_root = rng, recipes, runs
+        self.rng, self.recipes = rng, recipes
+        self.site = JobSite(task_dir=self.task_dir, runs_root=str(runs))
         self.queue: list[Message] = []
         # static_check is pure, and one-knob edits give only a few dozen distinct children:
         # memoised, it returns the same outcome without the compile and diffs that were
@@ -124,38 +133,12 @@ class ScriptedWorld:
             self.checked[key] = static_check(parent, child, specialist, strict)
         return self.checked[key]
 
-    def make_job(
-        self,
-        search_dir: Path,
-        threads: int,
-        smoke: bool,
-        trial_id: UUID,
-        seq: int,
-        recipe: Mapping[str, str],
-        seeds: tuple[int, ...],
-        scoring: tuple[int, ...],
-        split: Literal["validation", "test"] = "validation",
-        derived: DerivedBudgets | None = None,
-    ) -> TrialJob:
-        self.recipes[trial_id] = dict(recipe)
-        return TrialJob(
-            trial_id=trial_id,
-            sequence=seq,
-            task_dir=self.task_dir,
-            recipe=dict(recipe),
-            seeds=seeds,
-            scoring_seeds=scoring,
-            threads=threads,
-            budgets=self.task.budgets.apply(derived),
-            size_cap_bytes=self.task.size_cap_bytes,
-            sandbox=True,
-            run_dir="-",
-            data_dir="-",
-            heldout_dir="-",
-            smoke=smoke,
-            backstop_seconds=60,
-            split=split,
-        )
+    def job(self, plan: JobPlan) -> TrialJob:
+        self.recipes[plan.trial_id] = dict(plan.recipe)
+        return TrialJob.of(plan, self.task, self.site, lambda budgets, seeds: 60)
+
+    def classify(self, report: RunReport, scoring_seeds: tuple[int, ...]) -> Outcome:
+        raise AssertionError("the scripted world classifies as it finishes each job")
 
     def submit(self, trial_id: UUID, job: TrialJob) -> None:
         for batch in range(3):

@@ -98,7 +98,7 @@ def run_search(task: str, trials: int, workers: int, runner: str, root: Path) ->
         ready = time.monotonic()
         executor = TimedExecutor(trial_runner, evaluator, workers)
         cpu_before, machine_before = _cpu(), _machine_busy()
-        with new_search(location, store, config, evaluator, proposer) as state:
+        with new_search(store, config, evaluator, proposer) as state:
             lineage = DuckLineage(store, projections_path(location))
             loop = session.build_loop(
                 state, store, evaluator, executor, proposer, lineage, config,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from pathlib import PurePath
 from typing import Literal, Protocol
 from uuid import UUID
 
@@ -18,7 +19,7 @@ from domain.agent import SessionRecord
 from domain.base import Immutable, JSONValue
 from domain.labels import FailureLabel
 from domain.lineage import LineageView
-from domain.task import Budgets, RosterEntry, TaskSpec
+from domain.task import Budgets, Commands, DerivedBudgets, RosterEntry, SandboxRules, TaskSpec
 from domain.trial import ProgressSample, SeedResult
 
 # Agents:
@@ -73,6 +74,35 @@ class Proposer(Protocol):
 # Runners and evaluators:
 
 
+class JobPlan(Immutable):
+    """What a trial's job fixes, as the loop (or a reproduction) asks for it; the evaluator
+    adds where the task, its data and the run's folder are (`Evaluator.job`)."""
+
+    search_id: UUID
+    trial_id: UUID
+    sequence: int
+    recipe: dict[str, str]
+    seeds: tuple[int, ...]
+    scoring_seeds: tuple[int, ...]  # the seeds whose mean is the trial's score
+    threads: int
+    smoke: bool = True  # extensions skip it: the recipe already passed
+    split: Literal["validation", "test"] = "validation"  # test: the final test's runs only
+    derived: DerivedBudgets | None = None  # the caps the search's baseline derived
+    folder: str = ""  # a folder of its own in the search's (a reproduction's); "": none
+
+
+class JobSite(Immutable):
+    """Where an evaluator's jobs run: fixed for its lifetime. `runs_root` None: a recorded
+    world, whose jobs are never run and have no folders."""
+
+    task_dir: str
+    runs_root: str | None
+    data_dir: str = ""
+    heldout_dir: str = ""  # the validation split
+    test_dir: str = ""  # the final test's split
+    sandbox: bool = True
+
+
 class TrialJob(Immutable):
     """Everything the trusted trial pipeline needs, as plain data (it crosses processes)."""
 
@@ -86,12 +116,57 @@ class TrialJob(Immutable):
     budgets: Budgets
     size_cap_bytes: int | None
     sandbox: bool
+    rules: SandboxRules  # the task's caps on agent code, as the job runs it
+    commands: Commands  # the task's, so the pipeline never reloads the task for them
+    upstream: bool  # an upstream task: its recipes import from the user's environment
     run_dir: str
     data_dir: str
     heldout_dir: str  # the split the evaluate command scores, passed to it as {heldout}
     smoke: bool = True
     backstop_seconds: float  # the runner's outer cap; past it the trial is harness_abort
     split: Literal["validation", "test"] = "validation"  # test: the final test's runs only
+
+    @classmethod
+    def of(
+        cls,
+        plan: JobPlan,
+        task: TaskSpec,
+        site: JobSite,
+        backstop: Callable[[Budgets, int], float] = lambda budgets, seeds: 0.0,
+    ) -> TrialJob:
+        """The one way a job is built: the plan under the task's caps, at the site;
+        `backstop(budgets, seeds)` gives the runner's outer cap."""
+        budgets = task.budgets.apply(plan.derived)
+        test = plan.split == "test"
+        return cls(
+            trial_id=plan.trial_id,
+            sequence=plan.sequence,
+            task_dir=site.task_dir,
+            recipe=dict(plan.recipe),
+            seeds=plan.seeds,
+            scoring_seeds=plan.scoring_seeds,
+            threads=plan.threads,
+            budgets=budgets,
+            size_cap_bytes=task.size_cap_bytes,
+            sandbox=site.sandbox,
+            rules=task.sandbox,
+            commands=task.commands,
+            upstream=task.kind == "upstream",
+            run_dir=_run_dir(plan, site),
+            data_dir=site.data_dir,
+            heldout_dir=site.test_dir if test else site.heldout_dir,
+            smoke=plan.smoke,
+            backstop_seconds=backstop(budgets, len(plan.seeds)),
+            split=plan.split,
+        )
+
+
+def _run_dir(plan: JobPlan, site: JobSite) -> str:
+    if site.runs_root is None:
+        return "(recorded)"
+    search = PurePath(site.runs_root) / "searches" / str(plan.search_id)
+    kind = "test" if plan.split == "test" else "trial"
+    return str(search / plan.folder / f"{kind}-{plan.sequence:04d}")
 
 
 class ExceptionInfo(Immutable):
@@ -209,6 +284,10 @@ class Evaluator(Protocol):
 
     def seed_recipe(self) -> dict[str, str]: ...
 
+    def job(self, plan: JobPlan) -> TrialJob:
+        """The job that runs `plan` here: its task's caps, folders and sandbox."""
+        ...
+
     def check_edit(
         self,
         parent: Mapping[str, str],
@@ -218,3 +297,29 @@ class Evaluator(Protocol):
     ) -> Outcome | None: ...
 
     def classify(self, report: RunReport, scoring_seeds: tuple[int, ...]) -> Outcome: ...
+
+
+# The read model:
+
+
+class ReadModel(Protocol):
+    """The projections as the ledger's use cases read them (projections/ implements it):
+    kept current with the ledger, or rebuilt from it, at any time."""
+
+    def lineage(self) -> LineageQuery:
+        """The agents' window, current with the ledger at each read."""
+        ...
+
+    def at(self, position: int) -> LineageQuery:
+        """The agents' window as of a ledger position (asked in rising order)."""
+        ...
+
+    def refresh(self) -> int:
+        """Project every new event; returns how many."""
+        ...
+
+    def rebuild(self) -> int:
+        """Project the whole ledger again, from nothing; returns how many events."""
+        ...
+
+    def close(self) -> None: ...

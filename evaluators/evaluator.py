@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
-from uuid import UUID
 
-from domain.ports import Outcome, RunReport, TrialJob
-from domain.task import DerivedBudgets, RosterEntry
+from domain.ports import JobPlan, JobSite, Outcome, RunReport, TrialJob
+from domain.task import Budgets, RosterEntry
 from evaluators import classify, cpuclock, evaluation, overrun, preflight, staging
 from evaluators.sandbox import bwrap_problem
 from evaluators.tasks import Task, load
@@ -24,10 +22,16 @@ class TaskEvaluator:
         self.task = task.spec
         self.task_dir = str(task.folder)
         self.task_sha256 = task.sha256
-        self.runs_root = runs_root
-        self.sandbox = sandbox
         self.data_dir, self.heldout_dir = staging.data_dirs(task, runs_root / "data")
         self.test_dir = staging.final_test_dir(task, runs_root / "data")
+        self.site = JobSite(
+            task_dir=self.task_dir,
+            runs_root=str(runs_root),
+            data_dir=str(self.data_dir),
+            heldout_dir=str(self.heldout_dir),
+            test_dir=str(self.test_dir),
+            sandbox=sandbox,
+        )
 
     @classmethod
     def open(cls, name_or_path: str, runs_root: Path, sandbox: bool = True) -> TaskEvaluator:
@@ -70,48 +74,21 @@ class TaskEvaluator:
             return None
         return outcome.model_copy(update={"rules_version": self.task.rules_version})
 
-    def job(self, **fields: Any) -> TrialJob:
-        return TrialJob(task_dir=self.task_dir, **fields)
-
-    def make_job(
-        self,
-        search_dir: Path,
-        threads: int,
-        smoke: bool,
-        trial_id: UUID,
-        sequence: int,
-        recipe: Mapping[str, str],
-        seeds: tuple[int, ...],
-        scoring_seeds: tuple[int, ...],
-        split: Literal["validation", "test"] = "validation",
-        derived: DerivedBudgets | None = None,
-    ) -> TrialJob:
+    def job(self, plan: JobPlan) -> TrialJob:
         """A trial's job, scored on the validation split; or (split "test") one side of
         the final test, scored on the test split, in a run dir of its own."""
-        if split == "test" and self.task.test is None:
+        if plan.split == "test" and self.task.test is None:
             raise ValueError(f"{self.task.name} declares no test split")
-        budgets = self.task.budgets.apply(derived)
-        train = budgets.wall_cap(budgets.train_seconds + budgets.tolerance_seconds)
-        evaluate = budgets.wall_cap(budgets.eval_seconds + evaluation.GRACE_S)
-        per_seed = overrun.STARVED_RERUNS * train + evaluate + 10
-        folder = "test" if split == "test" else "trial"
-        return self.job(
-            trial_id=trial_id,
-            sequence=sequence,
-            recipe=dict(recipe),
-            seeds=seeds,
-            scoring_seeds=scoring_seeds,
-            threads=threads,
-            budgets=budgets,
-            size_cap_bytes=self.task.size_cap_bytes,
-            sandbox=self.sandbox,
-            run_dir=str(search_dir / f"{folder}-{sequence:04d}"),
-            data_dir=str(self.data_dir),
-            heldout_dir=str(self.test_dir if split == "test" else self.heldout_dir),
-            smoke=smoke,
-            backstop_seconds=budgets.wall_cap(budgets.smoke_seconds) + 60 + per_seed * len(seeds),
-            split=split,
-        )
+        return TrialJob.of(plan, self.task, self.site, backstop_seconds)
 
     def classify(self, report: RunReport, scoring_seeds: tuple[int, ...]) -> Outcome:
         return classify.classify(report, self.task, scoring_seeds)
+
+
+def backstop_seconds(budgets: Budgets, seeds: int) -> float:
+    """The runner's outer cap on a whole job: the smoke run, then each seed's training (and
+    its starved re-runs) and evaluation, with a margin; past it the trial is harness_abort."""
+    train = budgets.wall_cap(budgets.train_seconds + budgets.tolerance_seconds)
+    evaluate = budgets.wall_cap(budgets.eval_seconds + evaluation.GRACE_S)
+    per_seed = overrun.STARVED_RERUNS * train + evaluate + 10
+    return budgets.wall_cap(budgets.smoke_seconds) + 60 + per_seed * seeds

@@ -35,7 +35,6 @@ from evaluators.evaluation import run_eval
 from evaluators.overrun import STARVED_RERUNS, starved
 from evaluators.process import run_measured
 from evaluators.sandbox import SandboxSpec, SandboxStartError, confinement, mode
-from evaluators.tasks import Task, load
 from evaluators.upstream.run import result_path
 
 Ran = tuple[ProcessReport, artifact.Taken | None]
@@ -43,12 +42,12 @@ SIDECAR_BYTES = 1 << 20  # an upstream wrapper's verdict file, carried beside th
 IMPORT_CHECK_S = 30  # CPU-seconds (wall seconds under the wall clock) for the import check
 
 
-def sandbox_spec(job: TrialJob, task: Task, work: Path, cap_s: float) -> SandboxSpec:
-    limits = task.spec.sandbox.limits
+def sandbox_spec(job: TrialJob, work: Path, cap_s: float) -> SandboxSpec:
+    limits = job.rules.limits
     return SandboxSpec(
         work_dir=work,
         read_only=(Path(job.data_dir), Path(job.run_dir) / "harness"),
-        hide_packages=task.spec.sandbox.hide_packages,
+        hide_packages=job.rules.hide_packages,
         limits=limits,
         cpu_seconds=int(limits.cpu_seconds_factor * cap_s * job.threads) + 5,
         enabled=job.sandbox,
@@ -57,7 +56,6 @@ def sandbox_spec(job: TrialJob, task: Task, work: Path, cap_s: float) -> Sandbox
 
 def run_train(
     job: TrialJob,
-    task: Task,
     paths: staging.TrialPaths,
     seed: int,
     smoke: bool,
@@ -65,7 +63,7 @@ def run_train(
 ) -> tuple[ProcessReport, artifact.Taken | None]:
     """One run in a fresh work dir, again while other work starves it (`_fed`); its
     artifact is taken (None if it failed)."""
-    return _fed(job, lambda: _train_once(job, task, paths, seed, smoke, emitter))
+    return _fed(job, lambda: _train_once(job, paths, seed, smoke, emitter))
 
 
 def _fed(job: TrialJob, run: Callable[[], Ran]) -> Ran:
@@ -80,7 +78,7 @@ def _fed(job: TrialJob, run: Callable[[], Ran]) -> Ran:
 
 
 def _train_once(
-    job: TrialJob, task: Task, paths: staging.TrialPaths, seed: int, smoke: bool, emitter: Emitter
+    job: TrialJob, paths: staging.TrialPaths, seed: int, smoke: bool, emitter: Emitter
 ) -> tuple[ProcessReport, artifact.Taken | None]:
     budgets = job.budgets
     cap = budgets.smoke_seconds if smoke else budgets.train_seconds + budgets.tolerance_seconds
@@ -89,10 +87,8 @@ def _train_once(
         emitter.start_seed(seed, cap)
     try:
         report = run_measured(
-            staging.fill(
-                task.spec.commands.train, values(job, work, seed, work / staging.ARTIFACT)
-            ),
-            sandbox_spec(job, task, work, cap),
+            staging.fill(job.commands.train, values(job, work, seed, work / staging.ARTIFACT)),
+            sandbox_spec(job, work, cap),
             env=staging.train_env(job, seed, work, smoke),
             cwd=work,
             timeout_s=budgets.wall_cap(cap),
@@ -103,17 +99,17 @@ def _train_once(
         if not smoke:
             emitter.end_seed()
         finished = report.rc == 0 and not report.timed_out and report.breach is None
-        taken = _take(task, paths, work, None if smoke else seed) if finished else None
+        taken = _take(job, paths, work, None if smoke else seed) if finished else None
     finally:
         staging.remove(work)  # nothing it wrote reaches a later run
     return _relative_to(report, work), taken
 
 
-def _take(task: Task, paths: staging.TrialPaths, work: Path, seed: int | None) -> artifact.Taken:
+def _take(job: TrialJob, paths: staging.TrialPaths, work: Path, seed: int | None) -> artifact.Taken:
     """Measure the run's artifact; copy a seed's (within the cap) for the evaluator."""
     dest = None if seed is None else paths.artifact(seed)
-    taken = artifact.take(work, staging.ARTIFACT, dest, task.spec.size_cap_bytes)
-    if dest is not None and dest.is_dir() and task.spec.kind == "upstream":  # copied
+    taken = artifact.take(work, staging.ARTIFACT, dest, job.size_cap_bytes)
+    if dest is not None and dest.is_dir() and job.upstream:  # copied
         _carry_sidecar(result_path(work / staging.ARTIFACT), result_path(dest))
     return taken
 
@@ -153,19 +149,17 @@ def values(job: TrialJob, work: Path, seed: int, artifact_dir: Path) -> dict[str
     }
 
 
-def run_preflight(
-    job: TrialJob, task: Task, paths: staging.TrialPaths, emitter: Emitter
-) -> PreflightReport:
+def run_preflight(job: TrialJob, paths: staging.TrialPaths, emitter: Emitter) -> PreflightReport:
     error = preflight.syntax_error(job.recipe)
     if error:
         return preflight.failed("syntax", error)
     # Upstream recipes import from the user's own environment; their smoke run checks it.
-    missing = None if task.spec.kind == "upstream" else _import_check(job, task, paths)
+    missing = None if job.upstream else _import_check(job, paths)
     if missing:
         return preflight.failed("import", missing)
     if not job.smoke:
         return PreflightReport(ok=True)
-    smoke, taken = run_train(job, task, paths, job.seeds[0], True, emitter)
+    smoke, taken = run_train(job, paths, job.seeds[0], True, emitter)
     if smoke.breach is not None:
         return preflight.failed("workdir", f"smoke run stopped: {smoke.breach.reason}", smoke=smoke)
     if taken is None:
@@ -175,11 +169,11 @@ def run_preflight(
         return preflight.failed(
             "artifact", taken.refused.reason, smoke=smoke, artifact_refused=taken.refused
         )
-    return _projection(task, taken.bytes, smoke)
+    return _projection(job, taken.bytes, smoke)
 
 
-def _projection(task: Task, projected: int, smoke: ProcessReport) -> PreflightReport:
-    cap = task.spec.size_cap_bytes
+def _projection(job: TrialJob, projected: int, smoke: ProcessReport) -> PreflightReport:
+    cap = job.size_cap_bytes
     if cap is not None and projected > cap:
         return preflight.failed(
             "project",
@@ -190,7 +184,7 @@ def _projection(task: Task, projected: int, smoke: ProcessReport) -> PreflightRe
     return PreflightReport(ok=True, projected_bytes=projected, smoke=smoke)
 
 
-def _import_check(job: TrialJob, task: Task, paths: staging.TrialPaths) -> str | None:
+def _import_check(job: TrialJob, paths: staging.TrialPaths) -> str | None:
     modules = preflight.imported_modules(job.recipe)
     if not modules:
         return None
@@ -200,7 +194,7 @@ def _import_check(job: TrialJob, task: Task, paths: staging.TrialPaths) -> str |
     try:
         report = run_measured(
             argv,
-            sandbox_spec(job, task, work, IMPORT_CHECK_S),
+            sandbox_spec(job, work, IMPORT_CHECK_S),
             env=staging.train_env(job, 0, work, True),
             cwd=work,
             timeout_s=budgets.wall_cap(IMPORT_CHECK_S),
@@ -215,20 +209,18 @@ def _import_check(job: TrialJob, task: Task, paths: staging.TrialPaths) -> str |
     return last[0]
 
 
-def run_seeds(
-    job: TrialJob, task: Task, paths: staging.TrialPaths, emitter: Emitter
-) -> list[SeedReport]:
+def run_seeds(job: TrialJob, paths: staging.TrialPaths, emitter: Emitter) -> list[SeedReport]:
     """Seeds run one after another; the first failing seed ends the trial early."""
-    cap = task.spec.size_cap_bytes
+    cap = job.size_cap_bytes
     reports: list[SeedReport] = []
     for seed in job.seeds:
-        train, taken = run_train(job, task, paths, seed, False, emitter)
+        train, taken = run_train(job, paths, seed, False, emitter)
         report = _seed_report(seed, train, taken)
         size = report.artifact_bytes
         if taken is None or taken.refused or (cap is not None and (size or 0) > cap):
             reports.append(report)
             break
-        command = task.spec.commands.evaluate
+        command = job.commands.evaluate
         argv = staging.fill(command, values(job, paths.scratch(seed), seed, paths.artifact(seed)))
         report = report.model_copy(update={"eval": run_eval(job, paths, seed, argv)})
         reports.append(report)
@@ -254,11 +246,10 @@ def run_job(job: TrialJob, emitter: Emitter) -> RunReport:
     started = time.monotonic()
     base = {"trial_id": job.trial_id, "host": socket.gethostname()}
     try:
-        task = load(job.task_dir)
-        paths = staging.stage(job)
-        spec = sandbox_spec(job, task, paths.run_dir, 1)
-        pre = run_preflight(job, task, paths, emitter)
-        seeds = run_seeds(job, task, paths, emitter) if pre.ok else []
+        paths = staging.stage(job)  # every cap and command comes with the job
+        spec = sandbox_spec(job, paths.run_dir, 1)
+        pre = run_preflight(job, paths, emitter)
+        seeds = run_seeds(job, paths, emitter) if pre.ok else []
     except SandboxStartError as error:
         return RunReport(
             **base, preflight=PreflightReport(ok=True), abort=f"sandbox failed to start: {error}"

@@ -20,14 +20,13 @@ from domain.progress import SearchState
 from domain.search import search_id
 from ledger import session
 from ledger.lease import LedgerInUseError, lease
-from ledger.store import ConcurrentWriteError, Ledger, LedgerError, is_postgres
+from ledger.store import ConcurrentWriteError, Ledger, LedgerError
 
 ATTEMPTS = 64  # each lost race means another search started: far more than ever happens
 
 
 @contextlib.contextmanager
 def new_search(
-    location: str,
     ledger: Ledger,
     config: SearchConfig,
     evaluator: Evaluator,
@@ -38,17 +37,16 @@ def new_search(
     for _ in range(ATTEMPTS):
         sid = search_id(ordinal, evaluator.task.name, config.seed)
         with contextlib.ExitStack() as held:
-            state = _try_start(held, location, sid, ordinal, ledger, config, evaluator, proposer)
+            state = _try_start(held, sid, ordinal, ledger, config, evaluator, proposer)
             if state is not None:
                 yield state
                 return
         ordinal = max(ordinal + 1, session.count_searches(ledger))
-    raise LedgerError(f"no free search id on {location} after {ATTEMPTS} tries")
+    raise LedgerError(f"no free search id on {ledger.location.text} after {ATTEMPTS} tries")
 
 
 def _try_start(
     held: contextlib.ExitStack,
-    location: str,
     sid: UUID,
     ordinal: int,
     ledger: Ledger,
@@ -58,10 +56,10 @@ def _try_start(
 ) -> SearchState | None:
     """The started search, or None if another process took this ordinal first."""
     try:
-        held.enter_context(lease(location, sid))
+        held.enter_context(lease(ledger.location, sid))
         return session.start(ledger, config, evaluator, proposer, ordinal=ordinal)
     except LedgerInUseError:
-        if not is_postgres(location):
+        if ledger.location.file is not None:
             raise  # SQLite's lease is the whole file: another search is running there
     except ConcurrentWriteError:
         pass

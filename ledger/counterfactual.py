@@ -67,14 +67,13 @@ def same_task(ledger: Ledger, source: UUID, task_sha256: str) -> None:
 
 
 def counterfactual(
-    location: str, ledger: Ledger, prefix: str | None, policy: str, tools: Tools
+    ledger: Ledger, prefix: str | None, policy: str, tools: Tools
 ) -> tuple[UUID, Ran]:
     """The use case: run `policy` on the finished search `prefix` names (default: the
     latest) as a search linked to it; returns the source's id and the run."""
     source = pick_search(ledger, prefix, unfinished=False)
     config = counterfactual_config(ledger, source, policy)
     ran = start(
-        location,
         ledger,
         config,
         tools,

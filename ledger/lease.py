@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
+from domain.location import LedgerLocation
 from ledger.postgres import conninfo, schema_of
-from ledger.store import LedgerError, is_postgres
+from ledger.store import LedgerError, locate
 
 
 class LedgerInUseError(LedgerError):
@@ -26,13 +27,14 @@ class LedgerInUseError(LedgerError):
 
 
 @contextlib.contextmanager
-def lease(location: str, search: UUID | None = None) -> Iterator[None]:
+def lease(location: str | LedgerLocation, search: UUID | None = None) -> Iterator[None]:
     """Hold the write lease for a ledger (SQLite) or for one search (PostgreSQL)."""
-    if is_postgres(location):
-        with _advisory_lock(location, search):
+    where = locate(location)
+    if where.file is None:
+        with _advisory_lock(where.text, search):
             yield
     else:
-        with _file_lock(Path(location)):
+        with _file_lock(where.file):
             yield
 
 

@@ -29,6 +29,7 @@ from domain.ports import (
     Outcome,
     Proposal,
     ProposalRequest,
+    Runner,
     TrialJob,
 )
 from domain.progress import BASELINE, SearchState, next_specialist, stop_reason
@@ -332,7 +333,7 @@ class SearchLoop:
 class LiveExecutor:
     """Runs jobs on threads through a Runner; classifies reports as they come back."""
 
-    def __init__(self, runner: Any, evaluator: Evaluator, workers: int) -> None:
+    def __init__(self, runner: Runner, evaluator: Evaluator, workers: int) -> None:
         self.runner, self.evaluator = runner, evaluator
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trial")
         self.queue: queue.Queue[Message] = queue.Queue()

@@ -9,7 +9,7 @@ with the one that was written.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +18,17 @@ from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
 from domain.cache import CacheHit, CacheKey
-from domain.ports import Outcome, Proposal, ProposalRequest, RunReport, TrialJob
+from domain.config import SearchConfig
+from domain.ports import (
+    JobPlan,
+    JobSite,
+    LineageQuery,
+    Outcome,
+    Proposal,
+    ProposalRequest,
+    RunReport,
+    TrialJob,
+)
 from domain.progress import BASELINE
 from domain.recipe import recipe_sha256
 from domain.task import RosterEntry
@@ -48,7 +58,7 @@ class RecordedProposer:
             for seq, pairs in rec.yields.items()
         }
 
-    def propose(self, request: ProposalRequest, lineage: Any) -> Proposal:
+    def propose(self, request: ProposalRequest, lineage: LineageQuery) -> Proposal:
         turns = self.yields.get(request.sequence, [])
         if turns:  # offline specialists yield before the trial that takes the number
             turn = turns.pop(0)
@@ -128,6 +138,14 @@ class RecordedEvaluator:
         self.task = rec.task()
         self.task_sha256 = rec.started.task_sha256
         self.checks = dict(self._static_verdicts())
+        sandbox = rec.started.config.get("sandbox", SearchConfig.model_fields["sandbox"].default)
+        self.site = JobSite(task_dir=self.task_dir, runs_root=None, sandbox=bool(sandbox))
+
+    def job(self, plan: JobPlan) -> TrialJob:
+        """The job a recorded run stands for: what it fixes (seeds, threads, budgets under
+        the caps its baseline derived, size cap, sandbox) as the loop records it; nothing
+        here is ever run."""
+        return TrialJob.of(plan, self.task, self.site)
 
     def _static_verdicts(self) -> Iterator[tuple[tuple[str, str], Outcome | None]]:
         """(child recipe, specialist) -> its pre-launch failure or None: the static check
@@ -149,7 +167,11 @@ class RecordedEvaluator:
         return dict(self.rec.recipes[self.rec.proposals[0].originator_id])
 
     def check_edit(
-        self, parent: Any, child: Any, specialist: RosterEntry, strict: bool
+        self,
+        parent: Mapping[str, str],
+        child: Mapping[str, str],
+        specialist: RosterEntry,
+        strict: bool,
     ) -> Outcome | None:
         return self.checks.get((recipe_sha256(child), specialist.key))
 
@@ -161,7 +183,7 @@ class RecordedExecutor:
     """Delivers runner messages exactly in the recorded order: progress and completions,
     and the final test's two outcomes (a FinalTested that ran both sides)."""
 
-    def __init__(self, rec: Recording, on_interrupt: Any, after: int = 0) -> None:
+    def __init__(self, rec: Recording, on_interrupt: Callable[[], None], after: int = 0) -> None:
         kinds = (
             t.TrainingProgressed,
             t.TrialScored,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from domain.base import DomainEvent
-from domain.ports import LineageQuery, Proposer
+from domain.ports import Proposer, ReadModel
 from ledger import session
 from ledger.cache import check_reuses
 from ledger.recorded import Divergence, Recording
@@ -25,7 +25,6 @@ from ledger.store import Ledger
 
 LIVE_SAME = "identical to the live ones"
 LIVE_DIFFERENT = "[red]DIFFERENT from the live ones[/]"
-LineageAt = Callable[[int], LineageQuery]
 
 
 @dataclass(frozen=True)
@@ -36,12 +35,11 @@ class Line:
 
 @dataclass(frozen=True)
 class ReplayReads:
-    """The projections, as replay needs them (wired from projections/ by the entry point; a
-    ReadModel port in domain/ports.py may take its place)."""
+    """The projections, as replay needs them (wired from projections/ by the entry point)."""
 
     live_hash: Callable[[], str]  # the live projections' content hash
     rebuilt_hash: Callable[[Path], str]  # rebuild from the whole log into a file; its hash
-    lineage_at: Callable[[Path], AbstractContextManager[LineageAt]]  # views at a position
+    read_model: Callable[[Path], AbstractContextManager[ReadModel]]  # in a file of its own
     offline: Callable[[str, dict[str, str]], Proposer]  # a task's offline specialists
 
 
@@ -105,8 +103,8 @@ def _proposals(
         return
     seed_recipe = recording.recipes[recording.proposals[0].originator_id]
     proposer = model.offline(recording.task().name, seed_recipe)
-    with model.lineage_at(path) as lineage_at:
-        divergence = regenerate(events, lineage_at, proposer)
+    with model.read_model(path) as read_model:
+        divergence = regenerate(events, read_model, proposer)
     offline = sum(1 for p in recording.proposals.values() if p.agent == proposer.name)
     yield Line(
         f"offline proposals regenerated from seed and lineage: {offline}"

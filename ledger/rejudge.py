@@ -30,7 +30,7 @@ from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
 from domain.events import decode
-from domain.ports import Outcome, Proposal, ProposalRequest, TrialJob
+from domain.ports import LineageQuery, Outcome, Proposal, ProposalRequest, TrialJob
 from domain.progress import SearchState, fold
 from domain.rejudge import (
     JUDGED_RUNNER,
@@ -51,8 +51,7 @@ from ledger.recorded import (
 )
 from ledger.replay import search_events
 from ledger.rerun import Live, Measured, Rerun, Routed, RunCounts, live
-from ledger.runs import recorded_job
-from ledger.session import config_of, count_searches, environment, pick_search
+from ledger.session import config_of, count_searches, environment, job_maker, pick_search
 from ledger.store import Ledger
 from ledger.verify import verify
 from ledger.world import Where, World
@@ -101,7 +100,6 @@ def source_events(ledger: Ledger, source: UUID) -> list[tuple[int, DomainEvent]]
 
 
 def rejudge_search(
-    location: str,
     ledger: Ledger,
     prefix: str | None,
     change: RuleChange,
@@ -117,7 +115,7 @@ def rejudge_search(
     task = str(recording.started.config.get("task", recorded.name))
     rules = rules_for(recorded, current(task), change.rules_version)
     sandbox = bool(recording.started.config.get("sandbox", True))
-    with lease(location, source):
+    with lease(ledger.location, source):
         return source, rejudge(ledger, source, rules, change, lambda: rerun(task, sandbox))
 
 
@@ -249,7 +247,7 @@ class _Reparented:
     def __init__(self, rec: Recording, to_derived: dict[UUID, UUID]) -> None:
         self.inner, self.to_derived = RecordedProposer(rec), to_derived
 
-    def propose(self, request: ProposalRequest, lineage: Any) -> Proposal:
+    def propose(self, request: ProposalRequest, lineage: LineageQuery) -> Proposal:
         proposal = self.inner.propose(request, lineage)
         if proposal.parent_id is None:
             return proposal
@@ -273,6 +271,7 @@ def _loop(
     evaluator = RecordedEvaluator(rec)
     evaluator.task = task
     config = config_of(state)
+    recorded_job = job_maker(evaluator, state, config)
 
     def rerun_by(sequence: int, seeds: tuple[int, ...]) -> Live | None:
         """The live side, where this run is re-run; None where the record decides it."""
@@ -287,9 +286,7 @@ def _loop(
 
     def make_job(request: JobRequest) -> TrialJob:
         side = rerun_by(request.sequence, request.seeds)
-        if side is not None:
-            return side.make_job(request)
-        return recorded_job(request, config, task, state.started.derived_budgets)
+        return (side.make_job if side is not None else recorded_job)(request)
 
     world = World(
         evaluator,

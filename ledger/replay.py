@@ -10,7 +10,7 @@ re-derived, and the first difference is reported with both versions.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -20,10 +20,10 @@ from domain import trial as t
 from domain.base import DomainError, DomainEvent
 from domain.config import SearchConfig
 from domain.events import decode
-from domain.ports import LineageQuery, Proposal, ProposalRequest, Proposer, TrialJob
+from domain.ports import Proposal, ProposalRequest, Proposer, ReadModel, TrialJob
 from domain.progress import SearchState, fold
 from domain.recipe import recipe_sha256, text_sha256
-from ledger.loop import JobRequest, SearchLoop
+from ledger.loop import SearchLoop
 from ledger.recorded import (
     Divergence,
     EndOfRecording,
@@ -35,8 +35,7 @@ from ledger.recorded import (
     ResumePoint,
 )
 from ledger.recovery import recovery_events
-from ledger.runs import recorded_job
-from ledger.session import config_of
+from ledger.session import config_of, job_maker
 from ledger.store import Ledger
 from ledger.world import Where, World
 
@@ -107,9 +106,6 @@ def _loop(
     holder: list[SearchLoop] = []
     executor = RecordedExecutor(rec, lambda: holder[0].stop_requested.set(), after)
 
-    def make_job(request: JobRequest) -> TrialJob:
-        return recorded_job(request, config, evaluator.task, state.started.derived_budgets)
-
     extensions = {tid: list(events) for tid, events in rec.extensions.items()}
     finals = [event for position, event in rec.final_launches if position > after]
     launched: set[UUID] = set()
@@ -136,7 +132,10 @@ def _loop(
 
     proposer, lineage = RecordedProposer(rec, after), RecordedLineage(rec)
     loop = SearchLoop(
-        state, sink, World(evaluator, executor, proposer, lineage, make_job, where), config
+        state,
+        sink,
+        World(evaluator, executor, proposer, lineage, job_maker(evaluator, state, config), where),
+        config,
     )
     holder.append(loop)
     return loop
@@ -208,7 +207,7 @@ def search_events(ledger: Ledger, search_id: UUID) -> list[tuple[int, DomainEven
 
 def regenerate(
     events: list[tuple[int, DomainEvent]],
-    lineage_at: Callable[[int], LineageQuery],
+    read_model: ReadModel,
     proposer: Proposer,
 ) -> Divergence | None:
     """Ask the offline specialists again, with the lineage as it stood before each of
@@ -229,7 +228,7 @@ def regenerate(
             lineage=config.lineage,
             strict_surfaces=config.strict_surfaces,
         )
-        lineage = lineage_at(position - 1)
+        lineage = read_model.at(position - 1)
         with lineage.hold():
             again = proposer.propose(request, lineage)
         found = (

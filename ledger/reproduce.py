@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 from domain import reproduction
 from domain import trial as t
-from domain.ports import Outcome, Runner
+from domain.base import DomainEvent
+from domain.ports import Evaluator, JobPlan, Outcome, Runner
 from domain.progress import fold
 from ledger.recorded import Recording
 from ledger.replay import search_events
 from ledger.store import Ledger
+
+Scored = tuple[float, tuple[t.SeedResult, ...]]  # a trial's last score, every seed's result
 
 
 class NotReproducibleError(ValueError):
@@ -36,9 +37,10 @@ class Reproduction:
 
 
 def reproduce(
-    ledger: Ledger, search_id: UUID, sequence: int, evaluator: Any, runner: Runner, out_dir: Path
+    ledger: Ledger, search_id: UUID, sequence: int, evaluator: Evaluator, runner: Runner
 ) -> Reproduction:
-    """Re-execute trial `sequence` and append a TrialReproduced event (needs the lease)."""
+    """Re-execute trial `sequence` and append a TrialReproduced event (needs the lease);
+    it runs in the search's folder `reproduce-<sequence>`."""
     events = search_events(ledger, search_id)
     rec = Recording.of(events)
     state = fold([e for _, e in events])
@@ -54,17 +56,18 @@ def reproduce(
     scoring = tuple(r.seed for r in recorded[1] if r.scoring) if recorded else launched.seeds
     extra = rec.extensions.get(proposed.originator_id, [])
     seeds = tuple(s for run in (launched, *extra) for s in run.seeds)  # raced seeds too
-    job = evaluator.make_job(
-        out_dir,
-        launched.threads,
-        True,
-        proposed.originator_id,
-        sequence,
-        rec.recipes[proposed.originator_id],
-        seeds,
-        scoring,
+    plan = JobPlan(
+        search_id=search_id,
+        trial_id=proposed.originator_id,
+        sequence=sequence,
+        recipe=rec.recipes[proposed.originator_id],
+        seeds=seeds,
+        scoring_seeds=scoring,
+        threads=launched.threads,
         derived=state.started.derived_budgets,
+        folder=f"reproduce-{sequence:04d}",
     )
+    job = evaluator.job(plan)
     report = runner.run(job, lambda seed, samples: None, threading.Event())
     outcome = evaluator.classify(report, scoring)
     noise = state.started.noise_floor
@@ -76,9 +79,7 @@ def reproduce(
     return Reproduction(event, outcome, match, None if failure is None else str(failure.label))
 
 
-def _recorded_score(
-    events: list[tuple[int, Any]], trial_id: UUID
-) -> tuple[float, tuple[t.SeedResult, ...]] | None:
+def _recorded_score(events: list[tuple[int, DomainEvent]], trial_id: UUID) -> Scored | None:
     """The trial's last score (over every seed it ran) and every seed's result."""
     scored = [e for _, e in events if isinstance(e, t.TrialScored) and e.originator_id == trial_id]
     if not scored:
@@ -86,13 +87,19 @@ def _recorded_score(
     return scored[-1].score, tuple(r for e in scored for r in e.per_seed)
 
 
-def _recorded_failure(events: list[tuple[int, Any]], trial_id: UUID) -> t.TrialFailed | None:
+def _recorded_failure(
+    events: list[tuple[int, DomainEvent]], trial_id: UUID
+) -> t.TrialFailed | None:
     failed = [e for _, e in events if isinstance(e, t.TrialFailed) and e.originator_id == trial_id]
     return failed[-1] if failed else None
 
 
 def _comparison(
-    trial: t.Trial, outcome: Outcome, recorded: Any, failure: t.TrialFailed | None, noise: float
+    trial: t.Trial,
+    outcome: Outcome,
+    recorded: Scored | None,
+    failure: t.TrialFailed | None,
+    noise: float,
 ) -> tuple[t.TrialReproduced, reproduction.Match]:
     """A failed trial by its label and deciding numbers, a scored one by its score
     (domain/reproduction.py)."""

@@ -13,10 +13,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
-from domain.ports import Outcome, TrialJob
+from domain.ports import Evaluator, Outcome, Runner, TrialJob
 from domain.progress import SearchState
 from domain.rejudge import NotJudgeableError, reclassify
 from domain.search import SearchStarted
@@ -37,8 +36,8 @@ class Rerun:
     """What re-running needs: the task folder's evaluator, which must hold the rules
     version re-judged under, and a runner."""
 
-    evaluator: Any  # evaluators.evaluator.TaskEvaluator: make_job, classify, runs_root
-    runner: Any  # a Runner: run, name, host
+    evaluator: Evaluator
+    runner: Runner
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Recorded runs, as the loop's jobs and as (run, outcome) pairs: what replay, the trial
-cache and rejudge read from a log without running anything."""
+"""The loop's job requests as plans (every evaluator turns them into jobs), and recorded
+runs as (run, outcome) pairs: what replay, the trial cache and rejudge read from a log
+without running anything."""
 
 from __future__ import annotations
 
@@ -8,34 +9,25 @@ from uuid import UUID
 from domain import trial as t
 from domain.base import DomainEvent
 from domain.config import SearchConfig
-from domain.ports import TrialJob
-from domain.task import DerivedBudgets, TaskSpec
+from domain.ports import JobPlan
+from domain.progress import SearchState
 from ledger.loop import JobRequest
 
 
-def recorded_job(
-    request: JobRequest, config: SearchConfig, task: TaskSpec, derived: DerivedBudgets | None
-) -> TrialJob:
-    """The job a recorded run stands for: what it fixes (seeds, threads, budgets under the
-    caps its baseline derived, size cap, sandbox) as the loop records it; nothing here is
-    ever run."""
-    return TrialJob(
+def job_plan(request: JobRequest, state: SearchState, config: SearchConfig) -> JobPlan:
+    """The plan of a job the loop asks for: the request under the search's threads and
+    the caps its baseline derived. Live runs, replay and rejudge all plan jobs so."""
+    return JobPlan(
+        search_id=state.started.id,
         trial_id=request.trial_id,
         sequence=request.sequence,
-        task_dir="(recorded)",
         recipe=dict(request.recipe),
         seeds=request.seeds,
         scoring_seeds=request.scoring_seeds,
         threads=config.threads,
-        budgets=task.budgets.apply(derived),
-        size_cap_bytes=task.size_cap_bytes,
-        sandbox=config.sandbox,
-        run_dir="(recorded)",
-        data_dir="",
-        heldout_dir="",
         smoke=request.smoke,
-        backstop_seconds=0,
         split="test" if request.split == "test" else "validation",
+        derived=state.started.derived_budgets,
     )
 
 

@@ -8,7 +8,6 @@ import platform
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +20,7 @@ from domain.ports import Evaluator, LineageQuery, Proposer, TrialJob
 from domain.progress import SearchState
 from ledger.cache import TrialCache, caching
 from ledger.loop import Executor, JobRequest, Observer, SearchLoop, Sink
+from ledger.runs import job_plan
 from ledger.store import Ledger
 from ledger.world import Where, World
 
@@ -104,7 +104,7 @@ def start(
 def build_loop(
     state: SearchState,
     sink: Sink,
-    evaluator: Any,
+    evaluator: Evaluator,
     executor: Executor,
     proposer: Proposer,
     lineage: LineageQuery,
@@ -123,26 +123,13 @@ def build_loop(
 
 
 def job_maker(
-    evaluator: Any, state: SearchState, config: SearchConfig
+    evaluator: Evaluator, state: SearchState, config: SearchConfig
 ) -> Callable[[JobRequest], TrialJob]:
-    """The job that runs each request in the task folder, its run dir under the search's
-    folder, under the caps the baseline derived (read when asked: the baseline sets them)."""
-    search_dir = Path(evaluator.runs_root) / "searches" / str(state.started.id)
+    """The job the evaluator builds for each request's plan, under the caps the baseline
+    derived (read when asked: the baseline sets them)."""
 
     def make_job(request: JobRequest) -> TrialJob:
-        job: TrialJob = evaluator.make_job(
-            search_dir,
-            config.threads,
-            request.smoke,
-            request.trial_id,
-            request.sequence,
-            request.recipe,
-            request.seeds,
-            request.scoring_seeds,
-            split=request.split,
-            derived=state.started.derived_budgets,
-        )
-        return job
+        return evaluator.job(job_plan(request, state, config))
 
     return make_job
 

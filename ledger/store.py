@@ -24,6 +24,7 @@ from domain import faults
 from domain.base import DomainEvent
 from domain.envelope import GENESIS, StoredRecord, open_envelope, seal, topic_name
 from domain.events import body_of, decode, topic_of
+from domain.location import BadLocationError, LedgerLocation
 from ledger.postgres import PostgresIndex, creating, schema_of
 from ledger.stream_index import SqliteIndex, StreamIndex, TextRow
 
@@ -40,7 +41,7 @@ class Ledger(Application[UUID]):
     name = "ledger"
     env: ClassVar[dict[str, str]] = {"CREATE_TABLE": "true"}
 
-    def __init__(self, env: dict[str, str], location: str, index: StreamIndex) -> None:
+    def __init__(self, env: dict[str, str], location: LedgerLocation, index: StreamIndex) -> None:
         super().__init__(env=env)
         self.location = location
         self.index = index
@@ -157,16 +158,21 @@ def postgres_env(url: str) -> dict[str, str]:
     }
 
 
-def is_postgres(location: str) -> bool:
-    return location.startswith(("postgresql://", "postgres://"))
+def locate(location: str | LedgerLocation) -> LedgerLocation:
+    """The parsed location (domain/location.py), a bad one as a LedgerError."""
+    try:
+        return LedgerLocation.parse(location)
+    except BadLocationError as error:
+        raise LedgerError(str(error)) from None
 
 
-def open_ledger(location: str) -> Ledger:
+def open_ledger(location: str | LedgerLocation) -> Ledger:
     """Open (creating if needed) the ledger at a SQLite path or a PostgreSQL URL."""
-    if is_postgres(location):
-        env = postgres_env(location)
+    where = locate(location)
+    if where.file is None:
+        env = postgres_env(where.text)
     else:
-        path = Path(location)
+        path = where.file
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -178,9 +184,9 @@ def open_ledger(location: str) -> Ledger:
         if not os.access(path.parent, os.W_OK):
             raise LedgerError(f"the ledger folder {path.parent} is not writable")
         env = sqlite_env(path)
-    index = PostgresIndex(location) if is_postgres(location) else SqliteIndex(Path(location))
+    index = SqliteIndex(where.file) if where.file else PostgresIndex(where.text)
     try:
-        with creating(location) if is_postgres(location) else contextlib.nullcontext():
-            return Ledger(env=env, location=location, index=index)
+        with contextlib.nullcontext() if where.file else creating(where.text):
+            return Ledger(env=env, location=where, index=index)
     except Exception as error:  # noqa: BLE001 - driver errors vary; one line for the user
-        raise LedgerError(f"cannot open the ledger {location}: {error}") from None
+        raise LedgerError(f"cannot open the ledger {where.text}: {error}") from None

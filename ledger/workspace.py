@@ -22,6 +22,7 @@ from domain import search as s
 from domain.base import DomainEvent
 from domain.config import SearchConfig
 from domain.labels import FinishReason
+from domain.location import LedgerLocation
 from domain.ports import Evaluator, LineageQuery, Proposer, Runner
 from domain.progress import SearchState, fold
 from ledger import session
@@ -32,7 +33,7 @@ from ledger.loop import LiveExecutor, Observer, SearchLoop
 from ledger.recovery import recovery_events, rerun_note
 from ledger.replay import search_events
 from ledger.reproduce import Reproduction, reproduce
-from ledger.store import Ledger, LedgerError, open_ledger
+from ledger.store import Ledger, LedgerError, locate, open_ledger
 
 
 class TaskChangedError(ValueError):
@@ -78,22 +79,23 @@ class Tools:
     watch: Callable[[Begun], AbstractContextManager[Observer]]  # the live display
 
 
-def open_workspace(location: str, must_exist: bool = False) -> Ledger:
-    """The ledger at `location`; one that must exist and does not is a LedgerError."""
-    if must_exist and "://" not in location and not Path(location).exists():
+def open_workspace(location: str | LedgerLocation, must_exist: bool = False) -> Ledger:
+    """The ledger at `location`; one that must exist and does not is a LedgerError, and so
+    is a location domain/location.py refuses."""
+    where = locate(location)
+    if must_exist and where.file is not None and not where.file.exists():
         raise LedgerError(
-            f"no ledger at {location}: run `python cli.py search` first, or pass --ledger"
+            f"no ledger at {where.text}: run `python cli.py search` first, or pass --ledger"
         )
-    return open_ledger(location)
+    return open_ledger(where)
 
 
-def runs_root(location: str) -> Path:
+def runs_root(location: str | LedgerLocation) -> Path:
     # Absolute: trial pipelines run in the project folder, not in the caller's.
-    return (Path("runs") if "://" in location else Path(location).parent).resolve()
+    return locate(location).runs.resolve()
 
 
 def start(
-    location: str,
     store: Ledger,
     config: SearchConfig,
     tools: Tools,
@@ -105,21 +107,19 @@ def start(
     proposer = tools.proposer(evaluator, config)
     with (
         tools.runner(config.runner) as runner,
-        new_search(location, store, config, evaluator, proposer) as state,
+        new_search(store, config, evaluator, proposer) as state,
     ):
         return _run(store, state, config, evaluator, proposer, runner, tools)
 
 
-def resume(
-    location: str, store: Ledger, prefix: str | None, given: dict[str, Any], tools: Tools
-) -> Ran:
+def resume(store: Ledger, prefix: str | None, given: dict[str, Any], tools: Tools) -> Ran:
     """Continue the search `prefix` names (default: the latest unfinished one): end its
     trials in flight, apply the options `given` may change, and run it to its end."""
     sid = session.pick_search(store, prefix, unfinished=True)
     recorded = session.config_of(fold(store.stream(sid)))
     changed = resume_options.changes(recorded, given)
     runner_name = str(changed.get("runner", recorded.runner))
-    with lease(location, sid), tools.runner(runner_name) as runner:
+    with lease(store.location, sid), tools.runner(runner_name) as runner:
         events = store.stream(sid)  # again, under the lease
         state, started = fold(events), events[0]
         evaluator = tools.evaluator(recorded)
@@ -199,16 +199,15 @@ def recorded_search(
 
 
 def reproduce_trial(
-    location: str,
     store: Ledger,
     prefix: str | None,
     sequence: int,
     open_evaluator: Callable[[SearchConfig], Evaluator],
     runner: Runner,
 ) -> Reproduction:
-    """Run trial `sequence` of a finished search again and record the comparison."""
-    with lease(location):
+    """Run trial `sequence` of a finished search again and record the comparison (in the
+    search's folder `reproduce-<sequence>`)."""
+    with lease(store.location):
         sid = session.pick_search(store, prefix, unfinished=False)
         evaluator = open_evaluator(session.config_of(fold(store.stream(sid))))
-        out = runs_root(location) / "searches" / str(sid) / f"reproduce-{sequence:04d}"
-        return reproduce(store, sid, sequence, evaluator, runner, out)
+        return reproduce(store, sid, sequence, evaluator, runner)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from domain.location import LedgerLocation
 from projections import schema, stamp
 from projections.projector import EventReader, catch_up, position
 
@@ -35,12 +36,10 @@ class ProjectionsBusyError(Exception):
     pass
 
 
-def projections_path(ledger_location: str) -> Path:
-    """The DuckDB file beside a SQLite ledger; under runs/ for a PostgreSQL URL."""
-    if "://" in ledger_location:
-        safe = "".join(c if c.isalnum() else "_" for c in ledger_location.split("@")[-1])
-        return Path("runs") / f"{safe}.duckdb"
-    return Path(ledger_location).with_suffix(".duckdb")
+def projections_path(ledger_location: str | LedgerLocation) -> Path:
+    """The DuckDB file beside a SQLite ledger; under runs/ for a PostgreSQL URL (the
+    location is parsed, and the place decided, in domain/location.py)."""
+    return LedgerLocation.parse(ledger_location).projections
 
 
 def readers_path(path: Path) -> Path:
@@ -139,9 +138,17 @@ class Projections:
         self._con: duckdb.DuckDBPyConnection | None = None
 
     def connection(self) -> duckdb.DuckDBPyConnection:
+        con = self._opened()
+        catch_up(self.reader, con, until=self.until)
+        return con
+
+    def refresh(self) -> int:
+        """Project every new event (up to `until`); returns how many."""
+        return catch_up(self.reader, self._opened(), until=self.until)
+
+    def _opened(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self._con = self._open()
-        catch_up(self.reader, self._con, until=self.until)
         return self._con
 
     def _open(self) -> duckdb.DuckDBPyConnection:

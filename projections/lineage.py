@@ -23,7 +23,7 @@ import duckdb
 from domain.base import JSONValue
 from domain.lineage import LineageView, TrialLine, TriedEdit
 from projections import agent_reads
-from projections.db import Projections
+from projections.db import Projections, rebuild
 from projections.projector import EventReader
 
 _LINE = (
@@ -272,17 +272,28 @@ def _known_recipes(con: duckdb.DuckDBPyConnection, search_id: UUID) -> tuple[str
     return tuple(row[0] for row in rows)
 
 
-class LineageAt:
-    """LineageQuery as of a ledger position; positions must be asked in rising order,
-    since one projections file is caught up step by step. Close it when done."""
+class DuckReadModel:
+    """The ReadModel port (domain/ports.py) over one projections file, held read-write by
+    this process until `close()`. `at` positions must be asked in rising order, since the
+    file is caught up step by step; once asked, the model stays at that position."""
 
     def __init__(self, reader: EventReader, path: Path) -> None:
         self.reader, self.path = reader, path
-        self.projections = Projections(reader, path, until=0)
+        self.projections = Projections(reader, path)
 
-    def __call__(self, position: int) -> DuckLineage:
-        self.projections.until = position
+    def lineage(self) -> DuckLineage:
         return DuckLineage(self.reader, self.path, self.projections)
+
+    def at(self, position: int) -> DuckLineage:
+        self.projections.until = position
+        return self.lineage()
+
+    def refresh(self) -> int:
+        return self.projections.refresh()
+
+    def rebuild(self) -> int:
+        self.projections.close()
+        return rebuild(self.reader, self.path)
 
     def close(self) -> None:
         self.projections.close()

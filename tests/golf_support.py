@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from uuid import uuid4
 
-from domain.ports import Outcome, RunReport
+from domain.ports import JobPlan, Outcome, RunReport, TrialJob
 from evaluators.evaluator import TaskEvaluator
 from evaluators.tasks import BUILTIN_ROOT
 from runners.local import LocalRunner
@@ -86,7 +86,24 @@ def run_trial(
     )
     if static is not None:
         return static, None
-    job = evaluator.make_job(runs / "searches" / "t", 1, True, uuid4(), 1, recipe, seeds, seeds)
+    job = one_job(evaluator, recipe, seeds)
     samples: list[object] = [] if progress is None else progress
     report = LocalRunner().run(job, lambda seed, batch: samples.extend(batch), threading.Event())
     return evaluator.classify(report, seeds), report
+
+
+def one_job(
+    evaluator: TaskEvaluator, recipe: dict[str, str], seeds: tuple[int, ...], smoke: bool = True
+) -> TrialJob:
+    """Trial 1 of a search of its own, on one thread, scored on every seed."""
+    plan = JobPlan(
+        search_id=uuid4(),
+        trial_id=uuid4(),
+        sequence=1,
+        recipe=recipe,
+        seeds=seeds,
+        scoring_seeds=seeds,
+        threads=1,
+        smoke=smoke,
+    )
+    return evaluator.job(plan)

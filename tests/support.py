@@ -10,14 +10,14 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from domain.config import SearchConfig
 from domain.keep import KeepRule
 from domain.labels import FailureLabel
-from domain.ports import Outcome, Proposal, ProposalRequest, RunReport, TrialJob
-from domain.task import Budgets, Commands, DerivedBudgets, Metric, RosterEntry, Seeds, TaskSpec
+from domain.ports import JobPlan, JobSite, Outcome, Proposal, ProposalRequest, RunReport, TrialJob
+from domain.task import Budgets, Commands, Metric, RosterEntry, Seeds, TaskSpec
 from domain.trial import ProgressSample, SeedResult
 from evaluators.preflight import static_check
 from ledger import session
@@ -150,7 +150,14 @@ class ScriptedEvaluator:
     task_sha256 = "0" * 64
 
     def __init__(self, runs_root: Path, script: Script = by_lr, task: TaskSpec = TINY_TASK) -> None:
-        self.task, self.runs_root, self.script = task, runs_root, script
+        self.task, self.script = task, script
+        self.site = JobSite(
+            task_dir=self.task_dir,
+            runs_root=str(runs_root),
+            data_dir="/d",
+            heldout_dir="/h",
+            test_dir="/t",
+        )
 
     def seed_recipe(self) -> dict[str, str]:
         return dict(TINY_RECIPE)
@@ -164,37 +171,8 @@ class ScriptedEvaluator:
     ) -> Outcome | None:
         return static_check(parent, child, specialist, strict)
 
-    def make_job(
-        self,
-        search_dir: Path,
-        threads: int,
-        smoke: bool,
-        trial_id: UUID,
-        sequence: int,
-        recipe: Mapping[str, str],
-        seeds: tuple[int, ...],
-        scoring: tuple[int, ...],
-        split: Literal["validation", "test"] = "validation",
-        derived: DerivedBudgets | None = None,
-    ) -> TrialJob:
-        return TrialJob(
-            trial_id=trial_id,
-            sequence=sequence,
-            task_dir=self.task_dir,
-            recipe=dict(recipe),
-            seeds=seeds,
-            scoring_seeds=scoring,
-            threads=threads,
-            budgets=self.task.budgets.apply(derived),
-            size_cap_bytes=self.task.size_cap_bytes,
-            sandbox=True,
-            run_dir=str(search_dir / f"{'test' if split == 'test' else 'trial'}-{sequence:04d}"),
-            data_dir="/d",
-            heldout_dir="/t" if split == "test" else "/h",
-            smoke=smoke,
-            backstop_seconds=60,
-            split=split,
-        )
+    def job(self, plan: JobPlan) -> TrialJob:
+        return TrialJob.of(plan, self.task, self.site, lambda budgets, seeds: 60)
 
     def classify(self, report: RunReport, scoring_seeds: tuple[int, ...]) -> Outcome:
         raise AssertionError("the scripted executor classifies by itself")

@@ -16,7 +16,7 @@ from domain.ports import Outcome, TrialJob
 from ledger.replay import regenerate, replay, search_events
 from projections import display
 from projections.db import connect, rebuild
-from projections.lineage import LineageAt
+from projections.lineage import DuckReadModel
 from tests.support import TINY_RECIPE, failed, scored, scripted_loop
 
 
@@ -102,7 +102,7 @@ def test_every_decision_and_every_yield_replays(exhausted):
     _, loop, store, _, proposer, tmp = exhausted
     events = search_events(store, loop.state.started.id)
     assert replay(events).ok
-    assert regenerate(events, LineageAt(store, tmp / "regen.duckdb"), proposer) is None
+    assert regenerate(events, DuckReadModel(store, tmp / "regen.duckdb"), proposer) is None
 
 
 def test_a_yield_recorded_where_the_specialist_had_an_idea_is_a_divergence(exhausted):
@@ -122,6 +122,6 @@ def test_a_yield_recorded_where_the_specialist_had_an_idea_is_a_divergence(exhau
     )
     at = events.index((position, first))
     edited = [*events[:at], (position, forged), *events[at:]]  # a turn skipped on purpose
-    found = regenerate(edited, LineageAt(store, tmp / "forged.duckdb"), proposer)
+    found = regenerate(edited, DuckReadModel(store, tmp / "forged.duckdb"), proposer)
     assert found is not None
     assert found.what == f"trial {first.sequence}'s proposal differs in yield"

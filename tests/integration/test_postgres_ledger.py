@@ -57,7 +57,7 @@ def _proposed(search: s.SearchStarted, seq: int) -> t.TrialProposed:
 
 def _claim(url: str, tmp: Path, store: Any = None) -> Any:
     return new_search(
-        url, store or open_ledger(url), SearchConfig(task="tiny", trials=0),
+        store or open_ledger(url), SearchConfig(task="tiny", trials=0),
         ScriptedEvaluator(tmp), StepProposer(),
     )  # fmt: skip
 

@@ -45,7 +45,7 @@ def _scripted_search(location: str, tmp: Path, monkeypatch, seed: int = 0) -> Pa
     _Clock.ticks = 0
     store, evaluator, proposer = open_ledger(location), ScriptedEvaluator(tmp), StepProposer()
     config = SearchConfig(task="tiny", trials=6, seed=seed)
-    with new_search(location, store, config, evaluator, proposer) as state:
+    with new_search(store, config, evaluator, proposer) as state:
         lineage = DuckLineage(store, projections_path(location))
         session.build_loop(
             state, store, evaluator, SyncExecutor(by_lr), proposer, lineage, config, "sync", "host"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from uuid import uuid4
 
 import pytest
 
@@ -14,7 +13,7 @@ from domain.ports import RunReport, TrialJob
 from domain.trial import ProgressSample
 from evaluators.evaluator import TaskEvaluator
 from runners.local import LocalRunner
-from tests.golf_support import AT_START, Edit, insert_after, tiny_golf
+from tests.golf_support import AT_START, Edit, insert_after, one_job, tiny_golf
 from tests.ray_support import processes_mentioning, require_ray
 
 SLEEP_IN_TRAINING = insert_after(
@@ -40,9 +39,9 @@ def golf(tmp_path_factory):
 
 
 def _job(golf, edit: Edit = lambda text: text, **changes) -> TrialJob:
-    evaluator, runs = golf
+    evaluator, _runs = golf
     recipe = {"train.py": edit(evaluator.seed_recipe()["train.py"])}
-    job = evaluator.make_job(runs / "searches" / "r", 1, True, uuid4(), 1, recipe, (0,), (0,))
+    job = one_job(evaluator, recipe, (0,))
     return job.model_copy(update=changes)
 
 

@@ -16,7 +16,7 @@ from ledger import session
 from ledger.loop import Finished
 from ledger.recovery import ABANDONED, recovery_events
 from ledger.replay import regenerate, replay, search_events
-from projections.lineage import DuckLineage, LineageAt
+from projections.lineage import DuckLineage, DuckReadModel
 from tests.support import (
     ScriptedEvaluator,
     StepProposer,
@@ -166,13 +166,13 @@ def test_offline_proposals_regenerate_from_seed_and_lineage(tmp_path):
     proposer = OfflineProposer(generic_catalogue(TINY_RECIPE))
     loop, store, _ = _run(tmp_path, trials=5, proposer=proposer)
     events = _events(store, loop)
-    assert regenerate(events, LineageAt(store, tmp_path / "regen.duckdb"), proposer) is None
+    assert regenerate(events, DuckReadModel(store, tmp_path / "regen.duckdb"), proposer) is None
     edited = [
         replace(t, hypothesis=t.hypothesis + " (catalogue v2)")
         for t in generic_catalogue(TINY_RECIPE)
     ]
     found = regenerate(
-        events, LineageAt(store, tmp_path / "regen2.duckdb"), OfflineProposer(edited)
+        events, DuckReadModel(store, tmp_path / "regen2.duckdb"), OfflineProposer(edited)
     )
     assert found is not None
     assert found.what == "trial 1's proposal differs in hypothesis"

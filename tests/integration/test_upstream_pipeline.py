@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from uuid import uuid4
 
 import pytest
 
@@ -19,6 +18,7 @@ from domain.ports import Outcome, RunReport
 from domain.trial import ProgressSample
 from evaluators.evaluator import TaskEvaluator
 from runners.local import LocalRunner
+from tests.golf_support import one_job
 from tests.upstream_support import fake_task
 
 QUICK = {"train_seconds": 1, "tolerance_seconds": 0, "eval_seconds": 1, "train_grace_seconds": 0.5}
@@ -31,7 +31,7 @@ def trial(
     runs = task.parent / "runs"
     evaluator = TaskEvaluator.open(str(task), runs, sandbox=False)
     recipe = evaluator.seed_recipe()
-    job = evaluator.make_job(runs / "search", 1, smoke, uuid4(), 1, recipe, seeds, seeds)
+    job = one_job(evaluator, recipe, seeds, smoke)
     samples: list[ProgressSample] = []
     report = LocalRunner().run(job, lambda _seed, batch: samples.extend(batch), threading.Event())
     return evaluator.classify(report, seeds), report, samples
