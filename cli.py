@@ -9,7 +9,7 @@ live in cli_read.py, the shared wiring in cli_wiring.py.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -37,6 +37,7 @@ from cli_wiring import (
 from domain.config import SearchConfig
 from domain.rejudge import RuleChange
 from domain.reproduction import failure_lines
+from domain.task import TaskSpec
 from evaluators import requirements
 from evaluators.tasks import TaskError, load
 from ledger import rederive, workspace
@@ -223,7 +224,7 @@ def _rerun(ledger: str) -> Callable[[str, bool], Rerun]:
     return lambda task, sandbox: Rerun(task_evaluator(task, ledger, sandbox), LocalRunner())
 
 
-def _current_rules(task: str) -> Any:
+def _current_rules(task: str) -> TaskSpec | None:
     """The task folder's rules as they are now, if the task still loads here."""
     try:
         return load(task).spec

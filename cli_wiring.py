@@ -11,7 +11,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -37,6 +37,11 @@ from projections.lineage import DuckLineage, DuckReadModel
 from projections.schema import content_hash
 from projections.summary import search_summary
 from runners.registry import open_runner
+
+if TYPE_CHECKING:  # the Anthropic SDK loads only in the commands that call a model
+    import duckdb
+
+    from agents.claude.recorded import RecordedCall, RecordedTransport
 
 # Rich help boxes cut long option names ("--deadline-minut…") below 100 columns, and
 # piped help is read by tools: there, click's plain help, which keeps every name whole.
@@ -125,7 +130,9 @@ def runs_root(location: str) -> Path:
 
 
 @contextlib.contextmanager
-def reading(location: str | LedgerLocation, files: bool = False) -> Iterator[Any]:
+def reading(
+    location: str | LedgerLocation, files: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """One read-only connection to current projections for the whole command; a search
     prefix that names no search, in the block, is one line too."""
     store = open_store(location, must_exist=True)
@@ -159,9 +166,9 @@ def tools(
     config: SearchConfig | None = None,
     ray_address: str | None = None,
     gpus_per_trial: float = 0.0,
-    calls: list[Any] | None = None,
+    calls: list[RecordedCall] | None = None,
     runner: str | None = None,
-) -> tuple[workspace.Tools, list[Any]]:
+) -> tuple[workspace.Tools, list[RecordedTransport]]:
     """The outer parts a search runs with, and the list that receives a recorded
     re-run's transport once its proposer is built. A live model client is checked now,
     before the ledger is touched; `runner` pins the runner the command line named."""
@@ -169,7 +176,7 @@ def tools(
     if config is not None and config.agent == "claude":
         with errors(ValueError):
             client = registry.claude_client(config)
-    built: list[Any] = []
+    built: list[RecordedTransport] = []
 
     def proposer(evaluator: Evaluator, config: SearchConfig) -> Proposer:
         extras = registry.Extras(client, calls)
@@ -192,7 +199,7 @@ def tools(
 
 
 @contextlib.contextmanager
-def _watch(ledger: str, begun: workspace.Begun) -> Iterator[Any]:
+def _watch(ledger: str, begun: workspace.Begun) -> Iterator[live.LiveProgress]:
     """The lines a search starts with, then its live progress bar."""
     sid, config, resumed = begun.state.started.id, begun.config, begun.resumed
     if resumed is not None:
@@ -238,7 +245,7 @@ def summary(store: Ledger, ran: workspace.Ran) -> None:
 
 def recording(
     location: str | None, prefix: str | None, config: SearchConfig
-) -> tuple[SearchConfig, list[Any]]:
+) -> tuple[SearchConfig, list[RecordedCall]]:
     """The recorded search's options and its model calls, from the source ledger."""
     if location is None:
         fail("--agents recorded needs --from-ledger PATH (a ledger with a Claude search)")
