@@ -21,6 +21,10 @@ from evaluators.sandbox import SandboxSpec
 
 TRUSTED_LIMITS = Limits(memory_mb=65536, processes=4096, file_mb=4096)
 GRACE_S = 5  # past the eval cap before the command is stopped (its own numbers say more)
+# Under the CPU clock, the wall seconds after which we stop the command (the backstop):
+# its model servers are waited on at least that long (evaluators.serving), so a busy
+# machine is told apart from a sleeping model by our numbers (evaluators.overrun).
+BACKSTOP_ENV = "AUTORECIPE_EVAL_WALL_SECONDS"
 
 
 def run_eval(job: TrialJob, paths: staging.TrialPaths, seed: int, argv: list[str]) -> EvalReport:
@@ -29,14 +33,20 @@ def run_eval(job: TrialJob, paths: staging.TrialPaths, seed: int, argv: list[str
     scratch = paths.scratch(seed)
     scratch.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
+    budgets = job.budgets
+    wall_s = budgets.wall_cap(budgets.eval_seconds + GRACE_S)
+    cpu_cap_s = budgets.cpu_cap(budgets.eval_seconds + GRACE_S)
+    env = {**staging.trusted_env(job.threads), "TMPDIR": str(scratch)}
+    if cpu_cap_s is not None:  # under the wall clock the eval cap is the command's own
+        env[BACKSTOP_ENV] = str(wall_s)
     try:
         process = run_measured(
             argv,
             SandboxSpec(work_dir=scratch, enabled=False, trusted=True, limits=TRUSTED_LIMITS),
-            env={**staging.trusted_env(job.threads), "TMPDIR": str(scratch)},
+            env=env,
             cwd=Path(job.task_dir),
-            timeout_s=job.budgets.wall_cap(job.budgets.eval_seconds + GRACE_S),
-            cpu_cap_s=job.budgets.cpu_cap(job.budgets.eval_seconds + GRACE_S),
+            timeout_s=wall_s,
+            cpu_cap_s=cpu_cap_s,
             log_path=paths.logs / f"eval-{seed}.log",
             on_stdout_line=lines.append,
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -26,10 +27,11 @@ from typing import IO, Generic
 
 from domain.task import SandboxRules
 from evaluators.blind_check import IllegalModel
+from evaluators.evaluation import BACKSTOP_ENV
 from evaluators.lm_scoring import Client, Spawn, open_process, server_argv
 from evaluators.sandbox import SandboxSpec, popen
 
-MARGIN_SECONDS = 1.0  # stop early enough to print a verdict before the harness kills us
+MARGIN_SECONDS = 1.0  # how far a deadline falls before (standalone) or after (backstop) a stop
 LOG_TAIL = 600  # characters of the server's stderr quoted in an error
 
 
@@ -42,6 +44,18 @@ class Run:
     threads: int
     eval_seconds: float
     sandboxed: bool = True
+    backstop_s: float | None = None  # the harness's wall stop (BACKSTOP_ENV), if it has one
+
+    def wait_seconds(self) -> float:
+        """How long, in wall seconds, the servers are waited on. Where the harness stops
+        the command at a wall backstop (the CPU clock), it tells a starved run (run
+        again) from a model that slept (its own overrun) by what it measured: so we wait
+        past that backstop, and a busy machine never ends an evaluation here. Run
+        standalone (or under the wall clock), we stop a margin before --eval-seconds,
+        in time to print a verdict."""
+        if self.backstop_s is not None:
+            return self.backstop_s + MARGIN_SECONDS
+        return self.eval_seconds - MARGIN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -167,7 +181,7 @@ def verdict(result: Measured | None = None, illegal: str = "", error: str = "") 
 
 def evaluate(run: Run, rules: SandboxRules, scorer: Scorer) -> str:
     """The verdict line for one artifact; never raises."""
-    deadline = time.monotonic() + run.eval_seconds - MARGIN_SECONDS
+    deadline = time.monotonic() + run.wait_seconds()
     private = Path(tempfile.mkdtemp(prefix="autorecipe-eval-"))
     log_path = private / "server.log"
     try:
@@ -203,7 +217,8 @@ def _remove(folder: Path) -> None:
 
 
 def parse_run(description: str, argv: list[str] | None = None) -> Run:
-    """`--artifact A --heldout H --threads N --eval-seconds S [--unsafe-no-sandbox]`."""
+    """`--artifact A --heldout H --threads N --eval-seconds S [--unsafe-no-sandbox]`, and
+    the harness's wall backstop from the environment (BACKSTOP_ENV) if it gives one."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--artifact", type=Path, required=True)
     parser.add_argument("--heldout", type=Path, required=True)
@@ -211,6 +226,24 @@ def parse_run(description: str, argv: list[str] | None = None) -> Run:
     parser.add_argument("--eval-seconds", type=float, default=30.0)
     parser.add_argument("--unsafe-no-sandbox", action="store_true")
     args = parser.parse_args(argv)
+    backstop = _backstop(parser, os.environ.get(BACKSTOP_ENV))
     return Run(
-        args.artifact, args.heldout, args.threads, args.eval_seconds, not args.unsafe_no_sandbox
+        args.artifact,
+        args.heldout,
+        args.threads,
+        args.eval_seconds,
+        not args.unsafe_no_sandbox,
+        backstop,
     )
+
+
+def _backstop(parser: argparse.ArgumentParser, raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        parser.error(f"{BACKSTOP_ENV} must be a positive number of seconds, not {raw!r}")
+    return seconds

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from domain.labels import FailureLabel as L
 from tests.golf_support import AFTER_ARTIFACT, AT_START, insert_after, run_trial, tiny_golf
+from tests.load_support import busy_loops
 
 # CPU-seconds of the same work differ under load (caches and frequency are shared with
 # the busy loops, and the harness's own polls run beside it): within 30% plus 1 s.
 CPU_TOLERANCE = 0.30
 CPU_SLACK_S = 1.0
-
-
-@contextmanager
-def busy_loops(count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`count` processes that spin until the block ends; killed whatever happens."""
-    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
-    try:
-        yield loops
-    finally:
-        for loop in loops:
-            loop.kill()
-            loop.wait()
 
 
 @pytest.fixture(scope="module")
