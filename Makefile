@@ -12,8 +12,10 @@ demo: system deps
 
 check: system deps lint types imports test
 
+# Test files spread over the cores (a file's module fixtures stay on one worker); no
+# verdict depends on wall time, so parallel workers change nothing but the duration.
 test: system deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 slow: system deps
 	$(BIN)/pytest -q -m slow
