@@ -29,10 +29,10 @@ from evaluators.tasks import builtin_names, load, recipe_folder
 from ledger.verify import verify as check_chain
 from projections import audit as audit_queries
 from projections import canned, diff_paths, display, listing
-from projections.bundle import BundleError, build_bundle, resolve_trial
-from projections.bundle_verify import verify_bundle
-from projections.export import ExportError, export
 from projections.output import emit, out
+from projections.report.bundle import BundleError, build_bundle, resolve_trial
+from projections.report.bundle_verify import verify_bundle
+from projections.report.export import ExportError, export
 
 FormatOpt = Annotated[str, typer.Option("--format", help="table, csv, json or jsonl.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Output folder; default: under runs.")]
@@ -203,8 +203,8 @@ def report(
         return
     if port is not None:
         fail("--port is for --watch: add --watch to serve the report")
-    from projections.report import default_folder, write  # matplotlib loads only here
-    from projections.report_data import select as select_searches
+    from projections.report.data import select as select_searches
+    from projections.report.page import default_folder, write  # matplotlib loads only here
 
     with reading(ledger) as con:
         ids = select_searches(con, search_ids or [], every)
@@ -218,8 +218,8 @@ def report(
 
 
 def _watch(search_ids: list[str], every: bool, port: int, ledger: str) -> None:
-    from projections.report_data import select as select_searches
-    from projections.report_serve import LiveReport, serve
+    from projections.report.data import select as select_searches
+    from projections.report.serve import LiveReport, serve
 
     if search_ids:  # a prefix that names no search fails now, not on every page load
         with reading(ledger) as con:

@@ -26,7 +26,7 @@ from domain.location import LedgerLocation
 from domain.ports import Evaluator, Proposer
 from evaluators import requirements
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
-from evaluators.staging import DataPreparationError
+from evaluators.harness.staging import DataPreparationError
 from evaluators.tasks import TaskError
 from ledger import faults, rederive, workspace
 from ledger.store import Ledger, LedgerError

@@ -185,7 +185,7 @@ class LimitBreach(Immutable):
 
 
 class ArtifactRefusal(Immutable):
-    """Why the harness would not take an artifact (evaluators/artifact.py's rules)."""
+    """Why the harness would not take an artifact (evaluators/harness/artifact.py's rules)."""
 
     rule: str  # files (over the count cap), link, special, folder, name, not_a_folder
     reason: str
@@ -199,7 +199,7 @@ class ProcessReport(Immutable):
     timed_out: bool = False  # stopped at a cap, CPU or wall
     stopped: Literal["", "cpu", "wall"] = ""  # which cap stopped it
     wall_s: float = 0.0
-    cpu_s: float = 0.0  # the whole process tree's, live (evaluators.cpuclock)
+    cpu_s: float = 0.0  # the whole process tree's, live (evaluators.harness.cpuclock)
     clock: str = ""  # how cpu_s was accounted: the sandbox's cgroup or a /proc poll
     runqueue_s: float = 0.0  # summed over its threads: runnable, but given no CPU
     load_start: float = 0.0  # one-minute load average when it started and ended
@@ -262,7 +262,7 @@ class Outcome(Immutable):
     log_excerpt: str = ""
     rules_version: str = ""
     confinement: str = ""  # RunReport.confinement, recorded with the outcome
-    accounting: str = ""  # how the runs' CPU-seconds were counted (evaluators.cpuclock)
+    accounting: str = ""  # how the runs' CPU-seconds were counted (evaluators.harness.cpuclock)
 
 
 ProgressCallback = Callable[[int, list[ProgressSample]], None]

@@ -31,9 +31,9 @@ Priority (as in the paper's classifier, with our preflight and infrastructure ro
 Caps and "longer" are on the task's clock: CPU-seconds of the run's whole process tree
 by default, wall seconds under clock "wall" (evaluators/overrun.py says how a stop at
 the wall backstop is told apart). Every number comes from the harness, never from the
-recipe's own output. The artifact
-rules are evaluators/artifact.py's; the work-dir caps evaluators/guard.py's. Rows 12 to 14,
-over all seeds, and the harness's totals are evaluators/aggregate.py's.
+recipe's own output. The artifact rules are evaluators/harness/artifact.py's; the
+work-dir caps evaluators/harness/guard.py's. Rows 12 to 14, over all seeds, and the
+harness's totals are evaluators/aggregate.py's.
 """
 
 from __future__ import annotations

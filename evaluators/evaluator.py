@@ -7,8 +7,9 @@ from pathlib import Path
 
 from domain.ports import JobPlan, JobSite, Outcome, RunReport, TrialJob
 from domain.task import Budgets, RosterEntry
-from evaluators import classify, cpuclock, evaluation, overrun, preflight, staging
-from evaluators.sandbox import bwrap_problem
+from evaluators import classify, overrun, preflight
+from evaluators.harness import cpuclock, evaluation, staging
+from evaluators.harness.sandbox import bwrap_problem
 from evaluators.tasks import Task, load
 
 

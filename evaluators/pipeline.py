@@ -6,9 +6,9 @@ every measurement (a RunReport). Classification happens in the loop from that re
 Agent-written code runs only inside the sandbox; times and bytes are measured here.
 
 Every run (import check, smoke run, each seed) starts from a fresh copy of the staged
-recipe in a work dir of its own, removed when the run ends (evaluators.staging). The
+recipe in a work dir of its own, removed when the run ends (evaluators.harness.staging). The
 smoke run's artifact is only measured; a seed's artifact is copied by the harness into
-a folder of its own (evaluators.artifact), and only that copy is measured and evaluated.
+a folder of its own (evaluators.harness.artifact), and only that copy is measured and evaluated.
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ from domain.ports import (
     SeedReport,
     TrialJob,
 )
-from evaluators import artifact, preflight, staging
+from evaluators import preflight
 from evaluators.classify import describe_exit
-from evaluators.emitter import Emitter, progress_parser
-from evaluators.evaluation import run_eval
+from evaluators.harness import artifact, staging
+from evaluators.harness.emitter import Emitter, progress_parser
+from evaluators.harness.evaluation import run_eval
+from evaluators.harness.process import run_measured
+from evaluators.harness.sandbox import SandboxSpec, SandboxStartError, confinement, mode
 from evaluators.overrun import STARVED_RERUNS, starved
-from evaluators.process import run_measured
-from evaluators.sandbox import SandboxSpec, SandboxStartError, confinement, mode
 from evaluators.upstream.run import result_path
 
 Ran = tuple[ProcessReport, artifact.Taken | None]

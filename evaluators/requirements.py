@@ -2,7 +2,7 @@
 import beyond autorecipe's own, checked in the harness's interpreter before the baseline.
 
 The sandbox runs that same interpreter with its environment bound read-only
-(evaluators/mounts.py), so a package the harness lacks the recipe lacks too, and one it
+(evaluators/harness/mounts.py), so a package the harness lacks the recipe lacks too, and one it
 has the recipe sees. The check reads installed metadata only: it imports nothing.
 """
 

@@ -12,7 +12,7 @@ import pytest
 
 from domain.labels import FailureLabel
 from domain.ports import Outcome, RunReport
-from evaluators.staging import data_dirs
+from evaluators.harness.staging import data_dirs
 from evaluators.tasks import load
 from tests.golf_support import Edit, run_trial
 

@@ -18,8 +18,8 @@ import duckdb
 
 from domain.labels import FailureLabel
 from domain.ports import Outcome, Proposal, ProposalRequest, TrialJob
-from projections import report_data
 from projections.display import resolve_search
+from projections.report import data as report_data
 from tests.support import failed, scored, scripted_loop
 
 HOSTILE = '<img src=x onerror="alert(1)"> & </pre><script>alert(2)</script>'

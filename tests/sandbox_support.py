@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from evaluators import sandbox
+from evaluators.harness import sandbox
 
 ENV = {"PATH": "/usr/bin:/bin"}
 AS_ROOT = os.geteuid() == 0

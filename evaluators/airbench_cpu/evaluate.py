@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluators import serving
-from evaluators.clf_scoring import SERVER_PATH, TensorClient, classify, correct
+from evaluators.serving import servers as serving
+from evaluators.serving.clf_scoring import SERVER_PATH, TensorClient, classify, correct
 
 TASK_TOML = Path(__file__).with_name("task.toml")
 CLASSES = 10

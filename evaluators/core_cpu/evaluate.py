@@ -14,10 +14,10 @@ import json
 import time
 from pathlib import Path
 
-from evaluators import serving
 from evaluators.core_cpu.scoring import accuracies, choice_scores, core, per_item
 from evaluators.core_cpu.suite import Item
-from evaluators.lm_scoring import SERVER_PATH, LMClient
+from evaluators.serving import servers as serving
+from evaluators.serving.lm_scoring import SERVER_PATH, LMClient
 
 TASK_TOML = Path(__file__).with_name("task.toml")
 

@@ -10,7 +10,7 @@ random bytes still hints at its end: a model that uses it is caught like any
 look-ahead, since the checker's random bytes begin right after j.) We compute the
 log-softmax in float64 ourselves; a choice's score is its mean log-probability per byte.
 
-The blind check (evaluators.blind_check states the rule and its argument): a second
+The blind check (evaluators.serving.blind_check states the rule and its argument): a second
 server gets every row again, cut after a secret j and padded with fresh random bytes
 (so every byte after j is random), batched by cut length with ties in secret order:
 other company, another point of its history. j is uniform over the row's choice
@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from evaluators.blind_check import Bytes, batches, secret_bytes, secret_cut, secret_order
 from evaluators.core_cpu.suite import Item
-from evaluators.lm_scoring import LMClient, Scored, check_batch, picked, require_block
+from evaluators.serving.blind_check import Bytes, batches, secret_bytes, secret_cut, secret_order
+from evaluators.serving.lm_scoring import LMClient, Scored, check_batch, picked, require_block
 
 ROWS_PER_CALL = 16  # small batches run faster here (cache), and cost no soundness
 Scores = npt.NDArray[np.float64]

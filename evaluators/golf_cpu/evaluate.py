@@ -4,7 +4,7 @@
 --eval-seconds S [--unsafe-no-sandbox]` prints one JSON line last:
 {"score": bpb, "measurements": {...}, "per_example": [...], "illegal": "", "error": ""}.
 The agent's model.py runs only inside sandboxed lm_server processes; this process
-reads val.bin and computes the metric (evaluators.lm_scoring documents the scheme).
+reads val.bin and computes the metric (evaluators.serving.lm_scoring documents the scheme).
 `per_example[i]` is the bits per byte of predicted val bytes 512*i+1 .. 512*i+512 (the
 last segment is shorter), whatever the model's window: two trials pair segment by segment.
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from evaluators import serving
-from evaluators.lm_scoring import SERVER_PATH, LMClient, score_bytes
+from evaluators.serving import servers as serving
+from evaluators.serving.lm_scoring import SERVER_PATH, LMClient, score_bytes
 
 TASK_TOML = Path(__file__).with_name("task.toml")
 

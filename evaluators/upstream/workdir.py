@@ -4,7 +4,7 @@ The harness stages only the recipe files (those agents edit). `prepare` adds the
 what the launch needs from the user's checkout: `support` paths where the recipe has
 none, `protected` paths (evaluation code) over anything the recipe holds, so an edit can
 never change how the metric is computed; then links to the user's data. Each run has a
-fresh work dir (evaluators.staging); a model file already in it is removed all the same,
+fresh work dir (evaluators.harness.staging); a model file already in it is removed all the same,
 so only the run's own model can be counted.
 `assemble` puts the counted files into the artifact dir, where the harness measures the
 bytes itself.

@@ -1,6 +1,6 @@
 """Attacks on the artifact: bytes smuggled past the count, and files the evaluator would
 read from somewhere else. The harness copies the artifact's file contents into a folder
-of its own (evaluators/artifact.py); each attack ends with its label and no score, and
+of its own (evaluators/harness/artifact.py); each attack ends with its label and no score, and
 an honest trial after it still scores as before. Real sandbox, real processes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Models that try to beat the blind check (evaluators.blind_check), each an edit of a seed
+"""Models that try to beat the blind check (evaluators.serving.blind_check), each an edit of a seed
 recipe's model code: look-ahead, cross-row and stateful tricks, and noise.
 
 Most attacks are scored by the task's real evaluate command, in the sandbox, on a copy
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from domain.labels import FailureLabel as L
-from evaluators.staging import ensure_data
+from evaluators.harness.staging import ensure_data
 from evaluators.tasks import load
 from tests.golf_support import run_trial, tiny_golf, tiny_task
 

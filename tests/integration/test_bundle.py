@@ -11,7 +11,7 @@ import pytest
 
 from domain.envelope import open_envelope
 from ledger.store import open_ledger
-from projections.bundle_verify import BundleProblem, safe_relative, verify_bundle
+from projections.report.bundle_verify import BundleProblem, safe_relative, verify_bundle
 from tests.report_support import planned_search
 from tests.test_cli import assert_one_line_error, cli
 

@@ -20,8 +20,9 @@ from domain import trial as t
 from domain.labels import FinishReason
 from evaluators.preflight import static_check
 from ledger.replay import replay, search_events
-from projections import audit, canned, report_data
+from projections import audit, canned
 from projections.db import connect, projections_path, refresh
+from projections.report import data as report_data
 from tests.claude_support import MODEL, Script, claude, lr_session, message, text, tool_use, usd
 from tests.support import TINY_TASK, scripted_loop
 

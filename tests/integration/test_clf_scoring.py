@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.blind_check import IllegalModel
-from evaluators.clf_scoring import SERVER_PATH, TensorClient, classify, correct
-from evaluators.lm_scoring import ServerFailed, open_process, server_argv
-from evaluators.serving import Servers
+from evaluators.serving.blind_check import IllegalModel
+from evaluators.serving.clf_scoring import SERVER_PATH, TensorClient, classify, correct
+from evaluators.serving.lm_scoring import ServerFailed, open_process, server_argv
+from evaluators.serving.servers import Servers
 
 MODEL = """
 import os

@@ -16,9 +16,9 @@ from subprocess import PIPE
 import pytest
 
 from domain.task import Limits
-from evaluators import cgroup, sandbox, slots
-from evaluators.process import run_measured
-from evaluators.sandbox import SandboxSpec, popen
+from evaluators.harness import cgroup, sandbox, slots
+from evaluators.harness.process import run_measured
+from evaluators.harness.sandbox import SandboxSpec, popen
 from tests.sandbox_support import AS_ROOT, ENV, needs_bwrap
 
 pytestmark = needs_bwrap

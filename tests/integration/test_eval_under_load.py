@@ -17,18 +17,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import pytest
 
 from domain.labels import FailureLabel as L
 from domain.ports import EvalReport, Outcome, RunReport, TrialJob
-from evaluators import staging
-from evaluators.evaluation import BACKSTOP_ENV, GRACE_S, run_eval
 from evaluators.evaluator import TaskEvaluator
+from evaluators.harness import staging
+from evaluators.harness.evaluation import BACKSTOP_ENV, GRACE_S, run_eval
+from evaluators.harness.staging import TrialPaths
 from evaluators.pipeline import values
-from evaluators.staging import TrialPaths
-from tests.golf_support import Edit, run_trial, tiny_golf
+from tests.golf_support import Edit, one_job, run_trial, tiny_golf
 from tests.load_support import busy_loops, pinned
 
 LOOPS = 4  # busy loops on the evaluation's own CPU: it gets about a fifth of that CPU
@@ -60,16 +59,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     outcome, report = run_trial(task, runs, lambda text: text)
     assert outcome.label is None, outcome.reason
     assert report is not None
-    artifact = runs / "searches" / "t" / "trial-0001" / "artifacts" / "0"
+    (artifact,) = runs.glob("searches/*/trial-0001/artifacts/0")  # the search's own folder
     return Trained(task, runs, report, artifact)
 
 
 def staged(trained: Trained, **budgets: Any) -> tuple[TaskEvaluator, TrialJob, TrialPaths]:
     """A job of the trial's task under its budgets changed by `budgets`, staged."""
     evaluator = TaskEvaluator.open(str(trained.task), trained.runs)
-    job = evaluator.make_job(
-        trained.runs / "searches" / "again", 1, True, uuid4(), 1, {}, (0,), (0,)
-    )
+    job = one_job(evaluator, {}, (0,))
     job = job.model_copy(update={"budgets": job.budgets.model_copy(update=budgets)})
     return evaluator, job, staging.stage(job)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from projections.export import SKIPPED, checksum, read_back
+from projections.report.export import SKIPPED, checksum, read_back
 from tests.report_support import planned_search
 from tests.test_cli import cli
 

@@ -19,9 +19,9 @@ import torch
 from domain.recipe import surfaces_declared
 from domain.task import TaskSpec
 from evaluators.golf_cpu.prepare import VAL_BYTES, prepare
-from evaluators.lm_scoring import SERVER_PATH, LMClient, score_bytes, server_argv
-from evaluators.sandbox import bwrap_problem
-from evaluators.serving import Servers
+from evaluators.harness.sandbox import bwrap_problem
+from evaluators.serving.lm_scoring import SERVER_PATH, LMClient, score_bytes, server_argv
+from evaluators.serving.servers import Servers
 
 REPO = Path(__file__).resolve().parents[2]
 TASK = REPO / "evaluators" / "golf_cpu"

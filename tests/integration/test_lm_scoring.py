@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.blind_check import IllegalModel
-from evaluators.lm_scoring import (
+from evaluators.serving.blind_check import IllegalModel
+from evaluators.serving.lm_scoring import (
     SERVER_PATH,
     LMClient,
     Score,
@@ -23,7 +23,7 @@ from evaluators.lm_scoring import (
     server_argv,
     window_starts,
 )
-from evaluators.serving import Servers
+from evaluators.serving.servers import Servers
 
 MODEL = """
 import os

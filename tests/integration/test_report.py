@@ -8,9 +8,10 @@ from pathlib import Path
 
 import duckdb
 
-from projections import report_html, report_png
-from projections.report_stats import best_so_far, label_windows, repair_chains
-from projections.report_tree import layout
+from projections.report import html as report_html
+from projections.report import png as report_png
+from projections.report.stats import best_so_far, label_windows, repair_chains
+from projections.report.tree import layout
 from tests.report_support import HOSTILE, PLANNED_TRIALS, report_of
 
 TRIALS = PLANNED_TRIALS + 1  # and the seed recipe's run, #0

@@ -11,8 +11,8 @@ from PIL import Image
 
 from ledger.store import open_ledger
 from projections.db import projections_path
-from projections.report_compare import PALETTE
-from projections.report_serve import LiveReport
+from projections.report.compare import PALETTE
+from projections.report.serve import LiveReport
 from tests.browser import Dom, dump_dom, screenshot
 from tests.support import StepProposer, scripted_loop
 from tests.test_cli import assert_one_line_error, cli

@@ -12,10 +12,10 @@ import pytest
 from domain.labels import FailureLabel, FinishReason
 from domain.progress import fold
 from ledger.recovery import recovery_events
-from projections import report_data
-from projections.report_knobs import Knobs, parse
-from projections.report_stats import best_so_far
-from projections.report_svg import PLOT_H, progress_svg, trial_domain, y_domain
+from projections.report import data as report_data
+from projections.report.knobs import Knobs, parse
+from projections.report.stats import best_so_far
+from projections.report.svg import PLOT_H, progress_svg, trial_domain, y_domain
 from tests.browser import Dom, Element
 from tests.report_support import PLANNED_TRIALS, report_of
 from tests.support import by_lr, failed, scripted_loop

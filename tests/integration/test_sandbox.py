@@ -19,9 +19,9 @@ from subprocess import PIPE
 import pytest
 
 from domain.task import Limits
-from evaluators import mounts, sandbox, slots
-from evaluators.process import run_measured
-from evaluators.sandbox import SandboxSpec, SandboxStartError, kill, popen
+from evaluators.harness import mounts, sandbox, slots
+from evaluators.harness.process import run_measured
+from evaluators.harness.sandbox import SandboxSpec, SandboxStartError, kill, popen
 from tests.sandbox_support import AS_ROOT, ENV, needs_bwrap
 
 REPO = Path(__file__).resolve().parents[2]
@@ -458,7 +458,7 @@ def test_killing_the_python_parent_kills_the_sandbox(work: Path) -> None:
         import sys, time
         from pathlib import Path
         sys.path.insert(0, {str(REPO)!r})
-        from evaluators.sandbox import SandboxSpec, popen
+        from evaluators.harness.sandbox import SandboxSpec, popen
         work = Path({str(work)!r})
         code = "import time; print('sandbox up', flush=True); time.sleep(60)"
         popen([sys.executable, "-c", code], SandboxSpec(work_dir=work),

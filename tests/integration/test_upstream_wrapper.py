@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluators import staging
-from evaluators.process import parse_exception
+from evaluators.harness import staging
+from evaluators.harness.process import parse_exception
 from evaluators.tasks import load
 from evaluators.upstream.run import result_path
 from tests.upstream_support import fake_task

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from evaluators.blind_check import (
+from evaluators.serving.blind_check import (
     batches,
     gap,
     perturbed,

@@ -14,8 +14,8 @@ from domain.events import upcast
 from domain.ports import Outcome
 from domain.steps import outcome_events
 from domain.task import Budgets
-from evaluators import cpuclock
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
+from evaluators.harness import cpuclock
 from evaluators.tasks import BUILTIN_ROOT, TaskError, load
 from tests.unit.test_domain_steps import TASK, with_baseline
 

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 
-from evaluators.cpuclock import PROC_METHOD, TreeMeter
+from evaluators.harness.cpuclock import PROC_METHOD, TreeMeter
 
 WORKERS = """
 import os, sys, time

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from domain.trial import ProgressSample
-from evaluators.emitter import BURST, PROGRESS_PER_TRIAL, Emitter
+from evaluators.harness.emitter import BURST, PROGRESS_PER_TRIAL, Emitter
 
 
 def _run(emitter: Emitter, lines: int, seconds: float, budget_s: float) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from domain.ports import ExceptionInfo, ProcessReport
-from evaluators.process import LOG_HEAD_BYTES, LOG_TAIL_BYTES, parse_exception, run_measured
-from evaluators.sandbox import SandboxSpec
+from evaluators.harness.process import LOG_HEAD_BYTES, LOG_TAIL_BYTES, parse_exception, run_measured
+from evaluators.harness.sandbox import SandboxSpec
 
 ENV = {"PATH": "/usr/bin:/bin"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from evaluators.evaluation import BACKSTOP_ENV
-from evaluators.serving import MARGIN_SECONDS, parse_run
+from evaluators.harness.evaluation import BACKSTOP_ENV
+from evaluators.serving.servers import MARGIN_SECONDS, parse_run
 
 ARGS = ["--artifact", "a", "--heldout", "h", "--eval-seconds", "20"]
 

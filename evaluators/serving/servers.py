@@ -2,7 +2,7 @@
 
 A task's evaluate.py supplies only its scoring function; this module parses the
 command line, stages the server script privately, starts servers under
-evaluators.sandbox (the artifact and the server read-only, the held-out data never
+evaluators.harness.sandbox (the artifact and the server read-only, the held-out data never
 visible), and turns any outcome into the one verdict line the harness reads:
 `{"score", "measurements", "per_example", "illegal", "error"}`. Each server gets its
 own fresh writable work dir (and its own private /tmp from the sandbox), so the
@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import IO, Generic
 
 from domain.task import SandboxRules
-from evaluators.blind_check import IllegalModel
-from evaluators.evaluation import BACKSTOP_ENV
-from evaluators.lm_scoring import Client, Spawn, open_process, server_argv
-from evaluators.sandbox import SandboxSpec, popen
+from evaluators.harness.evaluation import BACKSTOP_ENV
+from evaluators.harness.sandbox import SandboxSpec, popen
+from evaluators.serving.blind_check import IllegalModel
+from evaluators.serving.lm_scoring import Client, Spawn, open_process, server_argv
 
 MARGIN_SECONDS = 1.0  # how far a deadline falls before (standalone) or after (backstop) a stop
 LOG_TAIL = 600  # characters of the server's stderr quoted in an error

@@ -12,7 +12,7 @@ cgroup v1 with writable pids and memory hierarchies; otherwise none, and the san
 relies on rlimits alone. AUTORECIPE_CGROUPS=off forces the fallback (and its tests).
 The method in use is recorded with each trial (`describe`).
 
-The tree's CPU time is read here too (evaluators.cpuclock): v2 keeps it in cpu.stat
+The tree's CPU time is read here too (evaluators.harness.cpuclock): v2 keeps it in cpu.stat
 (usage_usec) of the same folder; on v1 a group also joins a writable cpuacct hierarchy
 (cpuacct.usage) where there is one.
 """

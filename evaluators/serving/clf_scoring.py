@@ -7,7 +7,7 @@ logits itself.
 The hole this closes: a model that sees the whole test set, batch by batch, could learn
 its structure (centre or cluster the inputs, self-train on them, compare a row with the
 rest of its batch) and beat its own per-row accuracy, which is the task's gate. So the
-rule is the one of evaluators.blind_check: each row's outputs may depend only on that
+rule is the one of evaluators.serving.blind_check: each row's outputs may depend only on that
 row. After the scoring server has exited, a fresh server in its own sandbox answers
 every row again in another secret order and batching, and every row's logits must
 match within TOLERANCE. A model whose outputs depend on the other rows of a batch, or
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from evaluators.blind_check import IllegalModel, batches, gap, refusal, secret_order
-from evaluators.lm_scoring import LMClient, ServerFailed
+from evaluators.serving.blind_check import IllegalModel, batches, gap, refusal, secret_order
+from evaluators.serving.lm_scoring import LMClient, ServerFailed
 
 SERVER_PATH = Path(__file__).with_name("tensor_server.py")
 MAGIC = b"ARTS"

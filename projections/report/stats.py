@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from domain.labels import FailureLabel, Verdict
 from domain.progress import BASELINE
-from projections.report_data import Trial
+from projections.report.data import Trial
 
 OUTCOME_ORDER: tuple[str, ...] = (BASELINE, Verdict.KEEP, Verdict.DISCARD, *FailureLabel)
 # The best-so-far line starts at the seed recipe's run and steps down (or up) at keeps.

@@ -1,18 +1,18 @@
 """Start agent-written code in a bubblewrap sandbox with rlimits, or (unsafe) without.
 
-The filesystem is an allow-list (evaluators.mounts): the work dir is the only writable
+The filesystem is an allow-list (evaluators.harness.mounts): the work dir is the only writable
 host path; the repo, the ledger, other trials and /root do not exist inside. No network;
 /tmp and /dev/shm are private tmpfs counted in the memory budget (RLIMIT_AS is
 memory_mb minus their size); /proc lists only its processes.
 
 Every capability is gone before the command runs, the bounding set included, and a
-seccomp filter (evaluators.seccomp) refuses new user namespaces, namespace joins and
+seccomp filter (evaluators.harness.seccomp) refuses new user namespaces, namespace joins and
 mounts. As root, bwrap runs privileged, without a user namespace (which could only map
 the sandbox user back to root), so that it can bind paths under /root; the shim empties
-the bounding set, then drops to a uid of its own (evaluators.slots): the kernel ignores
+the bounding set, then drops to a uid of its own (evaluators.harness.slots): the kernel ignores
 RLIMIT_NPROC for uid 0, and a uid per sandbox gives each its own process limit. Where
-we may, each sandbox also gets its own cgroup (evaluators.cgroup): one process and one
-memory limit for its whole tree. A guard thread (evaluators.guard) caps the work dir.
+we may, each sandbox also gets its own cgroup (evaluators.harness.cgroup): one process and one
+memory limit for its whole tree. A guard thread (evaluators.harness.guard) caps the work dir.
 
 Unsafe mode (`enabled=False`): the same rlimits, cgroup and work-dir caps, its own
 session, but nothing is hidden, the network is open, a process that starts its own
@@ -38,8 +38,8 @@ from typing import IO, Any
 
 from domain.ports import LimitBreach
 from domain.task import Limits
-from evaluators import cgroup, mounts, seccomp, shim, slots
-from evaluators.guard import Guard
+from evaluators.harness import cgroup, mounts, seccomp, shim, slots
+from evaluators.harness.guard import Guard
 
 START_TIMEOUT_S = 60.0
 
@@ -78,7 +78,7 @@ class Sandboxed(subprocess.Popen[bytes]):
     """A started sandbox; `breach` names the cap it was stopped for, if any."""
 
     guard: Guard | None = None
-    cpu_usage: Path | None = None  # its cgroup's CPU counter (evaluators.cpuclock)
+    cpu_usage: Path | None = None  # its cgroup's CPU counter (evaluators.harness.cpuclock)
     has_init = False  # the shim is pid 1 of its own pid namespace (sandbox mode)
 
     @property

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import duckdb
 
-from projections import report_compare, report_data, report_html
 from projections.db import ProjectionsBusyError, reading
 from projections.display import UnknownSearchError, resolve_search
 from projections.projector import EventReader, position
+from projections.report import compare as report_compare
+from projections.report import data as report_data
+from projections.report import html as report_html
 
 HOST = "127.0.0.1"
 _SEARCH_PAGE = re.compile(r"^/search-([0-9a-f]{8})/report\.html$")

@@ -3,7 +3,7 @@
 Shown: /usr (and the /bin, /lib... links), a few /etc files, the Python installation
 and the venv, read-only extras, and the work dir, the only writable host path. /tmp and
 /dev/shm are private tmpfs mounts: they live in RAM, so their sizes are part of the
-memory budget (evaluators.sandbox takes them off RLIMIT_AS).
+memory budget (evaluators.harness.sandbox takes them off RLIMIT_AS).
 """
 
 from __future__ import annotations

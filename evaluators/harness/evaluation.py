@@ -3,7 +3,7 @@
 The evaluate command is the task's own trusted code: it runs outside the sandbox (it
 starts the sandboxed model server itself), in its own session, with roomy limits. Its
 TMPDIR is a scratch folder inside the trial's run dir, so the private folders of the
-model servers it starts (under the same work-dir caps as training, evaluators.guard)
+model servers it starts (under the same work-dir caps as training, evaluators.harness.guard)
 stay with the trial and are removed after it, never left in the host's /tmp.
 """
 
@@ -15,14 +15,14 @@ from pathlib import Path
 from domain.labels import FailureLabel
 from domain.ports import EvalReport, ProcessReport, TrialJob
 from domain.task import Limits
-from evaluators import staging
-from evaluators.process import run_measured
-from evaluators.sandbox import SandboxSpec
+from evaluators.harness import staging
+from evaluators.harness.process import run_measured
+from evaluators.harness.sandbox import SandboxSpec
 
 TRUSTED_LIMITS = Limits(memory_mb=65536, processes=4096, file_mb=4096)
 GRACE_S = 5  # past the eval cap before the command is stopped (its own numbers say more)
 # Under the CPU clock, the wall seconds after which we stop the command (the backstop):
-# its model servers are waited on at least that long (evaluators.serving), so a busy
+# its model servers are waited on at least that long (evaluators.serving.servers), so a busy
 # machine is told apart from a sleeping model by our numbers (evaluators.overrun).
 BACKSTOP_ENV = "AUTORECIPE_EVAL_WALL_SECONDS"
 

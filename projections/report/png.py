@@ -10,10 +10,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from projections.report_data import Trial
-from projections.report_series import Resume
-from projections.report_stats import REFERENCES, best_so_far, outcomes
-from projections.report_svg import colour, trial_domain
+from projections.report.data import Trial
+from projections.report.series import Resume
+from projections.report.stats import REFERENCES, best_so_far, outcomes
+from projections.report.svg import colour, trial_domain
 
 
 def write_png(

@@ -26,8 +26,8 @@ from pathlib import Path
 from domain.ports import TrialJob
 from evaluators.tasks import Task
 
-HARNESS_SCRIPTS = Path(__file__).resolve().parent / "harness"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+HARNESS_SCRIPTS = Path(__file__).resolve().parent / "scripts"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class DataPreparationError(RuntimeError):

@@ -14,13 +14,15 @@ from decimal import Decimal
 from html import escape
 from pathlib import Path
 
-from projections import final_test, report_derived, report_sections
-from projections import report_stats as stats
-from projections.report_charts import bar_svg, mix_svg
-from projections.report_data import Costs, ReportData
-from projections.report_svg import colour, css_name, num, progress_svg
-from projections.report_tree import tree_svg
-from projections.report_trials import chip, link, trial_sections
+from projections import final_test
+from projections.report import derived as report_derived
+from projections.report import sections as report_sections
+from projections.report import stats
+from projections.report.charts import bar_svg, mix_svg
+from projections.report.data import Costs, ReportData
+from projections.report.svg import colour, css_name, num, progress_svg
+from projections.report.tree import tree_svg
+from projections.report.trials import chip, link, trial_sections
 
 ASSETS = Path(__file__).parent
 SECTIONS = (

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from html import escape
 
-from projections.report_charts import curves_svg, parallel_svg
-from projections.report_data import ReportData, Trial
-from projections.report_knobs import Knobs, Value
-from projections.report_svg import num
-from projections.report_trials import chip, link
+from projections.report.charts import curves_svg, parallel_svg
+from projections.report.data import ReportData, Trial
+from projections.report.knobs import Knobs, Value
+from projections.report.svg import num
+from projections.report.trials import chip, link
 
 
 def curves(data: ReportData) -> str:

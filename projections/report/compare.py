@@ -8,10 +8,10 @@ from html import escape
 
 from domain.progress import BASELINE
 from projections import final_test
-from projections.report_data import ReportData
-from projections.report_html import document
-from projections.report_stats import best_so_far
-from projections.report_svg import LEFT, PLOT_H, RIGHT, TOP, H, Scale, W, num, svg, ticks, y_domain
+from projections.report.data import ReportData
+from projections.report.html import document
+from projections.report.stats import best_so_far
+from projections.report.svg import LEFT, PLOT_H, RIGHT, TOP, H, Scale, W, num, svg, ticks, y_domain
 
 # Okabe-Ito, then darker tones: searches stay apart for colour-blind readers; past ten
 # they repeat with a dash pattern.

@@ -7,11 +7,11 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from projections.report_data import Trial
-from projections.report_knobs import Knobs
-from projections.report_series import Curve
-from projections.report_stats import Window
-from projections.report_svg import LEFT, RIGHT, colour, css_name, num, svg, ticks, y_domain
+from projections.report.data import Trial
+from projections.report.knobs import Knobs
+from projections.report.series import Curve
+from projections.report.stats import Window
+from projections.report.svg import LEFT, RIGHT, colour, css_name, num, svg, ticks, y_domain
 
 CURVE_W, CURVE_H, CURVE_TOP, CURVE_PLOT_H = 960, 320, 16, 260
 PC_W, PC_H, PC_TOP, PC_PLOT_H = 960, 330, 28, 250

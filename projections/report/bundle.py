@@ -24,7 +24,7 @@ from uuid import UUID
 
 import duckdb
 
-from projections.bundle_verify import (
+from projections.report.bundle_verify import (
     DIFF_DIR,
     EVENTS,
     LOG_DIR,

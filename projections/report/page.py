@@ -10,7 +10,10 @@ from uuid import UUID
 
 import duckdb
 
-from projections import report_compare, report_data, report_html, report_png
+from projections.report import compare as report_compare
+from projections.report import data as report_data
+from projections.report import html as report_html
+from projections.report import png as report_png
 
 
 @dataclass(frozen=True)

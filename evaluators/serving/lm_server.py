@@ -19,7 +19,7 @@ little-endian protocol (version 2):
   uint32 rows, length, vocab, then rows*length*vocab float32 logits; for ADAPT, nothing
   more. Status 1: uint32 n, then n bytes of UTF-8 error text, and the server exits.
 
-The model's state may change only in `adapt`: the blind check (evaluators.blind_check)
+The model's state may change only in `adapt`: the blind check (evaluators.serving.blind_check)
 makes the same `forward`/`adapt` calls on a second server, with the forward rows' later
 bytes replaced, and a model whose `forward` remembers what it saw answers that server
 differently and is refused. The client only sends a request

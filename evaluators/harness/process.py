@@ -1,10 +1,10 @@
 """Run one process through the sandbox and measure it ourselves: time, CPU, memory.
 
 Every number comes from this process (a monotonic clock, the live CPU clock of the
-whole process tree in evaluators.cpuclock, the kernel's rusage for the reaped tree),
+whole process tree in evaluators.harness.cpuclock, the kernel's rusage for the reaped tree),
 never from the child. A run is stopped past its CPU cap, or past its wall cap (with a
 CPU cap, the wall cap is only a backstop); `stopped` says which. The log keeps the
-first LOG_HEAD_BYTES and the last LOG_TAIL_BYTES of the output (evaluators/output.py).
+first LOG_HEAD_BYTES and the last LOG_TAIL_BYTES of the output (evaluators/harness/output.py).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from domain.ports import ExceptionInfo, LimitBreach, ProcessReport
-from evaluators import cpuclock, output, sandbox
+from evaluators.harness import cpuclock, output, sandbox
 
 # The log's caps are part of what run_measured promises, so they are re-exported here.
-from evaluators.output import LOG_HEAD_BYTES as LOG_HEAD_BYTES
-from evaluators.output import LOG_TAIL_BYTES as LOG_TAIL_BYTES
-from evaluators.sandbox import Sandboxed, SandboxSpec
+from evaluators.harness.output import LOG_HEAD_BYTES as LOG_HEAD_BYTES
+from evaluators.harness.output import LOG_TAIL_BYTES as LOG_TAIL_BYTES
+from evaluators.harness.sandbox import Sandboxed, SandboxSpec
 
 TAIL_CHARS = 2000  # ProcessReport.log_tail
 DRAIN_S = 1.0  # after the exit, how long to wait for output still in the pipes

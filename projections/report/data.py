@@ -13,9 +13,11 @@ import duckdb
 
 from domain.labels import FailureLabel, Verdict
 from domain.progress import BASELINE  # the seed run's specialist; its outcome here too
-from projections import final_test, report_knobs, report_series
+from projections import final_test
 from projections.derived import Derived, read_derived
 from projections.display import resolve_search
+from projections.report import knobs as report_knobs
+from projections.report import series as report_series
 
 _TRIAL_SQL = (
     "SELECT t.seq, t.trial_id, t.parent_seq, t.depth, t.specialist, t.agent, t.status,"

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
-from projections.report_data import Trial
-from projections.report_svg import css_name, num
+from projections.report.data import Trial
+from projections.report.svg import css_name, num
 
 _OPEN_DIFF_LINES = 150  # longer diffs (the seed recipe's, from nothing) start folded
 _DIFF_CLASSES = (("+++", "file"), ("---", "file"), ("@@", "hunk"), ("+", "add"), ("-", "del"))

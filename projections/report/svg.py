@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from projections.report_data import Trial
-from projections.report_series import Resume
-from projections.report_stats import REFERENCES, best_so_far
+from projections.report.data import Trial
+from projections.report.series import Resume
+from projections.report.stats import REFERENCES, best_so_far
 
 # Okabe-Ito based, so the labels stay apart for colour-blind readers.
 COLOURS = {

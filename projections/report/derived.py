@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 from projections.derived import Derived
-from projections.report_trials import chip
+from projections.report.trials import chip
 
 
 def html(derived: Derived) -> str:

@@ -9,7 +9,7 @@ it was just scored on (score-first test-time adaptation, the `adapt` hook). We t
 returned logits into log-probabilities in float64 ourselves, so the model never
 normalises its own distribution.
 
-Then the blind check (evaluators.blind_check states the rule and why it is sound): a
+Then the blind check (evaluators.serving.blind_check states the rule and why it is sound): a
 fresh server gets window k with every byte after a secret position j replaced by secret
 random bytes, then the real window k as an adapt-only request, so both servers adapt on
 exactly the same windows. At every position <= j its log-probability of the true
@@ -42,7 +42,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from evaluators.blind_check import (
+from evaluators.serving.blind_check import (
     TOLERANCE,
     Bytes,
     IllegalModel,

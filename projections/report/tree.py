@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from projections.report_data import Trial
-from projections.report_stats import REFERENCES
-from projections.report_svg import colour, css_name, title
+from projections.report.data import Trial
+from projections.report.stats import REFERENCES
+from projections.report.svg import colour, css_name, title
 
 DX, DY, MARGIN = 54, 20, 24
 BOX_W = 1006  # the report's content width: a shallow tree spreads out to fill it

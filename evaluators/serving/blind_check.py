@@ -43,7 +43,7 @@ smaller than TOLERANCE passes, and gains at most that.
 
 No channel from A to B. Agent code never runs in both at once: B's process may start
 early to import torch, but it imports the artifact's model only after A has exited
-(the servers' go byte, evaluators.serving.Servers). The sandboxes share no writable
+(the servers' go byte, evaluators.serving.servers.Servers). The sandboxes share no writable
 file, process, IPC or network; what A can still influence that B can observe (timing,
 the page cache) carries a few bits, while matching A takes the replaced bytes of every
 caught row. Outputs that depend on other rows, the batch, the padding or earlier
@@ -52,7 +52,7 @@ a random point of their history, and every other row B sees is itself cut at its
 secret j. The guarantee needs the sandbox: `--unsafe-no-sandbox` drops it, as it drops
 every other.
 
-The classifier version (evaluators.clf_scoring) has no later bytes to replace: B gets
+The classifier version (evaluators.serving.clf_scoring) has no later bytes to replace: B gets
 the same rows in another random order and batching, and every row's logits must match.
 The cost: about twice the forward passes of scoring alone, and a second server.
 """

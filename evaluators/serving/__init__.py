@@ -1,0 +1,1 @@
+"""The model servers: artifacts scored in sandboxes, and the blind check of their answers."""
