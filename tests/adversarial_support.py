@@ -14,7 +14,7 @@ from domain.labels import FailureLabel
 from domain.ports import Outcome, RunReport
 from evaluators.harness.staging import data_dirs
 from evaluators.tasks import load
-from tests.golf_support import Edit, run_trial
+from tests.golf_support import TRIAL_RUN_DIR, Edit, run_trial
 
 TRAINING_ONLY = 'if os.environ.get("AUTORECIPE_SMOKE") != "1":\n'
 HONEST: Edit = lambda text: text  # noqa: E731
@@ -55,7 +55,7 @@ def _fingerprint(root: Path) -> dict[str, str]:
     return {
         str(p): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and "/searches/t/trial-" not in str(p)
+        if p.is_file() and f"/{TRIAL_RUN_DIR}/" not in str(p)
     }
 
 
@@ -86,4 +86,4 @@ def honest_still_scores(world: dict[str, Any]) -> None:
 
 
 def trial_dir(world: dict[str, Any]) -> Path:
-    return world["runs"] / "searches" / "t" / "trial-0001"
+    return world["runs"] / TRIAL_RUN_DIR

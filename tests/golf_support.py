@@ -11,7 +11,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from domain.ports import JobPlan, Outcome, RunReport, TrialJob
 from evaluators.evaluator import TaskEvaluator
@@ -69,6 +69,12 @@ AT_START = "seed_everything(seed, int(os.environ"  # first line of main()
 AFTER_ARTIFACT = '(artifact / "weights.bin").write_bytes(packed)'  # last line of main()
 
 
+# Every trial a test runs alone is trial 1 of this search, so its run dir is always
+# runs/searches/<TEST_SEARCH>/trial-0001 (the adversarial tests fingerprint all but it).
+TEST_SEARCH = UUID(int=0)
+TRIAL_RUN_DIR = f"searches/{TEST_SEARCH}/trial-0001"
+
+
 def run_trial(
     task: Path,
     runs: Path,
@@ -95,9 +101,9 @@ def run_trial(
 def one_job(
     evaluator: TaskEvaluator, recipe: dict[str, str], seeds: tuple[int, ...], smoke: bool = True
 ) -> TrialJob:
-    """Trial 1 of a search of its own, on one thread, scored on every seed."""
+    """Trial 1 of the tests' search (TEST_SEARCH), on one thread, scored on every seed."""
     plan = JobPlan(
-        search_id=uuid4(),
+        search_id=TEST_SEARCH,
         trial_id=uuid4(),
         sequence=1,
         recipe=recipe,

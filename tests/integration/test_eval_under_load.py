@@ -27,7 +27,7 @@ from evaluators.harness import staging
 from evaluators.harness.evaluation import BACKSTOP_ENV, GRACE_S, run_eval
 from evaluators.harness.staging import TrialPaths
 from evaluators.pipeline import values
-from tests.golf_support import Edit, one_job, run_trial, tiny_golf
+from tests.golf_support import TRIAL_RUN_DIR, Edit, one_job, run_trial, tiny_golf
 from tests.load_support import busy_loops, pinned
 
 LOOPS = 4  # busy loops on the evaluation's own CPU: it gets about a fifth of that CPU
@@ -59,7 +59,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     outcome, report = run_trial(task, runs, lambda text: text)
     assert outcome.label is None, outcome.reason
     assert report is not None
-    (artifact,) = runs.glob("searches/*/trial-0001/artifacts/0")  # the search's own folder
+    # Kept apart: each re-evaluation stages trial 1's run dir afresh (tests.golf_support).
+    artifact = shutil.copytree(runs / TRIAL_RUN_DIR / "artifacts" / "0", root / "artifact")
     return Trained(task, runs, report, artifact)
 
 
