@@ -43,10 +43,10 @@ from uuid import UUID, uuid5
 from domain import bounded
 from domain import search as s
 from domain.base import DomainEvent
-from domain.labels import FailureLabel, FinishReason, Verdict
+from domain.labels import BASELINE, FailureLabel, FinishReason, Verdict
 from domain.paired import Sides, look
 from domain.ports import Outcome
-from domain.progress import BASELINE, SearchState
+from domain.progress import SearchState
 from domain.task import TaskSpec
 
 RULES = 1  # SearchStarted.config["final_test"]: this version of the rules

@@ -17,8 +17,8 @@ from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent, Immutable
 from domain.keep import Judgement, decide
-from domain.labels import BASELINE as BASELINE  # re-exported: the loop's modules read it here
 from domain.labels import (
+    BASELINE,
     TERMINAL_STATUSES,
     FailureLabel,
     FinishReason,

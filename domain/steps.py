@@ -18,10 +18,10 @@ from domain import trial as t
 from domain.agent import EMPTY_OUTCOMES, session_events, session_id
 from domain.base import DomainEvent
 from domain.keep import measure_noise_floor
-from domain.labels import FailureLabel
+from domain.labels import BASELINE, FailureLabel
 from domain.paired import MoreSeeds, racing_score
 from domain.ports import Outcome, Proposal, TrialJob
-from domain.progress import BASELINE, SearchState, judgement
+from domain.progress import SearchState, judgement
 from domain.recipe import (
     changed_lines,
     make_diff,

@@ -19,13 +19,14 @@ from domain.base import DomainEvent
 from domain.cache import CacheHit, CacheKey, cacheable, fingerprint, key_of, reusable
 from domain.config import SearchConfig
 from domain.events import decode
+from domain.labels import BASELINE
 from domain.ports import TrialJob
-from domain.progress import BASELINE, SearchState
+from domain.progress import SearchState
 from domain.rejudge import JUDGED_RUNNER
 from domain.steps import launch_facts
 from domain.task import TaskSpec
 from ledger.loop import Executor, Message, Observer, Reused
-from ledger.recorded import recorded_outcome
+from ledger.recording import recorded_outcome
 from ledger.runs import RunAnswers
 from ledger.store import Ledger
 

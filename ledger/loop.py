@@ -23,7 +23,7 @@ from domain import trial as t
 from domain.base import DomainEvent
 from domain.cache import CacheHit, reuse_events
 from domain.config import SearchConfig
-from domain.labels import FailureLabel, FinishReason, TrialStatus
+from domain.labels import BASELINE, FailureLabel, FinishReason, TrialStatus
 from domain.ports import (
     Evaluator,
     Outcome,
@@ -32,7 +32,7 @@ from domain.ports import (
     Runner,
     TrialJob,
 )
-from domain.progress import BASELINE, SearchState, next_specialist, stop_reason
+from domain.progress import SearchState, next_specialist, stop_reason
 from domain.recipe import recipe_sha256
 from domain.rerun import rerun_proposal
 from domain.steps import abort_events, launch_facts, outcome_events, proposal_events

@@ -19,6 +19,7 @@ from domain import trial as t
 from domain.base import DomainEvent
 from domain.cache import CacheHit, CacheKey
 from domain.config import SearchConfig
+from domain.labels import BASELINE
 from domain.ports import (
     JobPlan,
     JobSite,
@@ -29,17 +30,10 @@ from domain.ports import (
     RunReport,
     TrialJob,
 )
-from domain.progress import BASELINE
 from domain.recipe import recipe_sha256
 from domain.task import RosterEntry
 from ledger.loop import Finished, Message, Progressed, Reused
-
-# The recording's names are re-exported: replay, rejudge and the CLI import them from here.
-from ledger.recording import Divergence as Divergence
-from ledger.recording import EndOfRecording as EndOfRecording
-from ledger.recording import Recording as Recording
-from ledger.recording import ResumePoint as ResumePoint
-from ledger.recording import recorded_outcome as recorded_outcome
+from ledger.recording import Divergence, EndOfRecording, Recording, ResumePoint, recorded_outcome
 
 
 class RecordedProposer:

@@ -19,7 +19,7 @@ from domain.base import DomainEvent
 from domain.ports import Proposer, ReadModel
 from ledger import session
 from ledger.cache import check_reuses
-from ledger.recorded import Divergence, Recording
+from ledger.recording import Divergence, Recording
 from ledger.replay import regenerate, replay, search_events
 from ledger.store import Ledger
 

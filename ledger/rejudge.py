@@ -41,14 +41,8 @@ from domain.rejudge import (
 from domain.task import TaskSpec
 from ledger.lease import lease
 from ledger.loop import JobRequest, SearchLoop
-from ledger.recorded import (
-    Divergence,
-    EndOfRecording,
-    RecordedEvaluator,
-    RecordedLineage,
-    RecordedProposer,
-    Recording,
-)
+from ledger.recorded import RecordedEvaluator, RecordedLineage, RecordedProposer
+from ledger.recording import Divergence, EndOfRecording, Recording
 from ledger.replay import search_events
 from ledger.rerun import Live, Measured, Rerun, Routed, RunCounts, live
 from ledger.session import config_of, count_searches, environment, job_maker, pick_search

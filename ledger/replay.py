@@ -25,15 +25,12 @@ from domain.progress import SearchState, fold
 from domain.recipe import recipe_sha256, text_sha256
 from ledger.loop import SearchLoop
 from ledger.recorded import (
-    Divergence,
-    EndOfRecording,
     RecordedEvaluator,
     RecordedExecutor,
     RecordedLineage,
     RecordedProposer,
-    Recording,
-    ResumePoint,
 )
+from ledger.recording import Divergence, EndOfRecording, Recording, ResumePoint
 from ledger.recovery import recovery_events
 from ledger.session import config_of, job_maker
 from ledger.store import Ledger

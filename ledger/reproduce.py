@@ -17,7 +17,7 @@ from domain import trial as t
 from domain.base import DomainEvent
 from domain.ports import Evaluator, JobPlan, Outcome, Runner
 from domain.progress import fold
-from ledger.recorded import Recording
+from ledger.recording import Recording
 from ledger.replay import search_events
 from ledger.store import Ledger
 

@@ -22,7 +22,7 @@ from domain.search import SearchStarted
 from domain.task import TaskSpec
 from ledger.cache import TrialCache, caching
 from ledger.loop import Executor, Finished, JobRequest, LiveExecutor, Message, Observer
-from ledger.recorded import Recording, recorded_outcome
+from ledger.recording import Recording, recorded_outcome
 from ledger.runs import RunAnswers
 from ledger.session import config_of, job_maker
 from ledger.store import Ledger

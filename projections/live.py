@@ -17,7 +17,8 @@ from rich.text import Text
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
-from domain.progress import BASELINE, SearchState
+from domain.labels import BASELINE
+from domain.progress import SearchState
 from projections import final_test
 
 

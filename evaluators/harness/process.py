@@ -21,10 +21,6 @@ from pathlib import Path
 
 from domain.ports import ExceptionInfo, LimitBreach, ProcessReport
 from evaluators.harness import cpuclock, output, sandbox
-
-# The log's caps are part of what run_measured promises, so they are re-exported here.
-from evaluators.harness.output import LOG_HEAD_BYTES as LOG_HEAD_BYTES
-from evaluators.harness.output import LOG_TAIL_BYTES as LOG_TAIL_BYTES
 from evaluators.harness.sandbox import Sandboxed, SandboxSpec
 
 TAIL_CHARS = 2000  # ProcessReport.log_tail

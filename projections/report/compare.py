@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from domain.progress import BASELINE
+from domain.labels import BASELINE
 from projections import final_test
 from projections.report.data import ReportData
 from projections.report.html import document

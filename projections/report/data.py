@@ -11,8 +11,11 @@ from uuid import UUID
 
 import duckdb
 
-from domain.labels import FailureLabel, Verdict
-from domain.progress import BASELINE  # the seed run's specialist; its outcome here too
+from domain.labels import (
+    BASELINE,  # the seed run's specialist; its outcome here too
+    FailureLabel,
+    Verdict,
+)
 from projections import final_test
 from projections.derived import Derived, read_derived
 from projections.display import resolve_search

@@ -7,8 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from domain.labels import FailureLabel, Verdict
-from domain.progress import BASELINE
+from domain.labels import BASELINE, FailureLabel, Verdict
 from projections.report.data import Trial
 
 OUTCOME_ORDER: tuple[str, ...] = (BASELINE, Verdict.KEEP, Verdict.DISCARD, *FailureLabel)

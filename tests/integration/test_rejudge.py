@@ -16,7 +16,7 @@ from domain.labels import FailureLabel
 from domain.progress import fold
 from domain.rejudge import RuleChange
 from ledger.counterfactual import counterfactual_config
-from ledger.recorded import Recording
+from ledger.recording import Recording
 from ledger.rejudge import DerivationError, rejudge, rules_for
 from ledger.replay import replay, search_events
 from ledger.rerun import Rerun

@@ -12,9 +12,9 @@ from domain import final_test as ft
 from domain import search as s
 from domain.base import DomainEvent
 from domain.keep import KeepRule
-from domain.labels import FailureLabel, FinishReason
+from domain.labels import BASELINE, FailureLabel, FinishReason
 from domain.ports import Outcome, Proposal
-from domain.progress import BASELINE, SearchState, fold
+from domain.progress import SearchState, fold
 from domain.steps import outcome_events, proposal_events
 from domain.task import Budgets, Commands, FinalTestRules, Metric, RosterEntry, Seeds, TaskSpec
 from domain.trial import SeedResult

@@ -11,9 +11,8 @@ from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
 from domain.keep import KeepRule, NoiseFloor
-from domain.labels import FailureLabel, FinishReason, TrialStatus, Verdict
+from domain.labels import BASELINE, FailureLabel, FinishReason, TrialStatus, Verdict
 from domain.progress import (
-    BASELINE,
     SearchState,
     StopLimits,
     fold,

@@ -10,9 +10,9 @@ import pytest
 from domain import search as s
 from domain import trial as t
 from domain.keep import KeepRule, measure_noise_floor
-from domain.labels import TrialStatus, Verdict
+from domain.labels import BASELINE, TrialStatus, Verdict
 from domain.paired import MoreSeeds
-from domain.progress import BASELINE, judgement
+from domain.progress import judgement
 from domain.task import Gate, Seeds, TaskSpec
 from tests.support import RACING_TASK
 from tests.unit.test_domain_progress import Scenario

@@ -14,9 +14,9 @@ from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
 from domain.keep import PAIRED_NOISE_METHOD, KeepRule
-from domain.labels import FailureLabel, TrialStatus, Verdict
+from domain.labels import BASELINE, FailureLabel, TrialStatus, Verdict
 from domain.ports import Outcome, Proposal
-from domain.progress import BASELINE, SearchState, fold
+from domain.progress import SearchState, fold
 from domain.recipe import make_diff, recipe_sha256
 from domain.steps import abort_events, outcome_events, proposal_events
 from domain.task import Budgets, Commands, Metric, RosterEntry, Seeds, TaskSpec

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from domain.ports import ExceptionInfo, ProcessReport
-from evaluators.harness.process import LOG_HEAD_BYTES, LOG_TAIL_BYTES, parse_exception, run_measured
+from evaluators.harness.output import LOG_HEAD_BYTES, LOG_TAIL_BYTES
+from evaluators.harness.process import parse_exception, run_measured
 from evaluators.harness.sandbox import SandboxSpec
 
 ENV = {"PATH": "/usr/bin:/bin"}
