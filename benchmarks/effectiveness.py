@@ -1,12 +1,19 @@
 """Search effectiveness, side by side: specialists with and without lineage, one
-generalist, random search and Optuna TPE, each scored by the same evaluator.
+generalist, random search and Optuna TPE, each scored by the same evaluator and each
+ending with the test-split comparison of its best against the seed recipe.
 
     python benchmarks/effectiveness.py [--quick] [--trials 24] [--seeds 0 1 2] [--jobs 2]
 
-Every (task, arm, seed) is a real `cli.py search` into its own ledger under
-benchmarks/results/effectiveness/; a finished one is skipped and an interrupted one is
-resumed, so the command can be stopped and run again. `--quick` runs the example task
-with 3 trials per arm (a CI smoke test). Results: summary.json and best-so-far plots.
+Every (task, arm, seed) is a real `cli.py search`. A task's searches run one after
+another in one ledger (ledgers/<task>/ledger.sqlite under the output folder), so the
+trial cache spans its arms and seeds: the seed recipe and early edits that recur are
+trained once. `--jobs` tasks run side by side (one core each). A finished search is
+skipped and an interrupted one resumed, so the command can be stopped and run again.
+
+As each search finishes, its result is written to `<task>/<arm>-seed<N>.json` (the raw
+record committed under benchmarks/results/effectiveness/), and the tables are
+recomputed from those files alone (benchmarks/effect_tables.py). `--quick` runs the
+example task with 3 trials per arm (a CI smoke test).
 """
 
 from __future__ import annotations
@@ -15,13 +22,15 @@ import argparse
 import json
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.outcomes import summarise  # noqa: E402
+from benchmarks.effect_tables import ARM_ORDER, RESULTS, markdown, summarise  # noqa: E402
+from benchmarks.outcomes import arm_of, read_searches, search_result  # noqa: E402
 
 ARMS: dict[str, list[str]] = {
     "specialists": [],
@@ -30,44 +39,69 @@ ARMS: dict[str, list[str]] = {
     "random": ["--policy", "random"],
     "optuna": ["--policy", "optuna"],
 }
-TASKS = ("golf-cpu", "airbench-cpu", "core-cpu")
+TASKS = ("golf-cpu", "core-cpu", "airbench-cpu")
 QUICK_TASK = str(ROOT / "docs" / "example-task")
+TABLES = threading.Lock()  # lanes share summary.json and matplotlib
 
 
-def ledger_of(out: Path, task: str, arm: str, seed: int) -> Path:
-    return out / Path(task).name / arm / f"seed{seed}" / "ledger.sqlite"
+def ledger_of(out: Path, task: str) -> Path:
+    return out / "ledgers" / Path(task).name / "ledger.sqlite"
 
 
-def run_one(task: str, arm: str, seed: int, trials: int, out: Path) -> str:
-    """One search; resumed if a previous run of this command was stopped halfway."""
-    ledger = ledger_of(out, task, arm, seed)
-    state = _state(ledger)
-    if state == "finished":
-        return f"{task}/{arm}/seed{seed}: done already"
+def result_of(out: Path, task: str, arm: str, seed: int) -> Path:
+    return out / Path(task).name / f"{arm}-seed{seed}.json"
+
+
+def find_search(ledger: Path, arm: str, seed: int, trials: int) -> tuple[str, dict] | None:
+    """The ledger's search for this arm and seed, if one was started: (id, record)."""
+    if not ledger.exists():
+        return None
+    for sid, search in read_searches(ledger).items():
+        config = search["started"]["config"]
+        if arm_of(config) == arm and config["seed"] == seed and config["trials"] == trials:
+            return sid, search
+    return None
+
+
+def run_one(task: str, arm: str, seed: int, trials: int, out: Path, extra: list[str]) -> str:
+    """One search: started, resumed if a previous run stopped halfway, or skipped if done;
+    then its result file is (re)written from the ledger."""
+    ledger = ledger_of(out, task)
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    name = f"{Path(task).name}/{arm}/seed{seed}"
+    found = find_search(ledger, arm, seed, trials)
+    if found and found[1]["end"] is not None:
+        return f"{name}: done already" + _write_result(out, task, found[1])
     base = [sys.executable, str(ROOT / "cli.py"), "search", "--ledger", str(ledger)]
-    args = (
-        ["--resume"]
-        if state == "unfinished"
-        else ["--task", task, "--trials", str(trials), "--seed", str(seed), *ARMS[arm]]
-    )
+    if found:
+        args = ["--resume", "--search", found[0]]
+    else:
+        args = ["--task", task, "--trials", str(trials), "--seed", str(seed), *ARMS[arm], *extra]
     done = subprocess.run([*base, *args], cwd=ROOT, capture_output=True, text=True, check=False)
     last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["?"]
-    return f"{task}/{arm}/seed{seed}: exit {done.returncode}: {last[0][:120]}"
+    found = find_search(ledger, arm, seed, trials)
+    written = _write_result(out, task, found[1]) if found and found[1]["end"] else ""
+    return f"{name}: exit {done.returncode}: {last[0][:120]}{written}"
 
 
-def _state(ledger: Path) -> str:
-    if not ledger.exists():
-        return "new"
-    import sqlite3
+def _write_result(out: Path, task: str, search: dict) -> str:
+    result = search_result(search, Path(task).name)
+    path = result_of(out, task, result["arm"], result["seed"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    return f" -> {path.relative_to(out)}"
 
-    with sqlite3.connect(ledger) as con:
-        topics = {
-            row[0].rsplit(":", 1)[-1]
-            for row in con.execute("SELECT DISTINCT topic FROM stored_events")
-        }
-    if "SearchFinished" in topics:
-        return "finished"
-    return "unfinished" if "SearchStarted" in topics else "new"
+
+def run_lane(
+    task: str, seeds: list[int], arms: list[str], trials: int, out: Path, extra: list[str]
+) -> None:
+    """One task's searches in order, seed by seed (all arms of a seed first, so a stopped
+    run leaves whole comparisons), the tables refreshed after each."""
+    for seed in seeds:
+        for arm in arms:
+            print(run_one(task, arm, seed, trials, out, extra), flush=True)
+            with TABLES:
+                summarise(out)
 
 
 def main() -> None:
@@ -78,23 +112,25 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
-    parser.add_argument("--arms", nargs="+", default=list(ARMS))
-    parser.add_argument("--jobs", type=int, default=2, help="searches side by side (1 core each)")
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "effectiveness"
-    )
+    parser.add_argument("--arms", nargs="+", default=list(ARM_ORDER), choices=list(ARMS))
+    parser.add_argument("--jobs", type=int, default=2, help="tasks side by side (1 core each)")
+    parser.add_argument("--no-cache", action="store_true", help="train every run (cli --no-cache)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.quick:
         args.tasks, args.trials, args.seeds = [QUICK_TASK], 3, [0]
         args.out = args.out.with_name(args.out.name + "-quick")
-    runs = [(task, arm, seed) for task in args.tasks for seed in args.seeds for arm in args.arms]
+    extra = ["--no-cache"] if args.no_cache else []
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        for line in pool.map(lambda r: run_one(*r, args.trials, args.out), runs):
-            print(line, flush=True)
-    ledgers = {r: ledger_of(args.out, *r) for r in runs}
-    summary = summarise(ledgers, args.out)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
-    print(json.dumps(summary["table"], indent=1))
+        lanes = [
+            pool.submit(run_lane, task, args.seeds, args.arms, args.trials, args.out, extra)
+            for task in args.tasks
+        ]
+        for lane in lanes:
+            lane.result()
+    summary = summarise(args.out)
+    print(markdown(summary["table"]))
+    print("\n".join(f"- {line}" for line in summary["verdicts"]))
 
 
 if __name__ == "__main__":

@@ -1,57 +1,86 @@
-"""Reading benchmark ledgers: best-so-far curves, improvement, labels, repeated failures.
+"""Reading benchmark ledgers: one result per search, as the JSON the effectiveness
+benchmark commits.
 
 Reads each SQLite ledger with sqlite3 and json only, so the numbers do not depend on the
-code under test. Improvement is relative to the search's own seed recipe, in percent,
-positive when better (lower for minimised metrics).
+code under test. A ledger may hold many searches (the effectiveness benchmark runs a
+task's searches one after another in one ledger, so its trial cache spans them); each
+search's trials are found through their TrialProposed's search_id. Improvements are
+relative to the search's own seed recipe, in percent, positive when better (lower for
+minimised metrics).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 VALID = ("keep", "discard")
-EXHAUSTED = "none"  # before SpecialistYielded: the idea key of a specialist out of ideas
+OUTCOMES = ("TrialScored", "TrialFailed")
 
 
-def search_record(ledger: Path) -> dict[str, Any]:
-    with sqlite3.connect(ledger) as con:
+def arm_of(config: dict[str, Any]) -> str:
+    """The benchmark's name for a search's policy: specialists with or without lineage,
+    else the policy itself (generalist, random, optuna)."""
+    if config["policy"] != "specialists":
+        return str(config["policy"])
+    return "specialists" if config["lineage"] else "no-lineage"
+
+
+def read_searches(ledger: Path) -> dict[str, dict[str, Any]]:
+    """Every search in the ledger, by id: its start, trials, runs, final test and end."""
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as con:
         rows = con.execute("SELECT topic, state FROM stored_events ORDER BY rowid").fetchall()
-    trials: dict[str, dict[str, Any]] = {}
-    lower, yields = True, 0
+    searches: dict[str, dict[str, Any]] = {}
+    trials: dict[str, dict[str, Any]] = {}  # trial id -> its record (shared with its search)
     for topic, state in rows:
-        name, e = topic.rsplit(":", 1)[-1], json.loads(state)["event"]
-        if name == "SearchStarted":
-            lower = e["lower_is_better"]
-        elif name == "SpecialistYielded":
-            yields += 1
-        elif name == "TrialProposed":
-            trials[e["originator_id"]] = {
-                "seq": e["sequence"],
-                "specialist": e["specialist"],
-                "parent": e["parent_id"],
-                "idea": e["idea"],
-                "status": "open",
-            }
-        elif name == "RecipeEdited":
-            trials[e["originator_id"]]["child"] = e["child_sha256"]
-        elif name == "TrialFailed":
-            trials[e["originator_id"]]["status"] = e["label"]
-        elif name == "TrialJudged":
-            trials[e["originator_id"]].update(status=e["verdict"], score=e["score"])
-    ordered = sorted(trials.values(), key=lambda t: t["seq"])
-    return {"lower_is_better": lower, "trials": ordered, "yields": yields}
+        _read(topic.rsplit(":", 1)[-1], json.loads(state)["event"], searches, trials)
+    return searches
 
 
-def curve(record: dict[str, Any]) -> list[float]:
+def _read(name: str, e: dict[str, Any], searches: dict[str, Any], trials: dict[str, Any]) -> None:
+    oid = e["originator_id"]
+    if name == "SearchStarted":
+        searches[oid] = {"started": e, "trials": [], "yields": 0, "final": None, "end": None}
+    elif name == "SpecialistYielded":
+        searches[oid]["yields"] += 1
+    elif name == "FinalTested":
+        searches[oid]["final"] = e
+    elif name == "SearchFinished":
+        searches[oid]["end"] = e
+    elif name == "TrialProposed":
+        trial = {"seq": e["sequence"], "specialist": e["specialist"], "idea": e["idea"]}
+        trial.update(parent=e["parent_id"], status="open", trained=0, reused=0, cpu_s=0.0)
+        trials[oid] = trial
+        searches[e["search_id"]]["trials"].append(trial)
+    elif oid in trials:
+        _trial_event(name, e, trials[oid])
+
+
+def _trial_event(name: str, e: dict[str, Any], trial: dict[str, Any]) -> None:
+    if name == "RecipeEdited":
+        trial["child"] = e["child_sha256"]
+    elif name == "TrialReused":
+        trial["reused"] += 1
+        trial["reusing"] = True  # the outcome that follows is the source's: nothing trained
+    elif name in OUTCOMES:
+        if not trial.pop("reusing", False):
+            trial["trained"] += 1
+            trial["cpu_s"] += float(e.get("measurements", {}).get("cpu_s", 0.0))
+        if name == "TrialFailed":
+            trial["status"] = e["label"]
+            trial["failed_score"] = e.get("score")
+    elif name == "TrialJudged":
+        trial.update(status=e["verdict"], score=e["score"])
+
+
+def curve(trials: list[dict[str, Any]]) -> list[float]:
     """Best score after each non-baseline trial (the baseline's before any)."""
     best: float | None = None
     out: list[float] = []
-    for trial in record["trials"]:
+    for trial in sorted(trials, key=lambda t: t["seq"]):
         if trial["status"] == "keep":
             best = trial["score"]
         if trial["specialist"] != "baseline" and best is not None:
@@ -59,27 +88,17 @@ def curve(record: dict[str, Any]) -> list[float]:
     return out
 
 
-def improvement(record: dict[str, Any]) -> float | None:
-    baseline = next(
-        (t["score"] for t in record["trials"] if t["specialist"] == "baseline" and "score" in t),
-        None,
-    )
-    points = curve(record)
-    if baseline is None or not points:
-        return None
-    change = (baseline - points[-1]) if record["lower_is_better"] else (points[-1] - baseline)
-    return 100.0 * change / abs(baseline)
+def percent_better(new: float, old: float, lower_is_better: bool) -> float:
+    change = (old - new) if lower_is_better else (new - old)
+    return 100.0 * change / abs(old)
 
 
-def failed_repeats(record: dict[str, Any]) -> int:
+def failed_repeats(trials: list[dict[str, Any]]) -> int:
     """Trials that re-ran an edit already failed on the same parent (same resulting
-    recipe, or the same idea key), harness aborts aside. A specialist with nothing left to
-    propose is not an idea: `exhausted` counts those."""
+    recipe, or the same idea key), harness aborts aside."""
     failed: set[tuple[Any, Any]] = set()
     repeats = 0
-    for trial in record["trials"]:
-        if trial["idea"] == EXHAUSTED:
-            continue
+    for trial in sorted(trials, key=lambda t: t["seq"]):
         keys = {(trial["parent"], trial.get("child")), (trial["parent"], trial["idea"])}
         if keys & failed:
             repeats += 1
@@ -88,75 +107,71 @@ def failed_repeats(record: dict[str, Any]) -> int:
     return repeats
 
 
-def summarise(ledgers: dict[tuple[str, str, int], Path], out: Path) -> dict[str, Any]:
-    per_run: dict[str, Any] = {}
-    for (task, arm, seed), ledger in ledgers.items():
-        if not ledger.exists():
-            continue
-        record = search_record(ledger)
-        labels = Counter(t["status"] for t in record["trials"] if t["specialist"] != "baseline")
-        per_run[f"{Path(task).name}/{arm}/{seed}"] = {
-            "task": Path(task).name,
-            "arm": arm,
-            "seed": seed,
-            "curve": curve(record),
-            "improvement_pct": improvement(record),
-            "labels": dict(labels),
-            "failed_repeats": failed_repeats(record),
-            "exhausted": record["yields"] + sum(t["idea"] == EXHAUSTED for t in record["trials"]),
-        }
-    table = _table(per_run)
-    _plots(per_run, out)
-    return {"runs": per_run, "table": table}
+def search_result(search: dict[str, Any], task: str) -> dict[str, Any]:
+    """The committed record of one finished search: enough to recompute every table."""
+    started, trials = search["started"], search["trials"]
+    config, lower = started["config"], started["lower_is_better"]
+    points = curve(trials)
+    baseline = next((t.get("score") for t in trials if t["specialist"] == "baseline"), None)
+    others = [t for t in trials if t["specialist"] != "baseline"]
+    val = percent_better(points[-1], baseline, lower) if baseline and points else None
+    return {
+        "task": task,
+        "arm": arm_of(config),
+        "seed": config["seed"],
+        "search_id": started["originator_id"],
+        "trials_asked": config["trials"],
+        "metric": started.get("metric"),
+        "lower_is_better": lower,
+        "ending": (search["end"] or {}).get("reason"),
+        "baseline_score": baseline,
+        "curve": points,
+        "val_improvement_pct": val,
+        "test": final_test(search["final"], lower),
+        "keeps": sum(t["status"] == "keep" for t in others),
+        "labels": dict(Counter(t["status"] for t in others)),
+        "exhausted": search["yields"],
+        "failed_repeats": failed_repeats(trials),
+        "runs": {
+            "trained": sum(t["trained"] for t in trials),
+            "reused": sum(t["reused"] for t in trials),
+        },
+        "cpu_s": {
+            "trials": round(sum(t["cpu_s"] for t in trials), 3),
+            "final_test": _final_cpu(search["final"]),
+        },
+        "trials": [_trial_row(t) for t in sorted(trials, key=lambda t: t["seq"])],
+    }
 
 
-def _table(per_run: dict[str, Any]) -> dict[str, Any]:
-    table: dict[str, Any] = {}
-    for run in per_run.values():
-        table.setdefault(run["task"], {}).setdefault(run["arm"], []).append(run)
-    rows: dict[str, Any] = {}
-    for task, arms in table.items():
-        for arm, runs in arms.items():
-            gains = [r["improvement_pct"] for r in runs if r["improvement_pct"] is not None]
-            labels: Counter[str] = Counter()
-            for r in runs:
-                labels.update(r["labels"])
-            rows.setdefault(task, {})[arm] = {
-                "improvement_mean_pct": statistics.fmean(gains) if gains else None,
-                "improvement_sd_pct": statistics.stdev(gains) if len(gains) > 1 else 0.0,
-                "improvements_pct": gains,
-                "labels": dict(labels),
-                "failed_repeats": sum(r["failed_repeats"] for r in runs),
-                "exhausted": sum(r["exhausted"] for r in runs),
-                "searches": len(runs),
-            }
-    return rows
+def final_test(final: dict[str, Any] | None, lower: bool) -> dict[str, Any] | None:
+    """The test-split comparison of the best against the seed recipe. `no_keep`: the
+    best is the seed recipe itself, so the improvement is 0 by definition."""
+    if final is None:
+        return None
+    best, seed = final.get("best") or {}, final.get("seed_recipe") or {}
+    row: dict[str, Any] = {
+        "status": final["status"],
+        "held": final["held"],
+        "best_score": best.get("score"),
+        "seed_score": seed.get("score"),
+        "delta": final.get("delta"),
+        "interval": final.get("interval"),
+        "seeds": final.get("seeds"),
+        "improvement_pct": 0.0 if final["status"] == "no_keep" else None,
+    }
+    if row["best_score"] is not None and row["seed_score"]:
+        row["improvement_pct"] = percent_better(row["best_score"], row["seed_score"], lower)
+    return row
 
 
-def _plots(per_run: dict[str, Any], out: Path) -> None:
-    import matplotlib
+def _final_cpu(final: dict[str, Any] | None) -> float:
+    sides = [(final or {}).get("best"), (final or {}).get("seed_recipe")]
+    return round(sum(float((s or {}).get("measurements", {}).get("cpu_s", 0.0)) for s in sides), 3)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    tasks = sorted({r["task"] for r in per_run.values()})
-    for task in tasks:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for arm in sorted({r["arm"] for r in per_run.values() if r["task"] == task}):
-            curves = [
-                r["curve"]
-                for r in per_run.values()
-                if r["task"] == task and r["arm"] == arm and r["curve"]
-            ]
-            if not curves:
-                continue
-            width = min(len(c) for c in curves)
-            mean = [statistics.fmean(c[i] for c in curves) for i in range(width)]
-            ax.plot(range(1, width + 1), mean, label=arm)
-        ax.set_xlabel("trial")
-        ax.set_ylabel("best score so far (mean over seeds)")
-        ax.set_title(task)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / f"best-so-far-{task}.png", dpi=110)
-        plt.close(fig)
+def _trial_row(trial: dict[str, Any]) -> dict[str, Any]:
+    keys = ("seq", "specialist", "idea", "status", "score", "failed_score", "child")
+    row = {key: trial.get(key) for key in keys}
+    row.update(trained=trial["trained"], reused=trial["reused"], cpu_s=round(trial["cpu_s"], 3))
+    return row

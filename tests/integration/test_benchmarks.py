@@ -1,5 +1,7 @@
-"""The effectiveness benchmark's --quick mode: every arm searches, lands in a ledger and
-is summarised, and a second run resumes instead of searching again."""
+"""The effectiveness benchmark's --quick mode: every arm searches into the task's one
+ledger, writes its per-search JSON and is summarised; the arms after the first reuse the
+seed recipe's runs from the trial cache; the tables come back from the JSON alone; a
+second run skips every search."""
 
 from __future__ import annotations
 
@@ -13,31 +15,36 @@ ROOT = Path(__file__).resolve().parents[2]
 ARMS = {"specialists", "no-lineage", "generalist", "random", "optuna"}
 
 
-def run_quick(out: Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "benchmarks/effectiveness.py", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
     )
 
 
 def test_quick_effectiveness_runs_every_arm_and_resumes(tmp_path):
-    first = run_quick(tmp_path / "eff")
+    first = run("benchmarks/effectiveness.py", "--quick", "--out", str(tmp_path / "eff"))
     assert first.returncode == 0, first.stderr[-2000:]
     results = tmp_path / "eff-quick"
     summary = json.loads((results / "summary.json").read_text())
     arms = summary["table"]["example-task"]
     assert set(arms) == ARMS
     for arm, row in arms.items():
-        assert row["searches"] == 1, arm
+        assert row["seeds"] == [0], arm
         assert sum(row["labels"].values()) == 3, arm  # three trials after the baseline
+        assert row["test_improvement_pct"]["mean"] is not None, arm  # each ran its final test
+        record = json.loads((results / "example-task" / f"{arm}-seed0.json").read_text())
+        assert record["test"]["status"] in ("held", "not_held", "undecided", "no_keep"), arm
+    assert arms["specialists"]["runs_reused"] == 0  # the first search trains its baseline
+    assert arms["no-lineage"]["runs_reused"] > 0  # the next ones reuse it
     assert (results / "best-so-far-example-task.png").stat().st_size > 0
-    again = run_quick(tmp_path / "eff")
+    again = run("benchmarks/effectiveness.py", "--quick", "--out", str(tmp_path / "eff"))
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.count("done already") == len(ARMS)
+    shutil.rmtree(results / "ledgers")  # the committed JSON alone gives the same tables
+    tables = run("benchmarks/effect_tables.py", str(results))
+    assert tables.returncode == 0, tables.stderr[-2000:]
+    assert json.loads((results / "summary.json").read_text()) == summary
+    assert "| example-task |" in tables.stdout
 
 
 def test_the_overhead_benchmark_gives_no_figure_when_its_search_fails(tmp_path):
@@ -45,14 +52,7 @@ def test_the_overhead_benchmark_gives_no_figure_when_its_search_fails(tmp_path):
     shutil.copytree(ROOT / "docs" / "example-task", task)
     recipe = task / "recipe" / "train.py"
     recipe.write_text("raise SystemExit('this recipe never trains')\n" + recipe.read_text())
-    done = subprocess.run(
-        [sys.executable, "benchmarks/overhead.py", "--task", str(task), "--trials", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = run("benchmarks/overhead.py", "--task", str(task), "--trials", "2")
     assert done.returncode == 1, done.stderr[-2000:]
     assert done.stdout.strip() == ""
     assert "no figure: asked for 2 trials after the baseline; 0 ran" in done.stderr
