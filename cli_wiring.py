@@ -217,13 +217,17 @@ def _watch(ledger: str, begun: workspace.Begun) -> Iterator[live.LiveProgress]:
         yield progress
 
 
+def _reuses(ran: workspace.Ran) -> str:
+    """What the cache answered: "3 runs", or "3 runs and 2 final-test runs"."""
+    counts = ((ran.reused, "run"), (ran.final_reused, "final-test run"))
+    parts = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in counts if n]
+    return " and ".join(parts)
+
+
 def summary(store: Ledger, ran: workspace.Ran) -> None:
     """The end of a search: the cache's reuses, the leaderboard, and how it finished."""
-    if ran.reused:
-        console.print(
-            f"trial cache: {ran.reused} run{'s' if ran.reused != 1 else ''}"
-            " reused from the ledger, not trained"
-        )
+    if ran.reused or ran.final_reused:
+        console.print(f"trial cache: {_reuses(ran)} reused from the ledger, not trained")
     with reading(store.location) as con:
         shown = search_summary(con, display.resolve_search(con, str(ran.search_id)), console.width)
     for item in shown.shown:

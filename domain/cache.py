@@ -7,6 +7,9 @@ recipe, seeds, threads, budgets, sandbox, smoke run and environment. Those facts
 key. The entries are the ledger's own trials (ledger/cache.py reads them from any
 search), so there is no side store that could disagree with the record, and a reuse is
 an event of its own (TrialReused) that names the trial it came from.
+
+The final test's runs (domain/final_test.py) are cached too, under a key that adds the
+test split: a side answered from the cache names its source in FinalTested itself.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
+from pydantic import SerializerFunctionWrapHandler, model_serializer
+
+from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent, Immutable
 from domain.envelope import canonical
@@ -55,6 +61,16 @@ class CacheKey(Immutable):
     # A racing extension's recorded score is the mean over every look, so its outcome
     # only ever stands for another extension, never for a first look on those seeds.
     first_look: bool = True
+    # "test" for a final test's run; None (left out of the dump) on the validation split,
+    # so every validation key, and the digest old ledgers recorded for it, is unchanged.
+    split: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _validation_unsplit(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("split") is None:
+            dumped.pop("split", None)
+        return dumped
 
     @property
     def digest(self) -> str:
@@ -93,6 +109,7 @@ def key_of(
     scoring_seeds: tuple[int, ...],
     smoke: bool,
     first_look: bool = True,
+    split: str = "validation",
 ) -> CacheKey:
     """The key of a run from its launch facts (a TrialLaunched's or TrialExtended's
     fields, or the live job's `launch_facts` plus the rules version): both sides build
@@ -109,6 +126,45 @@ def key_of(
         smoke=smoke,
         environment=fingerprint(environment),
         first_look=first_look,
+        split=None if split == "validation" else split,
+    )
+
+
+def final_key(
+    task_sha256: str, environment: Mapping[str, str], facts: Mapping[str, Any]
+) -> CacheKey:
+    """The key of one side of a final test: its recipe scored on the test split over all
+    of `facts`' seeds at once, with no smoke run (a single look, so always a first)."""
+    seeds = tuple(facts["seeds"])
+    return key_of(task_sha256, environment, facts, seeds, False, True, "test")
+
+
+def final_side_key(
+    started: s.SearchStarted, launched: s.FinalTestLaunched, trial_id: UUID
+) -> CacheKey:
+    """A recorded side's key: the launch's facts (both sides share them) with that
+    side's recipe."""
+    best = trial_id == launched.best_trial_id
+    recipe = launched.recipe_sha256 if best else launched.seed_recipe_sha256
+    facts = {**launched.model_dump(), "recipe_sha256": recipe}
+    return final_key(started.task_sha256, started.environment, facts)
+
+
+def final_sides(tested: s.FinalTested) -> list[s.FinalSide]:
+    """The sides a final test ran or copied (none when it ran nothing)."""
+    return [side for side in (tested.best, tested.seed_recipe) if side is not None]
+
+
+def side_hit(side: s.FinalSide, key: CacheKey, outcome: Outcome) -> CacheHit | None:
+    """The cache hit a recorded final-test side says it copied, if it says so."""
+    if side.reused_from_search_id is None or side.reused_from_trial_id is None:
+        return None
+    return CacheHit(
+        source_search_id=side.reused_from_search_id,
+        source_trial_id=side.reused_from_trial_id,
+        source_sequence=side.reused_from_sequence or 0,
+        key=key,
+        outcome=outcome,
     )
 
 

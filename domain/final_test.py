@@ -31,6 +31,9 @@ when the search ends. The rules, each a pure function of the search's fold:
   "held" if it keeps, else "not_held". A best that fails on the test split (a crash, a
   budget, the gate) is "not_held"; a seed recipe that fails, or a harness fault on either
   side, is "undecided": there is nothing to compare with, and no verdict on the idea.
+* Cache. On a task whose score is deterministic, a side whose recipe an earlier final
+  test in the ledger ran on the same seeds under the same key is copied from it, not
+  run (domain/cache.py); the side names its source and the key.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from uuid import UUID, uuid5
 from domain import bounded
 from domain import search as s
 from domain.base import DomainEvent
+from domain.cache import CacheHit
 from domain.labels import BASELINE, FailureLabel, FinishReason, Verdict
 from domain.paired import Sides, look
 from domain.ports import Outcome
@@ -119,14 +123,22 @@ def opening_events(
     return _folded(state, event)
 
 
-def closing_events(state: SearchState, outcomes: Mapping[UUID, Outcome]) -> list[DomainEvent]:
-    """FinalTested from both sides' classified outcomes, keyed by trial id."""
+def closing_events(
+    state: SearchState,
+    outcomes: Mapping[UUID, Outcome],
+    hits: Mapping[UUID, CacheHit] | None = None,
+) -> list[DomainEvent]:
+    """FinalTested from both sides' classified outcomes, keyed by trial id; `hits`: the
+    sides the trial cache answered, and from where."""
     search = state.started
     plan = search.final_plan
     if plan is None:
         raise ValueError("the final test was never launched")
-    best = side(state, plan.best_trial_id, outcomes[plan.best_trial_id])
-    seed = side(state, plan.seed_trial_id, outcomes[plan.seed_trial_id])
+    hits = hits or {}
+    best, seed = (
+        side(state, tid, outcomes[tid], hits.get(tid))
+        for tid in (plan.best_trial_id, plan.seed_trial_id)
+    )
     fields = verdict(state, best, seed, plan.seeds)
     event = s.record_final_test(search, seeds=plan.seeds, best=best, seed_recipe=seed, **fields)
     return _folded(state, event)
@@ -138,9 +150,12 @@ def _folded(state: SearchState, event: DomainEvent) -> list[DomainEvent]:
     return [event]
 
 
-def side(state: SearchState, trial_id: UUID, outcome: Outcome) -> s.FinalSide:
+def side(
+    state: SearchState, trial_id: UUID, outcome: Outcome, hit: CacheHit | None = None
+) -> s.FinalSide:
     """One recipe's outcome on the test split; a failure is labelled and bounded as a
-    TrialFailed is (an outcome without a score is a crash)."""
+    TrialFailed is (an outcome without a score is a crash). A side the cache answered
+    (`hit`) names the run it copied."""
     common = {
         "trial_id": trial_id,
         "sequence": state.trials[trial_id].sequence,
@@ -148,6 +163,7 @@ def side(state: SearchState, trial_id: UUID, outcome: Outcome) -> s.FinalSide:
         "rules_version": outcome.rules_version,
         "confinement": outcome.confinement,
         "accounting": outcome.accounting,
+        **(_source(hit) if hit is not None else {}),
     }
     if outcome.label is None and outcome.score is not None:
         return s.FinalSide(**common, score=outcome.score, per_seed=outcome.per_seed)
@@ -158,6 +174,15 @@ def side(state: SearchState, trial_id: UUID, outcome: Outcome) -> s.FinalSide:
     }
     label = outcome.label or FailureLabel.CRASH
     return s.FinalSide(**common, label=label, **bounded.failure_fields(failure))
+
+
+def _source(hit: CacheHit) -> dict[str, Any]:
+    return {
+        "reused_from_search_id": hit.source_search_id,
+        "reused_from_trial_id": hit.source_trial_id,
+        "reused_from_sequence": hit.source_sequence,
+        "cache_key": hit.key.digest,
+    }
 
 
 def verdict(

@@ -151,6 +151,12 @@ class FinalSide(Immutable):
     rules_version: str = ""
     confinement: str = ""
     accounting: str = ""  # as on TrialScored (v2 of FinalTested on)
+    # v3: a side the trial cache answered (domain/cache.py) names the earlier final test's
+    # side it copied, and the key they share; None: it ran (or was recorded before v3).
+    reused_from_search_id: UUID | None = None
+    reused_from_trial_id: UUID | None = None
+    reused_from_sequence: int | None = None
+    cache_key: str | None = None
 
 
 class FinalTestLaunched(RunFacts):
@@ -174,6 +180,15 @@ def _sides_without_accounting(state: dict[str, Any]) -> None:
             state[side]["accounting"] = ""
 
 
+def _sides_not_reused(state: dict[str, Any]) -> None:
+    """Before 2026-12-06 the trial cache never answered a final test: every side ran."""
+    for side in ("best", "seed_recipe"):
+        if state.get(side) is not None:
+            for name in ("search_id", "trial_id", "sequence"):
+                state[side][f"reused_from_{name}"] = None
+            state[side]["cache_key"] = None
+
+
 class FinalTested(DomainEvent):
     """The final test's result. `differences`, `delta` and `interval` are the best minus
     the seed recipe in the metric's units (negative is better when lower is better);
@@ -181,8 +196,11 @@ class FinalTested(DomainEvent):
     its reference ("best") the seed recipe. held, not_held and undecided ran both sides;
     no_keep and skipped ran nothing, and `reason` says why."""
 
-    class_version: ClassVar[int] = 2
-    upcasters: ClassVar[dict[int, Any]] = {1: _sides_without_accounting}
+    class_version: ClassVar[int] = 3
+    upcasters: ClassVar[dict[int, Any]] = {
+        1: _sides_without_accounting,
+        2: _sides_not_reused,
+    }
 
     status: FinalStatus
     held: bool

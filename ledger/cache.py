@@ -5,7 +5,9 @@ a search starts or resumes, then kept current from the search's own events as th
 records them, so a byte-identical recipe within the same search is reused too.
 
 `CachingExecutor` answers a cached launch itself with a `Reused` message, which the loop
-records as TrialReused followed by the source's outcome; every other job runs.
+records as TrialReused followed by the source's outcome; every other job runs. The final
+test's sides are entries too, under keys of the test split: a reused side is recorded in
+FinalTested itself, naming its source, and `check_reuses` checks it against the source.
 """
 
 from __future__ import annotations
@@ -16,15 +18,26 @@ from uuid import UUID
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
-from domain.cache import CacheHit, CacheKey, cacheable, fingerprint, key_of, reusable
+from domain.cache import (
+    CacheHit,
+    CacheKey,
+    cacheable,
+    final_key,
+    final_side_key,
+    final_sides,
+    fingerprint,
+    key_of,
+    reusable,
+)
 from domain.config import SearchConfig
 from domain.events import decode
 from domain.labels import BASELINE
-from domain.ports import TrialJob
+from domain.ports import Outcome, TrialJob
 from domain.progress import SearchState
 from domain.rejudge import JUDGED_RUNNER
 from domain.steps import launch_facts
 from domain.task import TaskSpec
+from ledger.final_reuses import check_final_reuses
 from ledger.loop import Executor, Message, Observer, Reused
 from ledger.recording import recorded_outcome
 from ledger.runs import RunAnswers
@@ -33,8 +46,9 @@ from ledger.store import Ledger
 
 class _Reader:
     """Follows one search's events; each run of a trial (its launch, then each racing
-    extension) and the outcome that answers it become an entry (the earliest run of a
-    key wins, so a reuse names the trial that trained)."""
+    extension) and the outcome that answers it become an entry, and so does each side
+    of its final test (the earliest run of a key wins, so a reuse names the run that
+    trained)."""
 
     def __init__(self, started: s.SearchStarted, entries: dict[str, CacheHit]) -> None:
         self.started, self.entries = started, entries
@@ -44,9 +58,14 @@ class _Reader:
         self.baselines: set[UUID] = set()
         self.sequences: dict[UUID, int] = {}
         self.answers = RunAnswers()
+        self.final: s.FinalTestLaunched | None = None  # the latest: a resume launches again
 
     def read(self, event: DomainEvent) -> None:
         tid = event.originator_id
+        if isinstance(event, s.FinalTestLaunched):
+            self.final = event
+        elif isinstance(event, s.FinalTested):
+            self.read_final(event)
         if isinstance(event, t.TrialProposed):
             self.sequences[tid] = event.sequence
             if event.specialist == BASELINE:
@@ -59,14 +78,29 @@ class _Reader:
         outcome = recorded_outcome(result)
         if reusable(outcome):
             key = self.key(run, isinstance(run, t.TrialLaunched))
-            hit = CacheHit(
-                source_search_id=self.started.originator_id,
-                source_trial_id=tid,
-                source_sequence=self.sequences[tid],
-                key=key,
-                outcome=outcome,
-            )
-            self.entries.setdefault(key.digest, hit)
+            self.enter(tid, self.sequences[tid], key, outcome)
+
+    def read_final(self, tested: s.FinalTested) -> None:
+        """Each side of a final test that ran (or was itself reused), as the trials'
+        runs are: deterministic, measured (not judged from the record), reusable."""
+        launched = self.final
+        if launched is None or not launched.deterministic or launched.runner == JUDGED_RUNNER:
+            return
+        for side in final_sides(tested):
+            outcome = recorded_outcome(side)
+            if reusable(outcome):
+                key = final_side_key(self.started, launched, side.trial_id)
+                self.enter(side.trial_id, side.sequence, key, outcome)
+
+    def enter(self, trial_id: UUID, sequence: int, key: CacheKey, outcome: Outcome) -> None:
+        hit = CacheHit(
+            source_search_id=self.started.originator_id,
+            source_trial_id=trial_id,
+            source_sequence=sequence,
+            key=key,
+            outcome=outcome,
+        )
+        self.entries.setdefault(key.digest, hit)
 
     def key(self, run: t.RunFacts, first: bool) -> CacheKey:
         """A launch scores the search's scoring seeds and ran the smoke test (if the
@@ -91,7 +125,8 @@ class TrialCache:
         self.started, self.task = started, task
         self.entries: dict[str, CacheHit] = {}
         self.readers: dict[UUID, _Reader] = {}
-        self.hits = 0
+        self.hits = 0  # every run answered, the final test's included
+        self.final_hits = 0  # of which the final test's sides
 
     @classmethod
     def from_ledger(cls, ledger: Ledger, search_id: UUID, task: TaskSpec) -> TrialCache:
@@ -139,7 +174,12 @@ class TrialCache:
 
     def lookup(self, job: TrialJob, first: bool) -> CacheHit | None:
         facts = {**launch_facts(job), "rules_version": self.task.rules_version}
-        if job.split != "validation" or not cacheable(self.task, facts["deterministic"]):
+        if not cacheable(self.task, facts["deterministic"]):
+            return None
+        if job.split == "test":  # a final test's side: one look on all its seeds, no smoke
+            key = final_key(self.started.task_sha256, self.started.environment, facts)
+            return self.entries.get(key.digest)
+        if job.split != "validation":
             return None
         key = key_of(
             self.started.task_sha256,
@@ -153,8 +193,8 @@ class TrialCache:
 
 
 class CachingExecutor:
-    """Answers a trial's launch or racing extension from the cache when it can; runs
-    everything else (the final test, misses) on the executor it wraps."""
+    """Answers a trial's launch or racing extension, or a final test's side, from the
+    cache when it can; runs every miss on the executor it wraps."""
 
     def __init__(self, inner: Executor, cache: TrialCache) -> None:
         self.inner, self.cache = inner, cache
@@ -169,6 +209,8 @@ class CachingExecutor:
             self.inner.submit(trial_id, job)
             return
         self.cache.hits += 1
+        if job.split == "test":
+            self.cache.final_hits += 1
         self.ready.append(Reused(trial_id, hit.outcome, hit))
 
     def next(self, timeout: float) -> Message | None:
@@ -189,12 +231,23 @@ def caching(executor: Executor, cache: TrialCache | None) -> tuple[Executor, lis
 
 
 def check_reuses(ledger: Ledger, events: list[DomainEvent]) -> tuple[int, str]:
-    """(reuses, "") when each TrialReused of a search carries its own run's key and the
-    outcome its source recorded for that key; else the first that does not. Replay
-    trusts the log's outcomes, so this is what shows a copied result was not forged."""
+    """(reuses, "") when each TrialReused of a search, and each final-test side it says
+    it copied, carries its own run's key and the outcome its source recorded for that
+    key; else the first that does not. Replay trusts the log's outcomes, so this is
+    what shows a copied result was not forged."""
     started = events[0]
     if not isinstance(started, s.SearchStarted) or "task_spec" not in started.config:
         return 0, ""
+    trials, problem = _check_trial_reuses(ledger, started, events)
+    if problem:
+        return trials, problem
+    finals, problem = check_final_reuses(started, events, lambda sid: _entries(ledger, sid))
+    return trials + finals, problem
+
+
+def _check_trial_reuses(
+    ledger: Ledger, started: s.SearchStarted, events: list[DomainEvent]
+) -> tuple[int, str]:
     own, runs = _Reader(started, {}), dict[UUID, tuple[t.RunFacts, bool]]()
     sources: dict[UUID, dict[str, CacheHit]] = {}
     claimed: dict[UUID, CacheHit] = {}

@@ -60,7 +60,8 @@ class Finished:
 @dataclass(frozen=True)
 class Reused(Finished):
     """The trial cache answered a launch: `outcome` is the recorded one of `hit`'s source,
-    and the loop records a TrialReused before it (domain/cache.py)."""
+    and the loop records a TrialReused before it (domain/cache.py); for a final test's
+    side, FinalTested names the source itself."""
 
     hit: CacheHit
 
@@ -275,10 +276,12 @@ class SearchLoop:
         self.record(opening)
         self._submit(jobs)
         faults.point("final test")  # a kill here: resumed, the final test runs again
-        outcomes = self._collect(set(jobs))
-        if outcomes is None:
+        answers = self._collect(set(jobs))
+        if answers is None:
             return self.interrupt("interrupted by the user (Ctrl-C) during the final test")
-        return self.finish(reason, before=ft.closing_events(self.state, outcomes))
+        outcomes = {tid: answer.outcome for tid, answer in answers.items()}
+        hits = {tid: answer.hit for tid, answer in answers.items() if isinstance(answer, Reused)}
+        return self.finish(reason, before=ft.closing_events(self.state, outcomes, hits))
 
     def _final_jobs(self, plan: s.FinalPlan, jobs: dict[UUID, TrialJob]) -> dict[str, Any]:
         """Both recipes' jobs on the plan's seeds and the test split; the run facts."""
@@ -292,17 +295,18 @@ class SearchLoop:
         seed_recipe = recipe_sha256(recipes[plan.seed_trial_id])
         return {**self.launch_fields(jobs[plan.best_trial_id]), "seed_recipe_sha256": seed_recipe}
 
-    def _collect(self, waiting: set[UUID]) -> dict[UUID, Outcome] | None:
-        """The final test's outcomes by trial id, or None if the user interrupts."""
-        outcomes: dict[UUID, Outcome] = {}
-        while waiting - outcomes.keys():
+    def _collect(self, waiting: set[UUID]) -> dict[UUID, Finished] | None:
+        """The final test's answers by trial id (run, or `Reused` from the trial cache),
+        or None if the user interrupts."""
+        answers: dict[UUID, Finished] = {}
+        while waiting - answers.keys():
             if self.stop_requested.is_set():
                 return None
             message = self.executor.next(timeout=0.25)
             if isinstance(message, Finished) and message.trial_id in waiting:
                 self.in_flight.discard(message.trial_id)
-                outcomes[message.trial_id] = message.outcome
-        return outcomes
+                answers[message.trial_id] = message
+        return answers
 
     def finish(
         self, reason: FinishReason, detail: str = "", before: Sequence[DomainEvent] = ()

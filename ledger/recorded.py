@@ -17,7 +17,7 @@ from domain import agent as a
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
-from domain.cache import CacheHit, CacheKey
+from domain.cache import CacheHit, CacheKey, final_side_key, final_sides, side_hit
 from domain.config import SearchConfig
 from domain.labels import BASELINE
 from domain.ports import (
@@ -259,12 +259,23 @@ class RecordedExecutor:
         return Reused(event.originator_id, outcome, hit)
 
     def _final(self, position: int, event: s.FinalTested) -> Message:
-        sides = [side for side in (event.best, event.seed_recipe) if side is not None]
+        sides = final_sides(event)
         if not {side.trial_id for side in sides} <= self.submitted:
             raise Divergence(position, "the log tests recipes replay never ran", event, None)
         self.queue.pop(0)
-        self.pending = [Finished(side.trial_id, recorded_outcome(side)) for side in sides]
+        launched = next(e for p, e in reversed(self.rec.final_launches) if p < position)
+        self.pending = [self._side(launched, side) for side in sides]
         return self.pending.pop(0)
+
+    def _side(self, launched: s.FinalTestLaunched, side: s.FinalSide) -> Message:
+        """A side as it came back: run, or answered by the cache under the key its launch
+        gives (so a side recorded with another key diverges)."""
+        outcome = recorded_outcome(side)
+        key = final_side_key(self.rec.started, launched, side.trial_id)
+        hit = side_hit(side, key, outcome)
+        return (
+            Finished(side.trial_id, outcome) if hit is None else Reused(side.trial_id, outcome, hit)
+        )
 
     def cancel_all(self) -> None:
         """Nothing runs in a replay: the loop's own abort events are compared instead."""

@@ -65,7 +65,8 @@ class Begun:
 class Ran:
     search_id: UUID
     reason: FinishReason
-    reused: int  # runs the trial cache answered from the ledger
+    reused: int  # trial runs the trial cache answered from the ledger
+    final_reused: int = 0  # final-test sides it answered
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,9 @@ def _run(
         )
         with _stopped_by_interrupt(loop):
             reason = loop.run()
-    return Ran(sid, reason, cache.hits if cache is not None else 0)
+    if cache is None:
+        return Ran(sid, reason, 0)
+    return Ran(sid, reason, cache.hits - cache.final_hits, cache.final_hits)
 
 
 @contextlib.contextmanager
