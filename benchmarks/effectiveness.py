@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.effect_tables import ARM_ORDER, RESULTS, markdown, summarise  # noqa: E402
-from benchmarks.outcomes import arm_of, read_searches, search_result  # noqa: E402
+from benchmarks.outcomes import arm_of, finished, read_searches, search_result  # noqa: E402
 
 ARMS: dict[str, list[str]] = {
     "specialists": [],
@@ -70,7 +70,7 @@ def run_one(task: str, arm: str, seed: int, trials: int, out: Path, extra: list[
     ledger.parent.mkdir(parents=True, exist_ok=True)
     name = f"{Path(task).name}/{arm}/seed{seed}"
     found = find_search(ledger, arm, seed, trials)
-    if found and found[1]["end"] is not None:
+    if found and finished(found[1]):
         return f"{name}: done already" + _write_result(out, task, found[1])
     base = [sys.executable, str(ROOT / "cli.py"), "search", "--ledger", str(ledger)]
     if found:
@@ -80,7 +80,7 @@ def run_one(task: str, arm: str, seed: int, trials: int, out: Path, extra: list[
     done = subprocess.run([*base, *args], cwd=ROOT, capture_output=True, text=True, check=False)
     last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["?"]
     found = find_search(ledger, arm, seed, trials)
-    written = _write_result(out, task, found[1]) if found and found[1]["end"] else ""
+    written = _write_result(out, task, found[1]) if found and finished(found[1]) else ""
     return f"{name}: exit {done.returncode}: {last[0][:120]}{written}"
 
 
