@@ -25,12 +25,14 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.effect_tables import ARM_ORDER, RESULTS, markdown, summarise  # noqa: E402
-from benchmarks.outcomes import arm_of, read_searches, search_result  # noqa: E402
+from benchmarks.ledger_files import inherit, inherited, restore, snapshot  # noqa: E402
+from benchmarks.outcomes import arm_of, finished, read_searches, search_result  # noqa: E402
 
 ARMS: dict[str, list[str]] = {
     "specialists": [],
@@ -52,11 +54,16 @@ def result_of(out: Path, task: str, arm: str, seed: int) -> Path:
     return out / Path(task).name / f"{arm}-seed{seed}.json"
 
 
-def find_search(ledger: Path, arm: str, seed: int, trials: int) -> tuple[str, dict] | None:
+def find_search(
+    ledger: Path, arm: str, seed: int, trials: int
+) -> tuple[str, dict[str, Any]] | None:
     """The ledger's search for this arm and seed, if one was started: (id, record)."""
     if not ledger.exists():
         return None
+    others = inherited(ledger)  # another run's searches: cache sources, not this run's
     for sid, search in read_searches(ledger).items():
+        if sid in others:
+            continue
         config = search["started"]["config"]
         if arm_of(config) == arm and config["seed"] == seed and config["trials"] == trials:
             return sid, search
@@ -70,7 +77,7 @@ def run_one(task: str, arm: str, seed: int, trials: int, out: Path, extra: list[
     ledger.parent.mkdir(parents=True, exist_ok=True)
     name = f"{Path(task).name}/{arm}/seed{seed}"
     found = find_search(ledger, arm, seed, trials)
-    if found and found[1]["end"] is not None:
+    if found and finished(found[1]):
         return f"{name}: done already" + _write_result(out, task, found[1])
     base = [sys.executable, str(ROOT / "cli.py"), "search", "--ledger", str(ledger)]
     if found:
@@ -80,11 +87,11 @@ def run_one(task: str, arm: str, seed: int, trials: int, out: Path, extra: list[
     done = subprocess.run([*base, *args], cwd=ROOT, capture_output=True, text=True, check=False)
     last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["?"]
     found = find_search(ledger, arm, seed, trials)
-    written = _write_result(out, task, found[1]) if found and found[1]["end"] else ""
+    written = _write_result(out, task, found[1]) if found and finished(found[1]) else ""
     return f"{name}: exit {done.returncode}: {last[0][:120]}{written}"
 
 
-def _write_result(out: Path, task: str, search: dict) -> str:
+def _write_result(out: Path, task: str, search: dict[str, Any]) -> str:
     result = search_result(search, Path(task).name)
     path = result_of(out, task, result["arm"], result["seed"])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,16 +99,21 @@ def _write_result(out: Path, task: str, search: dict) -> str:
     return f" -> {path.relative_to(out)}"
 
 
-def run_lane(
-    task: str, seeds: list[int], arms: list[str], trials: int, out: Path, extra: list[str]
-) -> None:
+def run_lane(task: str, plan: argparse.Namespace, extra: list[str]) -> None:
     """One task's searches in order, seed by seed (all arms of a seed first, so a stopped
-    run leaves whole comparisons), the tables refreshed after each."""
-    for seed in seeds:
-        for arm in arms:
-            print(run_one(task, arm, seed, trials, out, extra), flush=True)
+    run leaves whole comparisons); after each, the ledger's snapshot and the tables."""
+    ledger = ledger_of(plan.out, task)
+    if plan.cache_from:
+        count = inherit(ledger, plan.cache_from, Path(task).name)
+        print(f"{Path(task).name}: {count} searches inherited as cache sources", flush=True)
+    elif restore(ledger):
+        print(f"{Path(task).name}: ledger restored from its snapshot", flush=True)
+    for seed in plan.seeds:
+        for arm in plan.arms:
+            print(run_one(task, arm, seed, plan.trials, plan.out, extra), flush=True)
+            snapshot(ledger)
             with TABLES:
-                summarise(out)
+                summarise(plan.out)
 
 
 def main() -> None:
@@ -116,16 +128,24 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="tasks side by side (1 core each)")
     parser.add_argument("--no-cache", action="store_true", help="train every run (cli --no-cache)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--cache-from", type=Path, help="seed each new ledger from this results folder's"
+    )
+    parser.add_argument(
+        "--snapshot", action="store_true", help="only snapshot the ledgers there are, then stop"
+    )
     args = parser.parse_args()
     if args.quick:
         args.tasks, args.trials, args.seeds = [QUICK_TASK], 3, [0]
         args.out = args.out.with_name(args.out.name + "-quick")
     extra = ["--no-cache"] if args.no_cache else []
+    if args.snapshot:
+        for task in args.tasks:
+            if ledger_of(args.out, task).exists():
+                print(snapshot(ledger_of(args.out, task)))
+        return
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        lanes = [
-            pool.submit(run_lane, task, args.seeds, args.arms, args.trials, args.out, extra)
-            for task in args.tasks
-        ]
+        lanes = [pool.submit(run_lane, task, args, extra) for task in args.tasks]
         for lane in lanes:
             lane.result()
     summary = summarise(args.out)

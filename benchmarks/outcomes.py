@@ -19,6 +19,7 @@ from typing import Any
 
 VALID = ("keep", "discard")
 OUTCOMES = ("TrialScored", "TrialFailed")
+REOPENABLE = ("interrupted", "harness_faults")  # endings a `search --resume` goes on from
 
 
 def arm_of(config: dict[str, Any]) -> str:
@@ -50,6 +51,8 @@ def _read(name: str, e: dict[str, Any], searches: dict[str, Any], trials: dict[s
         searches[oid]["final"] = e
     elif name == "SearchFinished":
         searches[oid]["end"] = e
+    elif name == "SearchResumed":
+        searches[oid]["end"] = None
     elif name == "TrialProposed":
         trial = {"seq": e["sequence"], "specialist": e["specialist"], "idea": e["idea"]}
         trial.update(parent=e["parent_id"], status="open", trained=0, reused=0, cpu_s=0.0)
@@ -74,6 +77,12 @@ def _trial_event(name: str, e: dict[str, Any], trial: dict[str, Any]) -> None:
             trial["failed_score"] = e.get("score")
     elif name == "TrialJudged":
         trial.update(status=e["verdict"], score=e["score"])
+
+
+def finished(search: dict[str, Any]) -> bool:
+    """Ended for good: not running, and not paused in a way a resume goes on from."""
+    end = search["end"]
+    return end is not None and end["reason"] not in REOPENABLE
 
 
 def curve(trials: list[dict[str, Any]]) -> list[float]:

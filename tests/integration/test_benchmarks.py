@@ -37,9 +37,22 @@ def test_quick_effectiveness_runs_every_arm_and_resumes(tmp_path):
     assert arms["specialists"]["runs_reused"] == 0  # the first search trains its baseline
     assert arms["no-lineage"]["runs_reused"] > 0  # the next ones reuse it
     assert (results / "best-so-far-example-task.png").stat().st_size > 0
+    shutil.rmtree(results / "ledgers" / "example-task")  # the machine is gone; its snapshot is not
     again = run("benchmarks/effectiveness.py", "--quick", "--out", str(tmp_path / "eff"))
     assert again.returncode == 0, again.stderr[-2000:]
+    assert "ledger restored from its snapshot" in again.stdout
     assert again.stdout.count("done already") == len(ARMS)
+    rerun = run(
+        "benchmarks/effectiveness.py", "--quick", "--out", str(tmp_path / "rerun"),
+        "--cache-from", str(results),
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"{len(ARMS)} searches inherited as cache sources" in rerun.stdout
+    second = json.loads((tmp_path / "rerun-quick" / "summary.json").read_text())["table"]
+    for arm, row in second["example-task"].items():
+        assert row["runs_trained"] == 0, arm  # every trial's run came from the cache
+        for split in ("test_improvement_pct", "val_improvement_pct"):
+            assert row[split] == arms[arm][split], (arm, split)
     shutil.rmtree(results / "ledgers")  # the committed JSON alone gives the same tables
     tables = run("benchmarks/effect_tables.py", str(results))
     assert tables.returncode == 0, tables.stderr[-2000:]
