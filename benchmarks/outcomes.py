@@ -71,7 +71,7 @@ def _trial_event(name: str, e: dict[str, Any], trial: dict[str, Any]) -> None:
     elif name in OUTCOMES:
         if not trial.pop("reusing", False):
             trial["trained"] += 1
-            trial["cpu_s"] += float(e.get("measurements", {}).get("cpu_s", 0.0))
+            trial["cpu_s"] += _cpu(e)
         if name == "TrialFailed":
             trial["status"] = e["label"]
             trial["failed_score"] = e.get("score")
@@ -142,12 +142,12 @@ def search_result(search: dict[str, Any], task: str) -> dict[str, Any]:
         "exhausted": search["yields"],
         "failed_repeats": failed_repeats(trials),
         "runs": {
-            "trained": sum(t["trained"] for t in trials),
-            "reused": sum(t["reused"] for t in trials),
+            "trained": sum(t["trained"] for t in trials) + len(_final_sides(search, copied=False)),
+            "reused": sum(t["reused"] for t in trials) + len(_final_sides(search, copied=True)),
         },
         "cpu_s": {
             "trials": round(sum(t["cpu_s"] for t in trials), 3),
-            "final_test": _final_cpu(search["final"]),
+            "final_test": round(sum(_cpu(side) for side in _final_sides(search, False)), 3),
         },
         "trials": [_trial_row(t) for t in sorted(trials, key=lambda t: t["seq"])],
     }
@@ -174,9 +174,16 @@ def final_test(final: dict[str, Any] | None, lower: bool) -> dict[str, Any] | No
     return row
 
 
-def _final_cpu(final: dict[str, Any] | None) -> float:
-    sides = [(final or {}).get("best"), (final or {}).get("seed_recipe")]
-    return round(sum(float((s or {}).get("measurements", {}).get("cpu_s", 0.0)) for s in sides), 3)
+def _final_sides(search: dict[str, Any], copied: bool) -> list[dict[str, Any]]:
+    """The final test's sides that ran (copied=False) or that the trial cache copied
+    from an earlier final test (their measurements are the source's, not spent here)."""
+    final = search["final"] or {}
+    sides = [final.get("best"), final.get("seed_recipe")]
+    return [s for s in sides if s and bool(s.get("reused_from_search_id")) == copied]
+
+
+def _cpu(side: dict[str, Any]) -> float:
+    return float(side.get("measurements", {}).get("cpu_s", 0.0))
 
 
 def _trial_row(trial: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from benchmarks.outcomes import finished, read_searches, search_result
 
 CONFIG = {"policy": "specialists", "lineage": True, "seed": 0, "trials": 2}
@@ -76,3 +78,17 @@ def test_searches_sharing_a_ledger_keep_their_own_trials(tmp_path):
     assert finished(searches["s1"])
     assert not finished(searches["s2"])
     assert search_result(searches["s2"], "golf-cpu")["seed"] == 1
+
+
+def test_a_final_test_side_the_cache_copied_is_counted_reused_not_charged(tmp_path):
+    ran = {"score": 1.4, "measurements": {"cpu_s": 30.0}}
+    copied = {"score": 2.1, "measurements": {"cpu_s": 29.0}, "reused_from_search_id": "s0"}
+    final = {"originator_id": "s1", "status": "held", "held": True, "delta": -0.7}
+    final.update(best=ran, seed_recipe=copied)
+    events = search("s1", 0, "a", None)
+    events += [("FinalTested", final)]
+    events += [("SearchFinished", {"originator_id": "s1", "reason": "trial_budget"})]
+    result = search_result(read_searches(ledger_with(tmp_path / "l.sqlite", events))["s1"], "t")
+    assert result["runs"] == {"trained": 2, "reused": 2}
+    assert result["cpu_s"]["final_test"] == 30.0
+    assert result["test"]["improvement_pct"] == pytest.approx(100.0 * 0.7 / 2.1)
