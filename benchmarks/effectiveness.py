@@ -132,17 +132,24 @@ def main() -> None:
         "--cache-from", type=Path, help="seed each new ledger from this results folder's"
     )
     parser.add_argument(
-        "--snapshot", action="store_true", help="only snapshot the ledgers there are, then stop"
+        "--snapshot",
+        action="store_true",
+        help="only snapshot the ledgers and write their finished searches' results",
     )
     args = parser.parse_args()
     if args.quick:
         args.tasks, args.trials, args.seeds = [QUICK_TASK], 3, [0]
         args.out = args.out.with_name(args.out.name + "-quick")
     extra = ["--no-cache"] if args.no_cache else []
-    if args.snapshot:
+    if args.snapshot:  # stopping for the day: keep what the ledgers hold
         for task in args.tasks:
-            if ledger_of(args.out, task).exists():
-                print(snapshot(ledger_of(args.out, task)))
+            ledger = ledger_of(args.out, task)
+            if ledger.exists():
+                others = inherited(ledger)
+                for sid, search in read_searches(ledger).items():
+                    if finished(search) and sid not in others:
+                        _write_result(args.out, task, search)
+                print(snapshot(ledger))
         return
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         lanes = [pool.submit(run_lane, task, args, extra) for task in args.tasks]
