@@ -62,6 +62,7 @@ def table(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "test_improvement_pct": _spread(tests),
             "val_improvement_pct": _spread(vals),
             "test_held": sum(bool((r["test"] or {}).get("held")) for r in runs),
+            "test_best_failed": sum(bool((r["test"] or {}).get("best_failed")) for r in runs),
             "keeps_per_search": statistics.fmean(r["keeps"] for r in runs),
             "trials_asked": runs[0]["trials_asked"],
             "labels": dict(labels),
@@ -84,7 +85,10 @@ def _cell(spread: dict[str, Any]) -> str:
 SECTIONS = (
     ("Test-split improvement of the final best over the seed recipe, %", "test"),
     ("Validation-split improvement of the best kept trial, %", "val"),
-    ("Keeps per search, final tests held, CPU-hours, trial-cache share of runs", "costs"),
+    (
+        "Keeps per search, final tests held (and bests that failed there), CPU-hours, cache share",
+        "costs",
+    ),
 )
 
 
@@ -112,7 +116,8 @@ def _costs(row: dict[str, Any]) -> str:
     share = row["runs_reused"] / runs if runs else 0.0
     return (
         f"{row['keeps_per_search']:.1f}/{row['trials_asked']} keeps, "
-        f"{row['test_held']}/{len(row['seeds'])} held, {row['cpu_hours']:.2f} CPU-h, "
+        f"{row['test_held']}/{len(row['seeds'])} held "
+        f"({row['test_best_failed']} best failed on test), {row['cpu_hours']:.2f} CPU-h, "
         f"cache {share:.0%}"
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import lzma
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -34,7 +35,7 @@ def snapshot(ledger: Path) -> Path:
             sqlite3.connect(copy) as dst,
         ):
             src.backup(dst)
-        partial = target.with_suffix(".partial")
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")  # one per writer
         with copy.open("rb") as raw, lzma.open(partial, "wb", preset=9) as packed:
             shutil.copyfileobj(raw, packed)
         partial.replace(target)

@@ -168,6 +168,8 @@ def final_test(final: dict[str, Any] | None, lower: bool) -> dict[str, Any] | No
         "interval": final.get("interval"),
         "seeds": final.get("seeds"),
         "improvement_pct": 0.0 if final["status"] == "no_keep" else None,
+        "best_failed": best.get("label"),  # e.g. train_budget_overrun on the test seeds
+        "reason": final.get("reason", ""),
     }
     if row["best_score"] is not None and row["seed_score"]:
         row["improvement_pct"] = percent_better(row["best_score"], row["seed_score"], lower)
