@@ -105,6 +105,33 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
     return "".join(parts)
 
 
+def per_search(results: list[dict[str, Any]]) -> str:
+    """A row per search: what its final test said, and why when the best failed there."""
+    lines = [
+        "| task | arm | seed | val % | test | test % | keeps | outcomes | CPU-h | reused runs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(results, key=lambda r: (r["task"], r["seed"], ARM_ORDER.index(r["arm"]))):
+        test = r["test"] or {}
+        status = test.get("status", "–") + (
+            f" ({test['best_failed']})" if test.get("best_failed") else ""
+        )
+        gain = test.get("improvement_pct")
+        outcomes = ", ".join(f"{n} {label}" for label, n in sorted(r["labels"].items()))
+        cpu = (r["cpu_s"]["trials"] + r["cpu_s"]["final_test"]) / 3600.0
+        runs = r["runs"]["reused"] + r["runs"]["trained"]
+        lines.append(
+            f"| {r['task']} | {r['arm']} | {r['seed']} | {_num(r['val_improvement_pct'])} "
+            f"| {status} | {_num(gain)} | {r['keeps']}/{r['trials_asked']} | {outcomes} "
+            f"| {cpu:.2f} | {r['runs']['reused']}/{runs} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.2f}"
+
+
 def _section_cell(row: dict[str, Any], kind: str) -> str:
     if kind == "costs":
         return _costs(row)
@@ -195,6 +222,7 @@ def main() -> None:
         sys.exit(f"no search results under {folder}: nothing to tabulate")
     summary = summarise(folder)
     print(markdown(summary["table"]))
+    print("\nEach search:\n\n" + per_search(load_results(folder)))
     print("\n".join(f"- {line}" for line in summary["verdicts"]))
 
 
