@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -44,6 +45,16 @@ ARMS: dict[str, list[str]] = {
 TASKS = ("golf-cpu", "core-cpu", "airbench-cpu")
 QUICK_TASK = str(ROOT / "docs" / "example-task")
 TABLES = threading.Lock()  # lanes share summary.json and matplotlib
+STOP = threading.Event()  # Ctrl-C or SIGTERM: no new search starts
+RUNNING: set[subprocess.Popen[bytes]] = set()
+
+
+def stop(signum: int, frame: object) -> None:
+    """Each running search is interrupted as Ctrl-C would (it records the interruption,
+    and a later run resumes it), no new one starts, and the lanes snapshot and end."""
+    STOP.set()
+    for child in list(RUNNING):
+        child.send_signal(signal.SIGINT)
 
 
 def ledger_of(out: Path, task: str) -> Path:
@@ -84,11 +95,19 @@ def run_one(task: str, arm: str, seed: int, trials: int, out: Path, extra: list[
         args = ["--resume", "--search", found[0]]
     else:
         args = ["--task", task, "--trials", str(trials), "--seed", str(seed), *ARMS[arm], *extra]
-    done = subprocess.run([*base, *args], cwd=ROOT, capture_output=True, text=True, check=False)
-    last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["?"]
+    log = ledger.parent / "searches.log"  # not a pipe: the search outlives a killed driver
+    with log.open("a") as sink:
+        # Its own session, so a terminal's Ctrl-C reaches it once, through stop().
+        child = subprocess.Popen(
+            [*base, *args], cwd=ROOT, stdout=sink, stderr=sink, start_new_session=True
+        )
+        RUNNING.add(child)
+        code = child.wait()
+        RUNNING.discard(child)
+    last = log.read_text().strip().splitlines()[-1:] or ["?"]
     found = find_search(ledger, arm, seed, trials)
     written = _write_result(out, task, found[1]) if found and finished(found[1]) else ""
-    return f"{name}: exit {done.returncode}: {last[0][:120]}{written}"
+    return f"{name}: exit {code}: {last[0][:120]}{written}"
 
 
 def _write_result(out: Path, task: str, search: dict[str, Any]) -> str:
@@ -110,6 +129,8 @@ def run_lane(task: str, plan: argparse.Namespace, extra: list[str]) -> None:
         print(f"{Path(task).name}: ledger restored from its snapshot", flush=True)
     for seed in plan.seeds:
         for arm in plan.arms:
+            if STOP.is_set():
+                return
             print(run_one(task, arm, seed, plan.trials, plan.out, extra), flush=True)
             snapshot(ledger)
             with TABLES:
@@ -151,11 +172,16 @@ def main() -> None:
                         _write_result(args.out, task, search)
                 print(snapshot(ledger))
         return
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         lanes = [pool.submit(run_lane, task, args, extra) for task in args.tasks]
         for lane in lanes:
             lane.result()
     summary = summarise(args.out)
+    if not summary["table"]:
+        print("no search has finished yet: nothing to tabulate")
+        return
     print(markdown(summary["table"]))
     print("\n".join(f"- {line}" for line in summary["verdicts"]))
 
