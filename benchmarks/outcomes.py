@@ -72,11 +72,22 @@ def _trial_event(name: str, e: dict[str, Any], trial: dict[str, Any]) -> None:
         if not trial.pop("reusing", False):
             trial["trained"] += 1
             trial["cpu_s"] += _cpu(e)
+            trial["remeasured"] = trial.get("remeasured", 0) + remeasured_seeds(e)
         if name == "TrialFailed":
             trial["status"] = e["label"]
             trial["failed_score"] = e.get("score")
     elif name == "TrialJudged":
         trial.update(status=e["verdict"], score=e["score"])
+
+
+def remeasured_seeds(outcome: dict[str, Any]) -> int:
+    """Seeds of a trained run whose training was measured more than once: an overrun's
+    list of measurements, or a valid seed's `train_runs` (evaluators/remeasure.py)."""
+    if outcome.get("evidence", {}).get("measured_cpu_s"):
+        return 1
+    return sum(
+        1 for seed in outcome.get("per_seed", []) if seed["measurements"].get("train_runs", 1) > 1
+    )
 
 
 def finished(search: dict[str, Any]) -> bool:
@@ -129,6 +140,7 @@ def search_result(search: dict[str, Any], task: str) -> dict[str, Any]:
         "arm": arm_of(config),
         "seed": config["seed"],
         "search_id": started["originator_id"],
+        "rules_version": started.get("rules_version"),
         "trials_asked": config["trials"],
         "metric": started.get("metric"),
         "lower_is_better": lower,
@@ -144,6 +156,7 @@ def search_result(search: dict[str, Any], task: str) -> dict[str, Any]:
         "runs": {
             "trained": sum(t["trained"] for t in trials) + len(_final_sides(search, copied=False)),
             "reused": sum(t["reused"] for t in trials) + len(_final_sides(search, copied=True)),
+            "remeasured_seeds": sum(t.get("remeasured", 0) for t in trials),
         },
         "cpu_s": {
             "trials": round(sum(t["cpu_s"] for t in trials), 3),
@@ -192,4 +205,5 @@ def _trial_row(trial: dict[str, Any]) -> dict[str, Any]:
     keys = ("seq", "specialist", "idea", "status", "score", "failed_score", "child")
     row = {key: trial.get(key) for key in keys}
     row.update(trained=trial["trained"], reused=trial["reused"], cpu_s=round(trial["cpu_s"], 3))
+    row["remeasured"] = trial.get("remeasured", 0)
     return row

@@ -17,9 +17,10 @@ from pydantic import Field
 
 from domain.agent import SessionRecord
 from domain.base import Immutable, JSONValue
+from domain.budgets import Budgets, DerivedBudgets
 from domain.labels import FailureLabel
 from domain.lineage import LineageView
-from domain.task import Budgets, Commands, DerivedBudgets, RosterEntry, SandboxRules, TaskSpec
+from domain.task import Commands, RosterEntry, SandboxRules, TaskSpec
 from domain.trial import ProgressSample, SeedResult
 
 # Agents:
@@ -220,9 +221,18 @@ class EvalReport(Immutable):
     per_example: tuple[float, ...] = ()  # one value per held-out example, in the task's order
 
 
+class Measure(Immutable):
+    """One measurement of a seed's training run (evaluators/remeasure.py)."""
+
+    process: ProcessReport
+    artifact_sha256: str | None = None  # the harness copy's content; None: no copy
+
+
 class SeedReport(Immutable):
     seed: int
-    train: ProcessReport
+    train: ProcessReport  # the measurement that is judged: the least of `measures`
+    # Every measurement of this training, in order, when it was re-measured; else ().
+    measures: tuple[Measure, ...] = ()
     artifact_bytes: int | None = None  # content bytes + name bytes of the harness's copy
     artifact_files: dict[str, int] = Field(default_factory=dict)
     artifact_refused: ArtifactRefusal | None = None

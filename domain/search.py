@@ -13,9 +13,9 @@ from uuid import UUID, uuid5
 from pydantic import Field
 
 from domain.base import DomainError, DomainEvent, Immutable, JSONValue, advance, projector
+from domain.budgets import DerivedBudgets
 from domain.keep import KeepRule, NoiseFloor, PairedTest
 from domain.labels import FailureLabel, FinishReason
-from domain.task import DerivedBudgets
 from domain.trial import RunFacts, SeedResult, clock_before_cpu_budgets
 
 SEARCH_NAMESPACE = UUID("5b8f3a8e-6d1c-5f2e-9a57-2c1f0e7b4d10")

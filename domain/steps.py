@@ -230,6 +230,8 @@ def launch_facts(job: TrialJob) -> dict[str, Any]:
     """What a job fixes about a run: seeds, threads, budgets, sandbox and recipe."""
     # Under the wall clock there is no backstop: the cap is the wall time itself.
     unused = {"clock"} if job.budgets.clock == "cpu" else {"clock", "wall_backstop"}
+    if not job.budgets.remeasures:  # off: launches read as they did before the rule
+        unused |= {"remeasures", "remeasure_within"}
     budgets = job.budgets.model_dump(exclude=unused, exclude_none=True)
     if job.size_cap_bytes is not None:
         budgets["size_cap_bytes"] = float(job.size_cap_bytes)

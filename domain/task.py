@@ -8,12 +8,12 @@ sandbox; prepare and evaluate are the task's trusted code.
 
 from __future__ import annotations
 
-from statistics import fmean
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from domain.base import Immutable
+from domain.budgets import Budgets
 from domain.keep import KeepRule
 
 
@@ -30,71 +30,6 @@ class Metric(Immutable):
     @property
     def lower_is_better(self) -> bool:
         return self.direction == "minimize"
-
-
-class DerivedBudgets(Immutable):
-    """Caps derived on this machine from the seed recipe's measured cost (recorded with
-    the noise model, so a resume or replay runs under the same caps)."""
-
-    seed_multiple: float
-    seed_train_cpu_s: float  # mean training CPU-seconds over the baseline's seeds
-    seed_eval_cpu_s: float  # mean evaluation CPU-seconds over them
-    train_seconds: float
-    eval_seconds: float
-
-
-class Budgets(Immutable):
-    """Harness-enforced caps; a step may straddle the cap by `tolerance`.
-
-    clock "cpu" (the default): the caps are CPU-seconds of the run's whole process tree,
-    counted live, so they mean the same on a busy machine; wall time is only a backstop
-    at `wall_backstop` times the cap. clock "wall": the caps are wall seconds (the
-    upstream GPU adapters, where a GPU is not shared)."""
-
-    train_seconds: float = Field(gt=0)
-    eval_seconds: float = Field(gt=0)
-    smoke_seconds: float = Field(default=60, gt=0)
-    tolerance_seconds: float = Field(default=0, ge=0)
-    clock: Literal["cpu", "wall"] = "cpu"
-    wall_backstop: float = Field(default=3.0, ge=1)
-    # Caps relative to the machine: train and eval caps = this multiple of the seed
-    # recipe's mean CPU-seconds, measured by the baseline (train_seconds and eval_seconds
-    # then cap the baseline's own runs). None: the absolute caps hold throughout.
-    seed_multiple: float | None = Field(default=None, gt=1)
-
-    @model_validator(mode="after")
-    def _relative_caps_count_cpu(self) -> Budgets:
-        if self.seed_multiple is not None and self.clock != "cpu":
-            raise ValueError('seed_multiple measures the seed in CPU-seconds: needs clock "cpu"')
-        return self
-
-    def derive(self, train_cpu_s: list[float], eval_cpu_s: list[float]) -> DerivedBudgets | None:
-        """The caps for this machine from the baseline's seeds (None: absolute caps)."""
-        if self.seed_multiple is None or not train_cpu_s or not eval_cpu_s:
-            return None
-        train, evaluate = fmean(train_cpu_s), fmean(eval_cpu_s)
-        return DerivedBudgets(
-            seed_multiple=self.seed_multiple,
-            seed_train_cpu_s=round(train, 3),
-            seed_eval_cpu_s=round(evaluate, 3),
-            train_seconds=round(self.seed_multiple * train, 1),
-            eval_seconds=round(self.seed_multiple * evaluate, 1),
-        )
-
-    def apply(self, derived: DerivedBudgets | None) -> Budgets:
-        """The budgets a trial runs under once the baseline derived its caps."""
-        if derived is None:
-            return self
-        caps = {"train_seconds": derived.train_seconds, "eval_seconds": derived.eval_seconds}
-        return self.model_copy(update=caps)
-
-    def wall_cap(self, cap: float) -> float:
-        """The wall seconds a run with this cap may take before the backstop ends it."""
-        return cap * self.wall_backstop if self.clock == "cpu" else cap
-
-    def cpu_cap(self, cap: float) -> float | None:
-        """The CPU-seconds past which a run is stopped; None under the wall clock."""
-        return cap if self.clock == "cpu" else None
 
 
 class Gate(Immutable):
@@ -242,6 +177,15 @@ class TaskSpec(Immutable):
             raise ValueError(
                 "with one seed per trial the paired test uses the noise model's spread:"
                 " set [seeds] noise to 3 or more (5 or more is better)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _time_scores_are_measured_once(self) -> TaskSpec:
+        if self.budgets.remeasures and self.metric.source == "train_seconds":
+            raise ValueError(
+                "a train_seconds score is each seed's one measurement: the least of"
+                " re-measures near the cap would score those runs low; drop remeasures"
             )
         return self
 

@@ -56,6 +56,9 @@ def _seed_result(seed: SeedReport, scoring_seeds: tuple[int, ...], spec: TaskSpe
         "cpu_s": seed.train.cpu_s,
         "peak_rss_mb": seed.train.peak_rss_mb,
     }
+    if seed.measures:  # judged by the least of several measurements (evaluators/remeasure.py)
+        measured["train_runs"] = float(len(seed.measures))
+        measured["cpu_s_first"] = seed.measures[0].process.cpu_s
     if seed.artifact_bytes is not None:
         measured["artifact_bytes"] = float(seed.artifact_bytes)
     if ev is not None:
@@ -84,8 +87,15 @@ def _means(results: list[SeedResult]) -> dict[str, float]:
 def _processes(report: RunReport) -> list[ProcessReport]:
     """Every process the harness ran for the trial, in the order they ran."""
     smoke = [report.preflight.smoke] if report.preflight.smoke else []
-    runs = [p for s in report.seeds for p in (s.train, s.eval.process if s.eval else None) if p]
+    runs = [
+        p for s in report.seeds for p in (*_trainings(s), s.eval.process if s.eval else None) if p
+    ]
     return smoke + runs
+
+
+def _trainings(seed: SeedReport) -> list[ProcessReport]:
+    """Every run of a seed's training: all its measurements when it was re-measured."""
+    return [m.process for m in seed.measures] or [seed.train]
 
 
 def accounting(report: RunReport) -> str:

@@ -53,6 +53,7 @@ from domain.ports import (
     SeedReport,
 )
 from domain.task import TaskSpec
+from evaluators import remeasure
 from evaluators.aggregate import accounting, aggregate, resource_totals
 from evaluators.overrun import fail, overrun, starved_failure, used
 
@@ -144,7 +145,8 @@ def _seed_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
         )
     train_cap = budgets.train_seconds + budgets.tolerance_seconds
     if train.timed_out or used(train, budgets) > train_cap:
-        return overrun(L.TRAIN_BUDGET_OVERRUN, "training", train, budgets.train_seconds, budgets)
+        found = overrun(L.TRAIN_BUDGET_OVERRUN, "training", train, budgets.train_seconds, budgets)
+        return remeasure.annotated(found, seed.measures)
     if ev is not None and used(ev.process, budgets) > budgets.eval_seconds:
         return overrun(
             L.EVAL_BUDGET_OVERRUN, "evaluation", ev.process, budgets.eval_seconds, budgets

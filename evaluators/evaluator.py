@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from domain.budgets import Budgets
 from domain.ports import JobPlan, JobSite, Outcome, RunReport, TrialJob
-from domain.task import Budgets, RosterEntry
+from domain.task import RosterEntry
 from evaluators import classify, overrun, preflight
 from evaluators.harness import cpuclock, evaluation, staging
 from evaluators.harness.sandbox import bwrap_problem

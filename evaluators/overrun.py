@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.budgets import Budgets
 from domain.labels import FailureLabel
 from domain.ports import Outcome, ProcessReport
-from domain.task import Budgets
 
 L = FailureLabel
 STARVED_SHARE = 0.25  # of the wall time, summed over threads: see `starved`

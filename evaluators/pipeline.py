@@ -13,33 +13,31 @@ a folder of its own (evaluators.harness.artifact), and only that copy is measure
 
 from __future__ import annotations
 
-import os
 import socket
-import stat
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from domain.ports import (
+    Measure,
     PreflightReport,
     ProcessReport,
     RunReport,
     SeedReport,
     TrialJob,
 )
-from evaluators import preflight
+from evaluators import preflight, remeasure
 from evaluators.classify import describe_exit
 from evaluators.harness import artifact, staging
 from evaluators.harness.emitter import Emitter, progress_parser
 from evaluators.harness.evaluation import run_eval
 from evaluators.harness.process import run_measured
 from evaluators.harness.sandbox import SandboxSpec, SandboxStartError, confinement, mode
-from evaluators.overrun import STARVED_RERUNS, starved
+from evaluators.overrun import STARVED_RERUNS, starved, used
 from evaluators.upstream.run import result_path
 
 Ran = tuple[ProcessReport, artifact.Taken | None]
-SIDECAR_BYTES = 1 << 20  # an upstream wrapper's verdict file, carried beside the copy
 IMPORT_CHECK_S = 30  # CPU-seconds (wall seconds under the wall clock) for the import check
 
 
@@ -61,10 +59,33 @@ def run_train(
     seed: int,
     smoke: bool,
     emitter: Emitter,
+    attempt: int = 0,
 ) -> tuple[ProcessReport, artifact.Taken | None]:
     """One run in a fresh work dir, again while other work starves it (`_fed`); its
-    artifact is taken (None if it failed)."""
-    return _fed(job, lambda: _train_once(job, paths, seed, smoke, emitter))
+    artifact is taken (None if it failed). Attempt k > 0 re-measures a seed's training:
+    the same run to the recipe, logged and copied apart by the harness."""
+    return _fed(job, lambda: _train_once(job, paths, seed, smoke, emitter, attempt))
+
+
+def train_seed(
+    job: TrialJob, paths: staging.TrialPaths, seed: int, emitter: Emitter
+) -> tuple[remeasure.Measured, tuple[Measure, ...]]:
+    """A seed's training, re-measured where it ends over its cap within the margin."""
+
+    def run(attempt: int) -> remeasure.Measured:
+        process, taken = run_train(job, paths, seed, False, emitter, attempt)
+        return remeasure.measured(process, taken, _copy_of(paths, seed, attempt), attempt == 0)
+
+    return remeasure.judged(run(0), run, job.budgets)
+
+
+def _copy_of(paths: staging.TrialPaths, seed: int, attempt: int) -> Path:
+    """Where a run's artifact is copied: a re-measure's beside the evaluator's, apart."""
+    return (
+        paths.artifact(seed)
+        if attempt == 0
+        else paths.scratch(seed).with_name(f"remeasure-{seed}-{attempt}")
+    )
 
 
 def _fed(job: TrialJob, run: Callable[[], Ran]) -> Ran:
@@ -79,11 +100,17 @@ def _fed(job: TrialJob, run: Callable[[], Ran]) -> Ran:
 
 
 def _train_once(
-    job: TrialJob, paths: staging.TrialPaths, seed: int, smoke: bool, emitter: Emitter
+    job: TrialJob,
+    paths: staging.TrialPaths,
+    seed: int,
+    smoke: bool,
+    emitter: Emitter,
+    attempt: int,
 ) -> tuple[ProcessReport, artifact.Taken | None]:
     budgets = job.budgets
-    cap = budgets.smoke_seconds if smoke else budgets.train_seconds + budgets.tolerance_seconds
+    cap = budgets.smoke_seconds if smoke else budgets.train_limit(remeasure.train_cap(budgets))
     work = staging.fresh_work(paths, "smoke" if smoke else f"seed-{seed}")
+    log = "smoke" if smoke else f"train-{seed}" + (f"-again-{attempt}" if attempt else "")
     if not smoke:
         emitter.start_seed(seed, cap)
     try:
@@ -94,38 +121,25 @@ def _train_once(
             cwd=work,
             timeout_s=budgets.wall_cap(cap),
             cpu_cap_s=budgets.cpu_cap(cap),
-            log_path=paths.logs / ("smoke.log" if smoke else f"train-{seed}.log"),
+            log_path=paths.logs / f"{log}.log",
             on_stdout_line=None if smoke else progress_parser(emitter, time.monotonic()),
         )
         if not smoke:
             emitter.end_seed()
         finished = report.rc == 0 and not report.timed_out and report.breach is None
-        taken = _take(job, paths, work, None if smoke else seed) if finished else None
+        dest = None if smoke else _copy_of(paths, seed, attempt)
+        taken = _take(job, work, dest) if finished else None
     finally:
         staging.remove(work)  # nothing it wrote reaches a later run
     return _relative_to(report, work), taken
 
 
-def _take(job: TrialJob, paths: staging.TrialPaths, work: Path, seed: int | None) -> artifact.Taken:
-    """Measure the run's artifact; copy a seed's (within the cap) for the evaluator."""
-    dest = None if seed is None else paths.artifact(seed)
+def _take(job: TrialJob, work: Path, dest: Path | None) -> artifact.Taken:
+    """Measure the run's artifact; copy a seed's (within the cap) to `dest`."""
     taken = artifact.take(work, staging.ARTIFACT, dest, job.size_cap_bytes)
     if dest is not None and dest.is_dir() and job.upstream:  # copied
-        _carry_sidecar(result_path(work / staging.ARTIFACT), result_path(dest))
+        artifact.carry_sidecar(result_path(work / staging.ARTIFACT), result_path(dest))
     return taken
-
-
-def _carry_sidecar(source: Path, target: Path) -> None:
-    """The verdict an upstream wrapper (harness code in the train command) leaves beside
-    the artifact, carried beside the copy where the upstream evaluate command looks."""
-    try:
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return  # absent, or a link: the evaluator says the verdict is missing
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(fd)
-        if stat.S_ISREG(info.st_mode) and info.st_size <= SIDECAR_BYTES:
-            target.write_bytes(file.read(SIDECAR_BYTES))
 
 
 def _relative_to(report: ProcessReport, work: Path) -> ProcessReport:
@@ -215,10 +229,12 @@ def run_seeds(job: TrialJob, paths: staging.TrialPaths, emitter: Emitter) -> lis
     cap = job.size_cap_bytes
     reports: list[SeedReport] = []
     for seed in job.seeds:
-        train, taken = run_train(job, paths, seed, False, emitter)
-        report = _seed_report(seed, train, taken)
+        trained, measures = train_seed(job, paths, seed, emitter)
+        taken = trained.taken
+        report = _seed_report(seed, trained.process, taken, measures)
         size = report.artifact_bytes
-        if taken is None or taken.refused or (cap is not None and (size or 0) > cap):
+        over = used(trained.process, job.budgets) > remeasure.train_cap(job.budgets)
+        if over or taken is None or taken.refused or (cap is not None and (size or 0) > cap):
             reports.append(report)
             break
         command = job.commands.evaluate
@@ -231,12 +247,15 @@ def run_seeds(job: TrialJob, paths: staging.TrialPaths, emitter: Emitter) -> lis
     return reports
 
 
-def _seed_report(seed: int, train: ProcessReport, taken: artifact.Taken | None) -> SeedReport:
+def _seed_report(
+    seed: int, train: ProcessReport, taken: artifact.Taken | None, measures: tuple[Measure, ...]
+) -> SeedReport:
     if taken is None:  # training failed: there is no artifact to speak of
-        return SeedReport(seed=seed, train=train)
+        return SeedReport(seed=seed, train=train, measures=measures)
     return SeedReport(
         seed=seed,
         train=train,
+        measures=measures,
         artifact_bytes=None if taken.refused else taken.bytes,
         artifact_files=taken.files,
         artifact_refused=taken.refused,

@@ -213,11 +213,18 @@ def as_written_by_v1(path: Path) -> int:
     def v1(topic: str, body: dict[str, Any]) -> int | None:
         if topic.endswith(":TrialLaunched"):
             del body["deterministic"], body["clock"]  # v1 had neither
-            body["budgets"].pop("wall_backstop", None)
+            for key in ("wall_backstop", "remeasures", "remeasure_within"):
+                body["budgets"].pop(key, None)
             return 1
         if topic.endswith(":SearchStarted"):  # nor rules that name a clock
             for budgets in (body["config"]["budgets"], body["config"]["task_spec"]["budgets"]):
-                for key in ("clock", "wall_backstop", "seed_multiple"):
+                for key in (
+                    "clock",
+                    "wall_backstop",
+                    "seed_multiple",
+                    "remeasures",
+                    "remeasure_within",
+                ):
                     budgets.pop(key, None)
         elif topic.endswith(":TrialFailed") and body["score"] is None:
             del body["score"], body["accounting"]

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from domain.budgets import Budgets
 from domain.config import SearchConfig
 from domain.keep import KeepRule
 from domain.labels import FailureLabel
 from domain.ports import JobPlan, JobSite, Outcome, Proposal, ProposalRequest, RunReport, TrialJob
-from domain.task import Budgets, Commands, Metric, RosterEntry, Seeds, TaskSpec
+from domain.task import Commands, Metric, RosterEntry, Seeds, TaskSpec
 from domain.trial import ProgressSample, SeedResult
 from evaluators.preflight import static_check
 from ledger import session

@@ -22,6 +22,7 @@ artifact (the evaluator then says what is missing).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -46,6 +47,19 @@ class Taken:
     bytes: int = 0  # content + name bytes
     files: dict[str, int] = field(default_factory=dict)  # name -> content bytes
     refused: ArtifactRefusal | None = None
+
+
+SIDECAR_BYTES = 1 << 20  # an upstream wrapper's verdict file, carried beside the copy
+
+
+def content_sha256(copy: Path) -> str:
+    """The content of a harness copy (a flat folder of plain files the harness wrote):
+    each name and its bytes, in name order. Equal digests: the same bytes came out."""
+    digest = hashlib.sha256()
+    for path in sorted(copy.iterdir()):
+        digest.update(path.name.encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def take(work: Path, name: str, dest: Path | None, cap_bytes: int | None = None) -> Taken:
@@ -173,3 +187,16 @@ def _copy(fd: int, target: Path) -> int:
             written += len(chunk)
     target.chmod(0o444)
     return written
+
+
+def carry_sidecar(source: Path, target: Path) -> None:
+    """The verdict an upstream wrapper (harness code in the train command) leaves beside
+    the artifact, carried beside the copy where the upstream evaluate command looks."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return  # absent, or a link: the evaluator says the verdict is missing
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_size <= SIDECAR_BYTES:
+            target.write_bytes(file.read(SIDECAR_BYTES))

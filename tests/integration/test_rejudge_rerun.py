@@ -36,7 +36,7 @@ def _next_version(task_dir, old, new):
     toml = task_dir / "task.toml"
     text = toml.read_text()
     assert old in text
-    toml.write_text(text.replace(old, new).replace("example-regression/3", "example-regression/4"))
+    toml.write_text(text.replace(old, new).replace("example-regression/4", "example-regression/5"))
 
 
 def _said(done):
@@ -51,7 +51,7 @@ def test_a_rejudge_re_runs_only_what_the_record_lacks_then_the_cache_has_it(tmp_
     _next_version(task, "noise = 10", "noise = 5")
     store = open_ledger(ledger)
     ((source, _),) = store.searches()
-    rejudge = ("rejudge", "--rules-version", "example-regression/4", "--ledger", ledger)
+    rejudge = ("rejudge", "--rules-version", "example-regression/5", "--ledger", ledger)
     first = cli(*rejudge, "--search", str(source), timeout=300)
     assert first.returncode == 0, first.stderr
     derived = store.searches()[1][0]
@@ -102,7 +102,7 @@ def test_a_ledger_written_before_the_cache_is_re_judged_and_trains(tmp_path):
     assert as_written_by_v1(ledger) > 0
     _next_version(task, "noise = 10", "noise = 5")
     done = cli(
-        "rejudge", "--rules-version", "example-regression/4", "--ledger", str(ledger), timeout=300
+        "rejudge", "--rules-version", "example-regression/5", "--ledger", str(ledger), timeout=300
     )
     assert done.returncode == 0, done.stderr
     assert "0 from the trial cache" in _said(done)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from domain import search as s
 from domain import trial as t
+from domain.budgets import Budgets
 from domain.events import decode
 from domain.ports import Outcome, TrialJob
-from domain.task import Budgets
 from ledger.replay import replay, search_events
 from tests.support import TINY_TASK, by_lr, scripted_loop
 

@@ -52,7 +52,7 @@ def proposed(tid: str, sid: str, seq: int, who: str) -> dict:
 def test_a_reused_run_is_neither_trained_nor_charged(tmp_path):
     ledger = ledger_with(tmp_path / "l.sqlite", search("s1", 0, "a", "trial_budget"))
     result = search_result(read_searches(ledger)["s1"], "golf-cpu")
-    assert result["runs"] == {"trained": 1, "reused": 1}
+    assert result["runs"] == {"trained": 1, "reused": 1, "remeasured_seeds": 0}
     assert result["cpu_s"]["trials"] == 7.5
     assert result["curve"] == [1.5]
     assert result["val_improvement_pct"] == 25.0
@@ -89,6 +89,32 @@ def test_a_final_test_side_the_cache_copied_is_counted_reused_not_charged(tmp_pa
     events += [("FinalTested", final)]
     events += [("SearchFinished", {"originator_id": "s1", "reason": "trial_budget"})]
     result = search_result(read_searches(ledger_with(tmp_path / "l.sqlite", events))["s1"], "t")
-    assert result["runs"] == {"trained": 2, "reused": 2}
+    assert result["runs"] == {"trained": 2, "reused": 2, "remeasured_seeds": 0}
     assert result["cpu_s"]["final_test"] == 30.0
     assert result["test"]["improvement_pct"] == pytest.approx(100.0 * 0.7 / 2.1)
+
+
+def test_seeds_measured_more_than_once_are_counted(tmp_path):
+    """An overrun lists its measurements; a valid seed held on a re-measure says so."""
+    sid = "s1"
+    events = search(sid, 0, "a", None)
+    held = {"cpu_s": 7.5, "train_runs": 2.0}
+    events[6] = ("TrialScored", {"originator_id": "a1", "measurements": {"cpu_s": 7.5},
+                                 "per_seed": [{"measurements": held}]})  # fmt: skip
+    events += [
+        ("TrialProposed", proposed("a2", sid, 2, "opt")),
+        (
+            "TrialFailed",
+            {
+                "originator_id": "a2",
+                "label": "train_budget_overrun",
+                "evidence": {"measured_cpu_s": [9.0, 9.1, 9.2]},
+            },
+        ),
+        ("SearchFinished", {"originator_id": sid, "reason": "trial_budget"}),
+    ]
+    result = search_result(
+        read_searches(ledger_with(tmp_path / "l.sqlite", events))[sid], "golf-cpu"
+    )
+    assert result["runs"]["remeasured_seeds"] == 2
+    assert [t["remeasured"] for t in result["trials"]] == [0, 1, 1]

@@ -10,10 +10,10 @@ import pytest
 
 from domain import search as s
 from domain import trial as t
+from domain.budgets import Budgets
 from domain.events import upcast
 from domain.ports import Outcome
 from domain.steps import outcome_events
-from domain.task import Budgets
 from evaluators.evaluator import SandboxUnavailableError, TaskEvaluator
 from evaluators.harness import cpuclock
 from evaluators.tasks import BUILTIN_ROOT, TaskError, load

@@ -11,12 +11,13 @@ import pytest
 from domain import final_test as ft
 from domain import search as s
 from domain.base import DomainEvent
+from domain.budgets import Budgets
 from domain.keep import KeepRule
 from domain.labels import BASELINE, FailureLabel, FinishReason
 from domain.ports import Outcome, Proposal
 from domain.progress import SearchState, fold
 from domain.steps import outcome_events, proposal_events
-from domain.task import Budgets, Commands, FinalTestRules, Metric, RosterEntry, Seeds, TaskSpec
+from domain.task import Commands, FinalTestRules, Metric, RosterEntry, Seeds, TaskSpec
 from domain.trial import SeedResult
 
 SEED = {"train.py": "LR = 0.001\n"}

@@ -13,13 +13,14 @@ from domain import agent as a
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
+from domain.budgets import Budgets
 from domain.keep import PAIRED_NOISE_METHOD, KeepRule
 from domain.labels import BASELINE, FailureLabel, TrialStatus, Verdict
 from domain.ports import Outcome, Proposal
 from domain.progress import SearchState, fold
 from domain.recipe import make_diff, recipe_sha256
 from domain.steps import abort_events, outcome_events, proposal_events
-from domain.task import Budgets, Commands, Metric, RosterEntry, Seeds, TaskSpec
+from domain.task import Commands, Metric, RosterEntry, Seeds, TaskSpec
 
 TRAIN = (
     "import json\n"
