@@ -179,11 +179,14 @@ def main() -> None:
         for lane in lanes:
             lane.result()
     summary = summarise(args.out)
-    if not summary["table"]:
+    if summary["table"]:
+        print(markdown(summary["table"]))
+        print("\n".join(f"- {line}" for line in summary["verdicts"]))
+    else:
         print("no search has finished yet: nothing to tabulate")
-        return
-    print(markdown(summary["table"]))
-    print("\n".join(f"- {line}" for line in summary["verdicts"]))
+    if STOP.is_set():
+        print("stopped: run the same command again to resume", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

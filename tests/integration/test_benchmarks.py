@@ -5,11 +5,17 @@ second run skips every search."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from benchmarks.outcomes import read_searches
 
 ROOT = Path(__file__).resolve().parents[2]
 ARMS = {"specialists", "no-lineage", "generalist", "random", "optuna"}
@@ -58,6 +64,46 @@ def test_quick_effectiveness_runs_every_arm_and_resumes(tmp_path):
     assert tables.returncode == 0, tables.stderr[-2000:]
     assert json.loads((results / "summary.json").read_text()) == summary
     assert "| example-task |" in tables.stdout
+
+
+def _launches(ledger: Path) -> int:
+    if not ledger.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)) as con:
+        try:
+            topics = con.execute("SELECT topic FROM stored_events").fetchall()
+        except sqlite3.OperationalError:  # the search has not made its tables yet
+            return 0
+    return sum(topic.endswith(":TrialLaunched") for (topic,) in topics)
+
+
+def test_ctrl_c_interrupts_the_running_search_and_a_second_run_resumes_it(tmp_path):
+    """The driver forwards Ctrl-C to the running search, which records its interruption;
+    no other search starts, the ledger is snapshotted, and the same command resumes."""
+    args = ("benchmarks/effectiveness.py", "--quick", "--out", str(tmp_path / "eff"))
+    args += ("--arms", "specialists", "no-lineage")
+    results = tmp_path / "eff-quick"
+    ledger = results / "ledgers" / "example-task" / "ledger.sqlite"
+    driver = subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300  # a failure's timeout only: no verdict reads the clock
+    while _launches(ledger) < 2 and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the baseline and trial 1 have launched
+    driver.send_signal(signal.SIGINT)
+    out, err = driver.communicate(timeout=300)
+    assert driver.returncode == 130, err[-2000:]
+    assert "example-task/specialists/seed0: exit 130" in out
+    assert "no-lineage" not in out  # none started after the stop
+    (search,) = read_searches(ledger).values()
+    assert search["end"]["reason"] == "interrupted"
+    assert (results / "ledgers" / "example-task.sqlite.xz").exists()
+    again = run(*args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "example-task/specialists/seed0: exit 0" in again.stdout
+    for arm in ("specialists", "no-lineage"):
+        record = json.loads((results / "example-task" / f"{arm}-seed0.json").read_text())
+        assert record["ending"] == "trial_budget", arm
 
 
 def test_the_overhead_benchmark_gives_no_figure_when_its_search_fails(tmp_path):
