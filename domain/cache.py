@@ -36,7 +36,8 @@ from domain.task import TaskSpec
 FINGERPRINT = ("python", "torch", "numpy", "autorecipe", "platform", "machine")
 
 # Failures that are facts about the recipe. Never reused: harness_abort (the world
-# failed, not the idea) and the budget overruns (a clock reading on a busy machine).
+# failed, not the idea) and the budget overruns (a clock reading on a busy machine),
+# except a training overrun the re-measure rule settled (`reusable`).
 REUSABLE_LABELS = frozenset(
     {
         FailureLabel.CRASH,
@@ -93,8 +94,13 @@ def cacheable(task: TaskSpec, deterministic_run: bool) -> bool:
 
 
 def reusable(outcome: Outcome) -> bool:
+    """A score, a failure that is a fact about the recipe, or a training overrun that does
+    not hang on one reading: every measurement of the same work over the cap, or the
+    first past the re-measure margin (evidence `settled`, evaluators/remeasure.py)."""
     if outcome.label is None:
         return outcome.score is not None
+    if outcome.label is FailureLabel.TRAIN_BUDGET_OVERRUN:
+        return outcome.evidence.get("settled") is True
     return outcome.label in REUSABLE_LABELS
 
 

@@ -16,6 +16,12 @@ judged by the least CPU-seconds among the runs whose artifact is byte-identical 
 first's: the same bytes out are the evidence that the same work was done. Nothing gets
 slack: the verdict is still "over the cap or not", on a measurement of this very work.
 
+Such an overrun is `settled` (in its evidence) when it does not hang on one reading:
+every measurement of the same work was over the cap, or the first was past the margin.
+The trial cache reuses a settled overrun like any fact about the recipe, so a second run
+of a search repeats its verdicts instead of re-reading the clock; any other overrun is
+never reused.
+
 Attacks and their answers (tests/integration/test_remeasure.py):
 - more work on some seeds (the test split's, say): every measurement of that work is
   over the cap, so the least one is too;
@@ -32,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from domain.budgets import Budgets
-from domain.ports import Measure, Outcome, ProcessReport
+from domain.ports import Measure, Outcome, ProcessReport, SeedReport
 from evaluators.harness import staging
 from evaluators.harness.artifact import Taken, content_sha256
 from evaluators.overrun import used
@@ -93,19 +99,39 @@ def judged(
     return chosen, tuple(run.measure() for run in runs)
 
 
-def annotated(outcome: Outcome, measures: tuple[Measure, ...]) -> Outcome:
-    """An overrun with every measurement behind it: CPU-seconds and artifact digests."""
+def settled(train: ProcessReport, measures: tuple[Measure, ...], budgets: Budgets) -> bool:
+    """An overrun that does not hang on one reading, so the trial cache may reuse it:
+    measured `remeasures` + 1 times with the first's bytes (or none left) and over the cap
+    each time, or stopped past the margin at once. One that slept to the wall backstop,
+    or whose re-measures made other bytes, is not."""
+    if not budgets.remeasures or train.stopped == "wall":
+        return False
     if not measures:
+        return used(train, budgets) > budgets.train_limit(train_cap(budgets)) or (
+            train.timed_out and train.stopped == "cpu"
+        )
+    first = measures[0].artifact_sha256
+    return len(measures) == budgets.remeasures + 1 and all(
+        m.artifact_sha256 in (first, None) and used(m.process, budgets) > train_cap(budgets)
+        for m in measures
+    )
+
+
+def annotated(outcome: Outcome, seed: SeedReport, budgets: Budgets) -> Outcome:
+    """A training overrun under the rule: every measurement behind it (CPU-seconds and
+    artifact digests), and whether the rule settled it."""
+    if not budgets.remeasures:
         return outcome
+    measures = seed.measures
+    evidence = {**outcome.evidence, "settled": settled(seed.train, measures, budgets)}
+    if not measures:
+        return outcome.model_copy(update={"evidence": evidence})
     first = measures[0].artifact_sha256
     values = ", ".join(
         f"{m.process.cpu_s:.1f}" + ("" if m.artifact_sha256 == first else " (other bytes)")
         for m in measures
     )
-    evidence = {
-        **outcome.evidence,
-        "measured_cpu_s": [m.process.cpu_s for m in measures],
-        "measured_sha256": [m.artifact_sha256 for m in measures],
-    }
+    evidence["measured_cpu_s"] = [m.process.cpu_s for m in measures]
+    evidence["measured_sha256"] = [m.artifact_sha256 for m in measures]
     reason = f"{outcome.reason}; measured {len(measures)} times: {values} CPU-s"
     return outcome.model_copy(update={"reason": reason, "evidence": evidence})

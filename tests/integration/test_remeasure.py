@@ -49,6 +49,7 @@ def test_more_work_on_the_test_seeds_is_over_the_cap_on_every_measurement(golf):
     assert len(set(outcome.evidence["measured_sha256"])) == 1  # the same work, 3 times
     assert outcome.evidence["cpu_s"] == min(measured)
     assert "measured 3 times" in outcome.reason
+    assert outcome.evidence["settled"] is True  # a fact about the recipe: the cache may reuse it
     first, tested = report.seeds
     assert first.measures == ()
     assert first.eval is not None
@@ -66,6 +67,7 @@ def test_work_that_varies_between_runs_is_judged_by_its_first_measurement(golf):
     assert first != second
     assert outcome.evidence["cpu_s"] == outcome.evidence["measured_cpu_s"][0]
     assert "(other bytes)" in outcome.reason
+    assert outcome.evidence["settled"] is False  # never reused: its verdict is one reading
 
 
 def test_a_run_within_its_cap_is_measured_once(golf):

@@ -119,6 +119,25 @@ def test_failures_the_machine_decides_are_never_reused(tmp_path, label):
     assert again.trained >= 1
 
 
+def test_a_training_overrun_the_remeasure_rule_settled_is_reused(tmp_path):
+    """Every measurement of the same work was over the cap: a fact about the recipe."""
+    settled = failed(FailureLabel.TRAIN_BUDGET_OVERRUN, "the recipe").model_copy(
+        update={"evidence": {"settled": True, "measured_cpu_s": [12.0, 11.6, 12.4]}}
+    )
+
+    def script(job):
+        return settled if job.sequence == 1 else by_lr(job)
+
+    _search(tmp_path, script)
+    again = Counting(script)
+    loop, store, _ = _search(tmp_path, again)
+    events = list(store.stream(loop.state.started.id))
+    reused = {e.originator_id for e in events if isinstance(e, t.TrialReused)}
+    copied = [e for e in events if isinstance(e, t.TrialFailed) and e.originator_id in reused]
+    assert [e.evidence["measured_cpu_s"] for e in copied] == [[12.0, 11.6, 12.4]]
+    assert again.trained == 0  # the overrun was not trained again, nor anything else
+
+
 def test_another_environment_is_another_key(tmp_path):
     loop, store, _ = _search(tmp_path, Counting())
     cache = TrialCache.from_ledger(store, loop.state.started.id, CACHED_TASK)

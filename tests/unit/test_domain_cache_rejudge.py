@@ -55,6 +55,11 @@ def test_only_a_declared_deterministic_single_thread_run_is_cacheable():
     assert not cacheable(TINY_TASK, deterministic_run=True)
 
 
+def _overrun(settled: bool) -> Outcome:
+    outcome = failed(FailureLabel.TRAIN_BUDGET_OVERRUN)
+    return outcome.model_copy(update={"evidence": {"settled": settled}})
+
+
 @pytest.mark.parametrize(
     ("outcome", "ok"),
     [
@@ -63,6 +68,8 @@ def test_only_a_declared_deterministic_single_thread_run_is_cacheable():
         (failed(FailureLabel.SIZE_BLOCKED), True),
         (failed(FailureLabel.HARNESS_ABORT), False),
         (failed(FailureLabel.TRAIN_BUDGET_OVERRUN), False),
+        (_overrun(settled=False), False),  # one noisy reading, or a varying recipe
+        (_overrun(settled=True), True),  # every measurement of the same work over the cap
         (failed(FailureLabel.EVAL_BUDGET_OVERRUN), False),
         (Outcome(label=None, score=None), False),
     ],

@@ -127,6 +127,7 @@ def test_an_overrun_names_every_measurement():
     assert outcome.evidence["measured_cpu_s"] == [12.0, 11.6, 12.4]
     assert outcome.evidence["measured_sha256"] == [SAME] * 3
     assert outcome.evidence["cpu_s"] == 11.6
+    assert outcome.evidence["settled"] is True  # the trial cache may reuse it
 
 
 def test_a_trial_that_held_on_a_remeasure_says_so_and_pays_for_every_run():
@@ -155,3 +156,38 @@ def test_launches_without_remeasures_record_what_they_did_before_the_rule():
 def test_bad_remeasure_settings_are_refused(fields, says):
     with pytest.raises(ValueError, match=says):
         Budgets(train_seconds=10, eval_seconds=10, **fields)
+
+
+def _overrun(train: ProcessReport, measures: tuple[Measure, ...] = (), budgets=BUDGETS):
+    report = _report(measures, train).model_copy(update={"budgets": budgets})
+    return classify(report, TINY_TASK, (0,))
+
+
+def test_an_overrun_that_hangs_on_one_reading_is_not_settled():
+    """Over the cap within the margin with no copy to compare: one noisy reading."""
+    outcome = _overrun(ProcessReport(rc=0, cpu_s=12.0))
+    assert outcome.label is L.TRAIN_BUDGET_OVERRUN
+    assert outcome.evidence["settled"] is False
+
+
+def test_other_bytes_leave_an_overrun_unsettled():
+    _, measures = judged(run(12.0), Again(run(5.0, OTHER)), BUDGETS)
+    outcome = _overrun(measures[0].process, measures)
+    assert outcome.evidence["settled"] is False
+    assert "(other bytes)" in outcome.reason
+
+
+def test_a_run_stopped_past_the_margin_is_settled_at_once():
+    killed = ProcessReport(rc=-9, timed_out=True, stopped="cpu", cpu_s=13.8)
+    assert _overrun(killed).evidence["settled"] is True
+
+
+def test_a_run_that_slept_to_the_backstop_is_not_settled():
+    slept = ProcessReport(rc=-9, timed_out=True, stopped="wall", cpu_s=2.0, wall_s=40.0)
+    assert _overrun(slept).evidence["settled"] is False
+
+
+def test_without_the_rule_an_overrun_reads_as_before():
+    off = BUDGETS.model_copy(update={"remeasures": 0})
+    outcome = _overrun(ProcessReport(rc=-9, timed_out=True, stopped="cpu", cpu_s=11.2), (), off)
+    assert "settled" not in outcome.evidence
