@@ -126,12 +126,15 @@ def annotated(outcome: Outcome, seed: SeedReport, budgets: Budgets) -> Outcome:
     evidence = {**outcome.evidence, "settled": settled(seed.train, measures, budgets)}
     if not measures:
         return outcome.model_copy(update={"evidence": evidence})
-    first = measures[0].artifact_sha256
-    values = ", ".join(
-        f"{m.process.cpu_s:.1f}" + ("" if m.artifact_sha256 == first else " (other bytes)")
-        for m in measures
-    )
+    values = ", ".join(f"{m.process.cpu_s:.1f}{_bytes(m, measures[0])}" for m in measures)
     evidence["measured_cpu_s"] = [m.process.cpu_s for m in measures]
     evidence["measured_sha256"] = [m.artifact_sha256 for m in measures]
     reason = f"{outcome.reason}; measured {len(measures)} times: {values} CPU-s"
     return outcome.model_copy(update={"reason": reason, "evidence": evidence})
+
+
+def _bytes(measure: Measure, first: Measure) -> str:
+    """What a measurement's artifact says beside its CPU-seconds in the reason."""
+    if measure.artifact_sha256 is None:
+        return " (no artifact: stopped or failed)"
+    return "" if measure.artifact_sha256 == first.artifact_sha256 else " (other bytes)"

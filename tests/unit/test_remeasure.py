@@ -104,6 +104,15 @@ def test_a_remeasure_that_left_no_artifact_is_no_evidence_either_way():
     assert cpu(measures) == [12.0, 14.0, 10.5]
 
 
+def test_an_overrun_says_which_remeasure_left_no_artifact():
+    _, measures = judged(run(12.0), Again(run(14.0, None), run(11.5)), BUDGETS)
+    outcome = classify(_report(measures, measures[2].process), TINY_TASK, (0,))
+    assert outcome.reason.endswith(
+        "measured 3 times: 12.0, 14.0 (no artifact: stopped or failed), 11.5 CPU-s"
+    )
+    assert outcome.evidence["settled"] is True  # over the cap on every reading
+
+
 def test_a_run_without_a_copy_is_not_remeasured():
     """Nothing to compare the next run's bytes with (over the size cap, or refused)."""
     first = Measured(ProcessReport(rc=0, cpu_s=12.0), Taken(bytes=10**9), None)
