@@ -108,8 +108,9 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
 def per_search(results: list[dict[str, Any]]) -> str:
     """A row per search: what its final test said, and why when the best failed there."""
     lines = [
-        "| task | arm | seed | val % | test | test % | keeps | outcomes | CPU-h | reused runs |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| task | arm | seed | rules | val % | test | test % | keeps | outcomes | CPU-h"
+        " | reused runs | re-measured seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(results, key=lambda r: (r["task"], r["seed"], ARM_ORDER.index(r["arm"]))):
         test = r["test"] or {}
@@ -121,9 +122,11 @@ def per_search(results: list[dict[str, Any]]) -> str:
         cpu = (r["cpu_s"]["trials"] + r["cpu_s"]["final_test"]) / 3600.0
         runs = r["runs"]["reused"] + r["runs"]["trained"]
         lines.append(
-            f"| {r['task']} | {r['arm']} | {r['seed']} | {_num(r['val_improvement_pct'])} "
+            f"| {r['task']} | {r['arm']} | {r['seed']} | {r.get('rules_version') or '–'} "
+            f"| {_num(r['val_improvement_pct'])} "
             f"| {status} | {_num(gain)} | {r['keeps']}/{r['trials_asked']} | {outcomes} "
-            f"| {cpu:.2f} | {r['runs']['reused']}/{runs} |"
+            f"| {cpu:.2f} | {r['runs']['reused']}/{runs} "
+            f"| {r['runs'].get('remeasured_seeds', '–')} |"
         )
     return "\n".join(lines) + "\n"
 
