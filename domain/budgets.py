@@ -84,9 +84,14 @@ class Budgets(Immutable):
         """The wall seconds a run with this cap may take before the backstop ends it."""
         return cap * self.wall_backstop if self.clock == "cpu" else cap
 
-    def train_limit(self, cap: float) -> float:
+    def train_cap(self) -> float:
+        """The training cap a run is judged by: train_seconds plus the tolerance."""
+        return self.train_seconds + self.tolerance_seconds
+
+    def train_limit(self) -> float:
         """Where a seed's training run is stopped: past the re-measure margin when runs
         over the cap are re-measured (they must finish to be compared), else the cap."""
+        cap = self.train_cap()
         return cap * (1 + self.remeasure_within) if self.remeasures else cap
 
     def cpu_cap(self, cap: float) -> float | None:

@@ -143,8 +143,7 @@ def _seed_failure(seed: SeedReport, spec: TaskSpec) -> Outcome | None:
         return overrun(
             L.EVAL_BUDGET_OVERRUN, "evaluation", ev.process, budgets.eval_seconds, budgets
         )
-    train_cap = budgets.train_seconds + budgets.tolerance_seconds
-    if train.timed_out or used(train, budgets) > train_cap:
+    if train.timed_out or used(train, budgets) > budgets.train_cap():
         found = overrun(L.TRAIN_BUDGET_OVERRUN, "training", train, budgets.train_seconds, budgets)
         return remeasure.annotated(found, seed, budgets)
     if ev is not None and used(ev.process, budgets) > budgets.eval_seconds:

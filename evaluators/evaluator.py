@@ -88,9 +88,10 @@ class TaskEvaluator:
 
 
 def backstop_seconds(budgets: Budgets, seeds: int) -> float:
-    """The runner's outer cap on a whole job: the smoke run, then each seed's training (and
-    its starved re-runs) and evaluation, with a margin; past it the trial is harness_abort."""
-    train = budgets.wall_cap(budgets.train_seconds + budgets.tolerance_seconds)
+    """The runner's outer cap on a whole job: the smoke run, then each seed's training (its
+    re-measures and starved re-runs) and evaluation, with a margin; past it the trial is
+    harness_abort."""
+    train = budgets.wall_cap(budgets.train_limit()) * (1 + budgets.remeasures)
     evaluate = budgets.wall_cap(budgets.eval_seconds + evaluation.GRACE_S)
     per_seed = overrun.STARVED_RERUNS * train + evaluate + 10
     return budgets.wall_cap(budgets.smoke_seconds) + 60 + per_seed * seeds

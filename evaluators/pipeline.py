@@ -108,7 +108,7 @@ def _train_once(
     attempt: int,
 ) -> tuple[ProcessReport, artifact.Taken | None]:
     budgets = job.budgets
-    cap = budgets.smoke_seconds if smoke else budgets.train_limit(remeasure.train_cap(budgets))
+    cap = budgets.smoke_seconds if smoke else budgets.train_limit()
     work = staging.fresh_work(paths, "smoke" if smoke else f"seed-{seed}")
     log = "smoke" if smoke else f"train-{seed}" + (f"-again-{attempt}" if attempt else "")
     if not smoke:
@@ -233,7 +233,7 @@ def run_seeds(job: TrialJob, paths: staging.TrialPaths, emitter: Emitter) -> lis
         taken = trained.taken
         report = _seed_report(seed, trained.process, taken, measures)
         size = report.artifact_bytes
-        over = used(trained.process, job.budgets) > remeasure.train_cap(job.budgets)
+        over = used(trained.process, job.budgets) > job.budgets.train_cap()
         if over or taken is None or taken.refused or (cap is not None and (size or 0) > cap):
             reports.append(report)
             break

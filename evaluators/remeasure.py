@@ -65,17 +65,11 @@ def measured(process: ProcessReport, taken: Taken | None, copy: Path, keep: bool
     return Measured(process, taken, sha)
 
 
-def train_cap(budgets: Budgets) -> float:
-    return budgets.train_seconds + budgets.tolerance_seconds
-
-
 def worth_again(first: Measured, budgets: Budgets) -> bool:
     """Over the cap by no more than the margin, and finished with a copy to compare."""
-    if not budgets.remeasures or first.sha256 is None or budgets.clock != "cpu":
+    if not budgets.remeasures or first.sha256 is None:  # Budgets: remeasures need clock "cpu"
         return False
-    return (
-        train_cap(budgets) < used(first.process, budgets) <= budgets.train_limit(train_cap(budgets))
-    )
+    return budgets.train_cap() < used(first.process, budgets) <= budgets.train_limit()
 
 
 def judged(
@@ -91,7 +85,7 @@ def judged(
         runs.append(run)
         if run.sha256 is not None and run.sha256 != first.sha256:
             break  # other bytes out: other work, so this recipe's runs do not compare
-        if run.sha256 == first.sha256 and used(run.process, budgets) <= train_cap(budgets):
+        if run.sha256 == first.sha256 and used(run.process, budgets) <= budgets.train_cap():
             break
     same = [run for run in runs if run.sha256 == first.sha256]
     least = min(same, key=lambda run: used(run.process, budgets))
@@ -107,12 +101,12 @@ def settled(train: ProcessReport, measures: tuple[Measure, ...], budgets: Budget
     if not budgets.remeasures or train.stopped == "wall":
         return False
     if not measures:
-        return used(train, budgets) > budgets.train_limit(train_cap(budgets)) or (
+        return used(train, budgets) > budgets.train_limit() or (
             train.timed_out and train.stopped == "cpu"
         )
     first = measures[0].artifact_sha256
     return len(measures) == budgets.remeasures + 1 and all(
-        m.artifact_sha256 in (first, None) and used(m.process, budgets) > train_cap(budgets)
+        m.artifact_sha256 in (first, None) and used(m.process, budgets) > budgets.train_cap()
         for m in measures
     )
 

@@ -69,7 +69,7 @@ def test_without_remeasures_the_first_measurement_stands():
     again = Again()
     assert judged(run(11.5), again, off) == (run(11.5), ())
     assert again.asked == 0
-    assert off.train_limit(11) == 11  # and the run is stopped at the cap itself
+    assert off.train_limit() == off.train_cap() == 11  # stopped at the cap itself
 
 
 def test_a_run_over_by_noise_is_judged_by_the_least_of_its_twins():
@@ -200,3 +200,13 @@ def test_without_the_rule_an_overrun_reads_as_before():
     off = BUDGETS.model_copy(update={"remeasures": 0})
     outcome = _overrun(ProcessReport(rc=-9, timed_out=True, stopped="cpu", cpu_s=11.2), (), off)
     assert "settled" not in outcome.evidence
+
+
+def test_the_runners_outer_cap_leaves_room_for_every_remeasure():
+    """Past the outer cap a trial is harness_abort: it must not cut a re-measure short."""
+    from evaluators.evaluator import backstop_seconds
+    from evaluators.overrun import STARVED_RERUNS
+
+    off = BUDGETS.model_copy(update={"remeasures": 0})
+    runs = STARVED_RERUNS * BUDGETS.wall_cap(BUDGETS.train_limit())
+    assert backstop_seconds(BUDGETS, 1) - backstop_seconds(off, 1) >= runs * 2 - 1e-9
