@@ -9,6 +9,8 @@ another in one ledger (ledgers/<task>/ledger.sqlite under the output folder), so
 trial cache spans its arms and seeds: the seed recipe and early edits that recur are
 trained once. `--jobs` tasks run side by side (one core each). A finished search is
 skipped and an interrupted one resumed, so the command can be stopped and run again.
+On a machine other than the one a stopped search began on, `--abandon-unfinished WHY`
+gives such searches up instead (benchmarks/ledger_files.py) and starts them afresh.
 
 As each search finishes, its result is written to `<task>/<arm>-seed<N>.json` (the raw
 record committed under benchmarks/results/effectiveness/), and the tables are
@@ -32,7 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.effect_tables import ARM_ORDER, RESULTS, markdown, summarise  # noqa: E402
-from benchmarks.ledger_files import inherit, inherited, restore, snapshot  # noqa: E402
+from benchmarks.ledger_files import (  # noqa: E402
+    abandon,
+    abandoned,
+    inherit,
+    inherited,
+    restore,
+    snapshot,
+)
 from benchmarks.outcomes import arm_of, finished, read_searches, search_result  # noqa: E402
 
 ARMS: dict[str, list[str]] = {
@@ -71,7 +80,7 @@ def find_search(
     """The ledger's search for this arm and seed, if one was started: (id, record)."""
     if not ledger.exists():
         return None
-    others = inherited(ledger)  # another run's searches: cache sources, not this run's
+    others = not_ours(ledger)
     for sid, search in read_searches(ledger).items():
         if sid in others:
             continue
@@ -118,6 +127,21 @@ def _write_result(out: Path, task: str, search: dict[str, Any]) -> str:
     return f" -> {path.relative_to(out)}"
 
 
+def not_ours(ledger: Path) -> set[str]:
+    """Another run's searches, and those given up on: cache sources, not this run's."""
+    return inherited(ledger) | set(abandoned(ledger))
+
+
+def abandon_unfinished(ledger: Path, task: str, reason: str) -> str:
+    """Give up this run's unfinished searches (they start afresh); say how many."""
+    searches = read_searches(ledger) if ledger.exists() else {}
+    others = not_ours(ledger)
+    ids = [sid for sid, s in searches.items() if sid not in others and not finished(s)]
+    if ids:
+        abandon(ledger, ids, reason)
+    return f"{Path(task).name}: {len(ids)} unfinished searches abandoned ({reason})"
+
+
 def run_lane(task: str, plan: argparse.Namespace, extra: list[str]) -> None:
     """One task's searches in order, seed by seed (all arms of a seed first, so a stopped
     run leaves whole comparisons); after each, the ledger's snapshot and the tables."""
@@ -127,6 +151,8 @@ def run_lane(task: str, plan: argparse.Namespace, extra: list[str]) -> None:
         print(f"{Path(task).name}: {count} searches inherited as cache sources", flush=True)
     elif restore(ledger):
         print(f"{Path(task).name}: ledger restored from its snapshot", flush=True)
+    if plan.abandon_unfinished:
+        print(abandon_unfinished(ledger, task, plan.abandon_unfinished), flush=True)
     for seed in plan.seeds:
         for arm in plan.arms:
             if STOP.is_set():
@@ -151,6 +177,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--cache-from", type=Path, help="seed each new ledger from this results folder's"
+    )
+    parser.add_argument(
+        "--abandon-unfinished",
+        metavar="WHY",
+        help="give up every search a previous run left unfinished (another machine), with WHY",
     )
     parser.add_argument(
         "--snapshot",

@@ -7,6 +7,12 @@ a search is writing; a search caught mid-trial is resumed like one whose process
 A ledger can also be seeded from another run's ledger (`--cache-from`): its searches are
 inherited as cache sources only, listed in inherited.json and never taken for this run's
 own, so every search runs again and reuses what the cache holds.
+
+A search stopped halfway is resumed with the caps its baseline derived on the machine it
+began on. On another machine (a new session's VM can train the same recipe 35% dearer)
+those caps would judge its remaining trials against a different machine, so such a
+search is abandoned instead: listed with the reason in <task>.abandoned.json beside the
+snapshot, never resumed or tabulated; its trials stay in the ledger as cache sources.
 """
 
 from __future__ import annotations
@@ -86,3 +92,23 @@ def inherited(ledger: Path) -> set[str]:
     """The searches a ledger holds only as cache sources (none unless seeded)."""
     listing = ledger.parent / "inherited.json"
     return set(json.loads(listing.read_text())) if listing.exists() else set()
+
+
+def abandoned_listing(ledger: Path) -> Path:
+    """<out>/ledgers/<task>/ledger.sqlite -> <out>/ledgers/<task>.abandoned.json"""
+    return ledger.parent.with_name(ledger.parent.name + ".abandoned.json")
+
+
+def abandoned(ledger: Path) -> dict[str, str]:
+    """The searches a run gave up on (id -> why); none unless some were abandoned."""
+    listing = abandoned_listing(ledger)
+    return dict(json.loads(listing.read_text())) if listing.exists() else {}
+
+
+def abandon(ledger: Path, ids: list[str], reason: str) -> None:
+    """Add `ids` to the ledger's abandoned searches, with the reason (atomically)."""
+    listing = abandoned_listing(ledger)
+    merged = abandoned(ledger) | dict.fromkeys(ids, reason)
+    partial = listing.with_name(f"{listing.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(merged, indent=1) + "\n")
+    partial.replace(listing)

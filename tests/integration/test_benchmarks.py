@@ -98,12 +98,14 @@ def test_ctrl_c_interrupts_the_running_search_and_a_second_run_resumes_it(tmp_pa
     (search,) = read_searches(ledger).values()
     assert search["end"]["reason"] == "interrupted"
     assert (results / "ledgers" / "example-task.sqlite.xz").exists()
+    shutil.copytree(results, tmp_path / "moved-quick")  # the same state, on "another machine"
     again = run(*args)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "example-task/specialists/seed0: exit 0" in again.stdout
     for arm in ("specialists", "no-lineage"):
         record = json.loads((results / "example-task" / f"{arm}-seed0.json").read_text())
         assert record["ending"] == "trial_budget", arm
+    _abandoned_search_starts_afresh(tmp_path, search["started"]["originator_id"])
 
 
 def test_the_overhead_benchmark_gives_no_figure_when_its_search_fails(tmp_path):
@@ -116,3 +118,21 @@ def test_the_overhead_benchmark_gives_no_figure_when_its_search_fails(tmp_path):
     assert done.stdout.strip() == ""
     assert "no figure: asked for 2 trials after the baseline; 0 ran" in done.stderr
     assert "baseline_failed" in done.stderr
+
+
+def _abandoned_search_starts_afresh(tmp_path: Path, stopped: str) -> None:
+    """On another machine the stopped search is given up, listed with the reason, and a
+    new one runs for its arm and seed; the old one's trials stay in the ledger."""
+    args = ("benchmarks/effectiveness.py", "--quick", "--out", str(tmp_path / "moved"))
+    moved = run(*args, "--arms", "specialists", "--abandon-unfinished", "another VM")
+    assert moved.returncode == 0, moved.stderr[-2000:]
+    assert "example-task: 1 unfinished searches abandoned (another VM)" in moved.stdout
+    results = tmp_path / "moved-quick"
+    listing = json.loads((results / "ledgers" / "example-task.abandoned.json").read_text())
+    assert listing == {stopped: "another VM"}
+    record = json.loads((results / "example-task" / "specialists-seed0.json").read_text())
+    assert record["ending"] == "trial_budget"
+    assert record["search_id"] != stopped
+    searches = read_searches(results / "ledgers" / "example-task" / "ledger.sqlite")
+    assert stopped in searches
+    assert len(searches) == 2
