@@ -62,6 +62,7 @@ POLICIES = {
     "random": registry.random_search,
     "optuna": registry.optuna,
 }
+HARNESS_FAULTS_EXIT = 75  # sysexits' EX_TEMPFAIL: the world failed; a retry may succeed
 SEARCH_ERRORS = (LedgerError, ValueError, ProjectionsBusyError)
 AgentsOpt = Annotated[
     str, typer.Option("--agents", help="offline, claude (needs ANTHROPIC_API_KEY) or recorded.")
@@ -239,6 +240,12 @@ def summary(store: Ledger, ran: workspace.Ran) -> None:
             "the search was interrupted; trials in flight ended harness_abort;"
             " `cli.py search --resume` continues it",
             code=130,
+        )
+    if reason is FinishReason.HARNESS_FAULTS:  # 75 = EX_TEMPFAIL: fix the machine, retry
+        fail(
+            "the search stopped: trial after trial was aborted by the machine or an API, not"
+            " by its recipes; once that is fixed, `cli.py search --resume` reopens it",
+            code=HARNESS_FAULTS_EXIT,
         )
     if reason is FinishReason.BASELINE_FAILED:
         fail(

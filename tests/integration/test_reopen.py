@@ -5,13 +5,16 @@ of aborts again; an ending that says the search ran its course stays final."""
 from __future__ import annotations
 
 import pytest
+import typer
 
+from cli_wiring import HARNESS_FAULTS_EXIT, summary
 from domain import search as s
 from domain.labels import FailureLabel, FinishReason
 from domain.progress import MAX_ABORTS_IN_A_ROW, fold
 from ledger import session
 from ledger.recovery import NothingToResumeError, recovery_events
 from ledger.replay import replay, search_events
+from ledger.workspace import Ran
 from projections.lineage import DuckLineage
 from tests.support import (
     ScriptedEvaluator,
@@ -39,6 +42,17 @@ def faulted(tmp_path):
     assert loop.run() is FinishReason.HARNESS_FAULTS
     down[0] = False  # the machine is fixed
     return store, loop.state.started.id
+
+
+def test_a_search_that_ended_harness_faults_exits_75_and_says_how_to_go_on(faulted, capsys):
+    """Not a success (0) nor a recipe's failure (1): EX_TEMPFAIL, so a script retries."""
+    store, sid = faulted
+    with pytest.raises(typer.Exit) as stopped:
+        summary(store, Ran(sid, FinishReason.HARNESS_FAULTS, reused=0))
+    assert stopped.value.exit_code == HARNESS_FAULTS_EXIT == 75
+    err = capsys.readouterr().err
+    assert "aborted by the machine or an API" in err
+    assert "`cli.py search --resume` reopens it" in err
 
 
 def _continue(tmp_path, store, sid):
