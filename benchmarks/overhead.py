@@ -37,7 +37,7 @@ from domain.config import SearchConfig  # noqa: E402
 from domain.labels import FinishReason  # noqa: E402
 from evaluators.evaluator import TaskEvaluator  # noqa: E402
 from ledger import session  # noqa: E402
-from ledger.loop import LiveExecutor  # noqa: E402
+from ledger.executor import LiveExecutor  # noqa: E402
 from ledger.store import open_ledger  # noqa: E402
 from projections import db, schema  # noqa: E402
 from projections.lineage import DuckLineage  # noqa: E402

@@ -22,21 +22,14 @@ from uuid import UUID
 from domain.base import DomainEvent
 from domain.config import SearchConfig
 from domain.labels import FailureLabel
-from domain.ports import (
-    JobPlan,
-    JobSite,
-    Outcome,
-    Proposal,
-    ProposalRequest,
-    RunReport,
-    TrialJob,
-)
+from domain.ports import JobPlan, JobSite, Outcome, Proposal, ProposalRequest, TrialJob
+from domain.reports import RunReport
 from domain.task import RosterEntry
 from domain.trial import ProgressSample, SeedResult
 from evaluators.preflight import static_check
 from evaluators.tasks import load
 from ledger import session
-from ledger.loop import Finished, Message, Progressed
+from ledger.executor import Finished, Message, Progressed
 from ledger.store import Ledger
 
 KNOBS = ("LR", "STEPS", "BATCH_SIZE", "N_EMBD", "WEIGHT_DECAY", "GRAD_CLIP", "QUANT_BITS")

@@ -39,7 +39,7 @@ from domain.ports import Proposal, ProposalRequest
 from evaluators.evaluator import TaskEvaluator
 from ledger import session
 from ledger.claim import new_search
-from ledger.loop import LiveExecutor, Message
+from ledger.executor import LiveExecutor, Message
 from ledger.store import open_ledger
 from projections.db import projections_path
 from projections.lineage import DuckLineage

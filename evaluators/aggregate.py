@@ -8,7 +8,8 @@ from __future__ import annotations
 import statistics
 
 from domain.labels import FailureLabel
-from domain.ports import Outcome, ProcessReport, RunReport, SeedReport
+from domain.ports import Outcome
+from domain.reports import ProcessReport, RunReport, SeedReport
 from domain.stats import blocks_of
 from domain.task import TaskSpec
 from domain.trial import SeedResult

@@ -43,11 +43,11 @@ import signal
 from typing import Any
 
 from domain.labels import FailureLabel
-from domain.ports import (
+from domain.ports import Outcome
+from domain.reports import (
     ArtifactRefusal,
     EvalReport,
     LimitBreach,
-    Outcome,
     ProcessReport,
     RunReport,
     SeedReport,

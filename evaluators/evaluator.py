@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from domain.budgets import Budgets
-from domain.ports import JobPlan, JobSite, Outcome, RunReport, TrialJob
+from domain.ports import JobPlan, JobSite, Outcome, TrialJob
+from domain.reports import RunReport
 from domain.task import RosterEntry
 from evaluators import classify, overrun, preflight
 from evaluators.harness import cpuclock, evaluation, staging

@@ -13,7 +13,8 @@ from typing import Any
 
 from domain.budgets import Budgets
 from domain.labels import FailureLabel
-from domain.ports import Outcome, ProcessReport
+from domain.ports import Outcome
+from domain.reports import ProcessReport
 
 L = FailureLabel
 STARVED_SHARE = 0.25  # of the wall time, summed over threads: see `starved`

@@ -19,14 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from domain.ports import (
-    Measure,
-    PreflightReport,
-    ProcessReport,
-    RunReport,
-    SeedReport,
-    TrialJob,
-)
+from domain.ports import TrialJob
+from domain.reports import Measure, PreflightReport, ProcessReport, RunReport, SeedReport
 from evaluators import preflight, remeasure
 from evaluators.classify import describe_exit
 from evaluators.harness import artifact, staging

@@ -12,8 +12,9 @@ import sys
 from collections.abc import Mapping
 
 from domain.labels import FailureLabel
-from domain.ports import Outcome, PreflightReport
+from domain.ports import Outcome
 from domain.recipe import CORE_SURFACE, make_diff, touched_surfaces
+from domain.reports import PreflightReport
 from domain.task import RosterEntry
 
 

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from domain.budgets import Budgets
-from domain.ports import Measure, Outcome, ProcessReport, SeedReport
+from domain.ports import Outcome
+from domain.reports import Measure, ProcessReport, SeedReport
 from evaluators.harness import staging
 from evaluators.harness.artifact import Taken, content_sha256
 from evaluators.overrun import used

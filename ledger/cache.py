@@ -37,8 +37,9 @@ from domain.progress import SearchState
 from domain.rejudge import JUDGED_RUNNER
 from domain.steps import launch_facts
 from domain.task import TaskSpec
+from ledger.executor import Executor, Message, Reused
 from ledger.final_reuses import check_final_reuses
-from ledger.loop import Executor, Message, Observer, Reused
+from ledger.loop import Observer
 from ledger.recording import recorded_outcome
 from ledger.runs import RunAnswers
 from ledger.store import Ledger

@@ -7,11 +7,8 @@ The same loop drives a decision replay, with a recorded executor and a comparing
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -21,71 +18,20 @@ from domain import final_test as ft
 from domain import search as s
 from domain import trial as t
 from domain.base import DomainEvent
-from domain.cache import CacheHit, reuse_events
+from domain.cache import reuse_events
 from domain.config import SearchConfig
-from domain.labels import BASELINE, FailureLabel, FinishReason, TrialStatus
-from domain.ports import (
-    Evaluator,
-    Outcome,
-    Proposal,
-    ProposalRequest,
-    Runner,
-    TrialJob,
-)
+from domain.labels import BASELINE, FinishReason, TrialStatus
+from domain.ports import Outcome, Proposal, ProposalRequest, TrialJob
 from domain.progress import SearchState, next_specialist, stop_reason
 from domain.recipe import recipe_sha256
 from domain.rerun import rerun_proposal
 from domain.steps import abort_events, launch_facts, outcome_events, proposal_events
-from domain.trial import ProgressSample
+from ledger.executor import Finished, JobRequest, Message, Progressed, Reused
 from ledger.world import World
 
 
 class Sink(Protocol):
     def append(self, stream: UUID, events: Sequence[DomainEvent]) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Progressed:
-    trial_id: UUID
-    seed: int
-    samples: list[ProgressSample]
-
-
-@dataclass(frozen=True)
-class Finished:
-    trial_id: UUID
-    outcome: Outcome
-
-
-@dataclass(frozen=True)
-class Reused(Finished):
-    """The trial cache answered a launch: `outcome` is the recorded one of `hit`'s source,
-    and the loop records a TrialReused before it (domain/cache.py); for a final test's
-    side, FinalTested names the source itself."""
-
-    hit: CacheHit
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """A job the loop wants run: a trial's launch, or (racing) more seeds of its recipe."""
-
-    trial_id: UUID
-    sequence: int
-    recipe: Mapping[str, str]
-    seeds: tuple[int, ...]
-    scoring_seeds: tuple[int, ...]
-    smoke: bool  # extensions skip it: the recipe already passed
-    split: str = "validation"  # "test": the final test's runs, scored on the test split
-
-
-Message = Progressed | Finished
-
-
-class Executor(Protocol):
-    def submit(self, trial_id: UUID, job: TrialJob) -> None: ...
-    def next(self, timeout: float) -> Message | None: ...
-    def cancel_all(self) -> None: ...
 
 
 Observer = Callable[[DomainEvent, SearchState], None]
@@ -332,43 +278,3 @@ class SearchLoop:
             self.record(abort_events(self.state, trial.id, why))
         self.in_flight.clear()
         return self.finish(FinishReason.INTERRUPTED, why)
-
-
-class LiveExecutor:
-    """Runs jobs on threads through a Runner; classifies reports as they come back."""
-
-    def __init__(self, runner: Runner, evaluator: Evaluator, workers: int) -> None:
-        self.runner, self.evaluator = runner, evaluator
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trial")
-        self.queue: queue.Queue[Message] = queue.Queue()
-        self.cancel = threading.Event()
-        self.futures: list[Any] = []
-
-    def submit(self, trial_id: UUID, job: TrialJob) -> None:
-        def work() -> None:
-            try:
-                report = self.runner.run(
-                    job,
-                    lambda seed, samples: self.queue.put(Progressed(trial_id, seed, samples)),
-                    self.cancel,
-                )
-                outcome = self.evaluator.classify(report, job.scoring_seeds)
-            except Exception as error:  # noqa: BLE001 - any runner fault is infrastructure
-                outcome = _harness_fault(f"runner failed: {type(error).__name__}: {error}")
-            self.queue.put(Finished(trial_id, outcome))
-
-        self.futures.append(self.pool.submit(work))
-
-    def next(self, timeout: float) -> Message | None:
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def cancel_all(self) -> None:
-        self.cancel.set()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _harness_fault(reason: str) -> Outcome:
-    return Outcome(label=FailureLabel.HARNESS_ABORT, reason=reason, evidence={"fault": reason})

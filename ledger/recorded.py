@@ -27,12 +27,12 @@ from domain.ports import (
     Outcome,
     Proposal,
     ProposalRequest,
-    RunReport,
     TrialJob,
 )
 from domain.recipe import recipe_sha256
+from domain.reports import RunReport
 from domain.task import RosterEntry
-from ledger.loop import Finished, Message, Progressed, Reused
+from ledger.executor import Finished, Message, Progressed, Reused
 from ledger.recording import Divergence, EndOfRecording, Recording, ResumePoint, recorded_outcome
 
 

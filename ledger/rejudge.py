@@ -39,8 +39,9 @@ from domain.rejudge import (
     derived_rules,
 )
 from domain.task import TaskSpec
+from ledger.executor import JobRequest
 from ledger.lease import lease
-from ledger.loop import JobRequest, SearchLoop
+from ledger.loop import SearchLoop
 from ledger.recorded import RecordedEvaluator, RecordedLineage, RecordedProposer
 from ledger.recording import Divergence, EndOfRecording, Recording
 from ledger.replay import search_events

@@ -21,7 +21,8 @@ from domain.rejudge import NotJudgeableError, reclassify
 from domain.search import SearchStarted
 from domain.task import TaskSpec
 from ledger.cache import TrialCache, caching
-from ledger.loop import Executor, Finished, JobRequest, LiveExecutor, Message, Observer
+from ledger.executor import Executor, Finished, JobRequest, LiveExecutor, Message
+from ledger.loop import Observer
 from ledger.recording import Recording, recorded_outcome
 from ledger.runs import RunAnswers
 from ledger.session import config_of, job_maker

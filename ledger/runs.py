@@ -11,7 +11,7 @@ from domain.base import DomainEvent
 from domain.config import SearchConfig
 from domain.ports import JobPlan
 from domain.progress import SearchState
-from ledger.loop import JobRequest
+from ledger.executor import JobRequest
 
 
 def job_plan(request: JobRequest, state: SearchState, config: SearchConfig) -> JobPlan:

@@ -19,7 +19,8 @@ from domain.events import decode
 from domain.ports import Evaluator, LineageQuery, Proposer, TrialJob
 from domain.progress import SearchState
 from ledger.cache import TrialCache, caching
-from ledger.loop import Executor, JobRequest, Observer, SearchLoop, Sink
+from ledger.executor import Executor, JobRequest
+from ledger.loop import Observer, SearchLoop, Sink
 from ledger.runs import job_plan
 from ledger.store import Ledger
 from ledger.world import Where, World

@@ -28,8 +28,9 @@ from domain.progress import SearchState, fold
 from ledger import session
 from ledger.cache import TrialCache
 from ledger.claim import new_search
+from ledger.executor import LiveExecutor
 from ledger.lease import lease
-from ledger.loop import LiveExecutor, Observer, SearchLoop
+from ledger.loop import Observer, SearchLoop
 from ledger.recovery import recovery_events, rerun_note
 from ledger.replay import search_events
 from ledger.reproduce import Reproduction, reproduce

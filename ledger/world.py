@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from domain.ports import Evaluator, LineageQuery, Proposer, TrialJob
 
 if TYPE_CHECKING:  # ledger/loop.py imports this module
-    from ledger.loop import Executor, JobRequest
+    from ledger.executor import Executor, JobRequest
 
 
 @dataclass(frozen=True)

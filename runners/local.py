@@ -21,7 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from domain.ports import PreflightReport, ProgressCallback, RunReport, TrialJob
+from domain.ports import ProgressCallback, TrialJob
+from domain.reports import PreflightReport, RunReport
 from domain.trial import ProgressSample
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

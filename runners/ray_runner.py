@@ -29,7 +29,8 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-from domain.ports import PreflightReport, ProgressCallback, RunReport, TrialJob
+from domain.ports import ProgressCallback, TrialJob
+from domain.reports import PreflightReport, RunReport
 from domain.trial import ProgressSample
 from runners.local import PROJECT_ROOT, LocalRunner
 

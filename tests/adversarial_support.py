@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from domain.labels import FailureLabel
-from domain.ports import Outcome, RunReport
+from domain.ports import Outcome
+from domain.reports import RunReport
 from evaluators.harness.staging import data_dirs
 from evaluators.tasks import load
 from tests.golf_support import TRIAL_RUN_DIR, Edit, run_trial

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID, uuid4
 
-from domain.ports import JobPlan, Outcome, RunReport, TrialJob
+from domain.ports import JobPlan, Outcome, TrialJob
+from domain.reports import RunReport
 from evaluators.evaluator import TaskEvaluator
 from evaluators.tasks import BUILTIN_ROOT
 from runners.local import LocalRunner

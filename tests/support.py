@@ -17,13 +17,15 @@ from domain.budgets import Budgets
 from domain.config import SearchConfig
 from domain.keep import KeepRule
 from domain.labels import FailureLabel
-from domain.ports import JobPlan, JobSite, Outcome, Proposal, ProposalRequest, RunReport, TrialJob
+from domain.ports import JobPlan, JobSite, Outcome, Proposal, ProposalRequest, TrialJob
+from domain.reports import RunReport
 from domain.task import Commands, Metric, RosterEntry, Seeds, TaskSpec
 from domain.trial import ProgressSample, SeedResult
 from evaluators.preflight import static_check
 from ledger import session
 from ledger.cache import TrialCache
-from ledger.loop import Finished, Message, Progressed, SearchLoop
+from ledger.executor import Finished, Message, Progressed
+from ledger.loop import SearchLoop
 from ledger.store import Ledger, open_ledger
 from projections.db import projections_path
 from projections.lineage import DuckLineage

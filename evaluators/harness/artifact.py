@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from domain.ports import ArtifactRefusal
+from domain.reports import ArtifactRefusal
 
 MAX_FILES = 64
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")

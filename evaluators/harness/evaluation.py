@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 from domain.labels import FailureLabel
-from domain.ports import EvalReport, ProcessReport, TrialJob
+from domain.ports import TrialJob
+from domain.reports import EvalReport, ProcessReport
 from domain.task import Limits
 from evaluators.harness import staging
 from evaluators.harness.process import run_measured

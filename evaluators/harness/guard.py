@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from domain.ports import LimitBreach
+from domain.reports import LimitBreach
 from domain.task import Limits
 
 POLL_S = 0.5

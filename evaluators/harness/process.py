@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from domain.ports import ExceptionInfo, LimitBreach, ProcessReport
+from domain.reports import ExceptionInfo, LimitBreach, ProcessReport
 from evaluators.harness import cpuclock, output, sandbox
 from evaluators.harness.sandbox import Sandboxed, SandboxSpec
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from subprocess import PIPE
 from typing import IO, Any
 
-from domain.ports import LimitBreach
+from domain.reports import LimitBreach
 from domain.task import Limits
 from evaluators.harness import cgroup, mounts, seccomp, shim, slots
 from evaluators.harness.guard import Guard

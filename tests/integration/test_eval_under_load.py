@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from domain.labels import FailureLabel as L
-from domain.ports import EvalReport, Outcome, RunReport, TrialJob
+from domain.ports import Outcome, TrialJob
+from domain.reports import EvalReport, RunReport
 from evaluators.evaluator import TaskEvaluator
 from evaluators.harness import staging
 from evaluators.harness.evaluation import BACKSTOP_ENV, GRACE_S, run_eval

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from domain.labels import FailureLabel
-from domain.ports import RunReport, TrialJob
+from domain.ports import TrialJob
+from domain.reports import RunReport
 from domain.trial import ProgressSample
 from evaluators.evaluator import TaskEvaluator
 from runners.local import LocalRunner

@@ -13,7 +13,7 @@ from domain.events import decode
 from domain.labels import FailureLabel, FinishReason
 from domain.progress import fold
 from ledger import session
-from ledger.loop import Finished
+from ledger.executor import Finished
 from ledger.recovery import ABANDONED, recovery_events
 from ledger.replay import regenerate, replay, search_events
 from projections.lineage import DuckLineage, DuckReadModel

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from domain.labels import FailureLabel as L
-from domain.ports import Outcome, RunReport
+from domain.ports import Outcome
+from domain.reports import RunReport
 from domain.trial import ProgressSample
 from evaluators.evaluator import TaskEvaluator
 from runners.local import LocalRunner

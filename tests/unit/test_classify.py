@@ -8,7 +8,7 @@ from uuid import UUID
 import pytest
 
 from domain.labels import FailureLabel as L
-from domain.ports import (
+from domain.reports import (
     ArtifactRefusal,
     EvalReport,
     ExceptionInfo,

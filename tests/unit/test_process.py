@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from domain.ports import ExceptionInfo, ProcessReport
+from domain.reports import ExceptionInfo, ProcessReport
 from evaluators.harness.output import LOG_HEAD_BYTES, LOG_TAIL_BYTES
 from evaluators.harness.process import parse_exception, run_measured
 from evaluators.harness.sandbox import SandboxSpec

@@ -9,14 +9,14 @@ import pytest
 
 from domain.budgets import Budgets
 from domain.labels import FailureLabel as L
-from domain.ports import (
+from domain.ports import TrialJob
+from domain.reports import (
     EvalReport,
     Measure,
     PreflightReport,
     ProcessReport,
     RunReport,
     SeedReport,
-    TrialJob,
 )
 from domain.steps import launch_facts
 from evaluators.classify import classify
