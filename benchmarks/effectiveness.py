@@ -9,6 +9,8 @@ another in one ledger (ledgers/<task>/ledger.sqlite under the output folder), so
 trial cache spans its arms and seeds: the seed recipe and early edits that recur are
 trained once. `--jobs` tasks run side by side (one core each). A finished search is
 skipped and an interrupted one resumed, so the command can be stopped and run again.
+A search that ends unfinished on its own (killed, or unable to start) stops the run
+with exit 1, so a broken machine does not fail every search after it.
 On a machine other than the one a stopped search began on, `--abandon-unfinished WHY`
 gives such searches up instead (benchmarks/ledger_files.py) and starts them afresh.
 
@@ -56,6 +58,9 @@ QUICK_TASK = str(ROOT / "docs" / "example-task")
 TABLES = threading.Lock()  # lanes share summary.json and matplotlib
 STOP = threading.Event()  # Ctrl-C or SIGTERM: no new search starts
 RUNNING: set[subprocess.Popen[bytes]] = set()
+# Searches that ended unfinished on their own (killed, could not start, harness_faults):
+# the machine is broken, so the run stops rather than fail every search after them.
+BROKEN: list[str] = []
 
 
 def stop(signum: int, frame: object) -> None:
@@ -115,7 +120,11 @@ def run_one(task: str, arm: str, seed: int, trials: int, out: Path, extra: list[
         RUNNING.discard(child)
     last = log.read_text().strip().splitlines()[-1:] or ["?"]
     found = find_search(ledger, arm, seed, trials)
-    written = _write_result(out, task, found[1]) if found and finished(found[1]) else ""
+    done = found is not None and finished(found[1])
+    if not done and not STOP.is_set():
+        BROKEN.append(f"{name} (exit {code}: {last[0][:120]})")
+        stop(signal.SIGTERM, None)  # the other lanes pause, resumable
+    written = _write_result(out, task, found[1]) if found and done else ""
     return f"{name}: exit {code}: {last[0][:120]}{written}"
 
 
@@ -215,6 +224,13 @@ def main() -> None:
         print("\n".join(f"- {line}" for line in summary["verdicts"]))
     else:
         print("no search has finished yet: nothing to tabulate")
+    if BROKEN:
+        print(
+            f"stopped: {BROKEN[0]} did not finish on its own; fix the cause, then run the"
+            " same command again to resume",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     if STOP.is_set():
         print("stopped: run the same command again to resume", file=sys.stderr)
         sys.exit(130)

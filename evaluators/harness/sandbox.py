@@ -289,6 +289,7 @@ def _await_start(proc: subprocess.Popen[bytes], ready_r: int) -> None:
     try:
         ready = poller.poll(START_TIMEOUT_S * 1000)
         if ready and os.read(ready_r, 1) == b"S":
+            _await_exec(proc, poller, ready_r)
             return
     finally:
         os.close(ready_r)
@@ -299,6 +300,15 @@ def _await_start(proc: subprocess.Popen[bytes], ready_r: int) -> None:
         _out, err = proc.communicate()
     detail = _one_line(err.decode(errors="replace")) if err else "see its stderr"
     raise SandboxStartError(f"no sandbox (rc {proc.returncode}): {detail}")
+
+
+def _await_exec(proc: subprocess.Popen[bytes], poller: select.poll, ready_r: int) -> None:
+    """After the shim's "S": EOF once the command is exec'd, or why it could not be."""
+    failed = os.read(ready_r, 4096) if poller.poll(START_TIMEOUT_S * 1000) else b""
+    if failed.startswith(b"X"):
+        proc.wait()
+        why = _one_line(failed[1:].decode(errors="replace"))
+        raise SandboxStartError(f"the command could not start: {why}")
 
 
 def _hand_over(spec: SandboxSpec, uid: int) -> None:

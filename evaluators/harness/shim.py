@@ -2,7 +2,10 @@
 
 It runs inside the sandbox or (unsafe) outside. It signals "started" on a pipe just
 before the exec, so that a failure before it (bwrap's own setup) can be told apart from
-the command's failure, whatever either prints. In the sandbox it is pid 1 and stays:
+the command's failure, whatever either prints; the pipe closes on a successful exec, and
+a failed one (the harness's interpreter gone) is written to it, so the command never
+started is not mistaken for the command failing. Nothing the command does can write
+there: the pipe is closed before any of its code runs. In the sandbox it is pid 1 and stays:
 bwrap reaps pid 1 only with --as-pid-1, and the kernel hands us the CPU time and peak
 memory of a tree only if each process in it was reaped. As root it empties the
 capability bounding set, keeps uid 0 for pid 1 but with no capability at all (so the
@@ -51,8 +54,12 @@ os.chdir(cfg["cwd"])  # as the final user: bwrap's own root may not enter its di
 for added in set(os.environ) - set(cfg["env"]):  # bwrap's PWD, our LC_CTYPE coercion
     del os.environ[added]
 os.write(cfg["fd"], b"S")
-os.close(cfg["fd"])
-os.execvpe(sys.argv[2], sys.argv[2:], os.environ)
+os.set_inheritable(cfg["fd"], False)  # closed by a successful exec: the harness reads EOF
+try:
+    os.execvpe(sys.argv[2], sys.argv[2:], os.environ)
+except OSError as error:  # the harness's command could not start: no recipe code ran
+    os.write(cfg["fd"], f"X{type(error).__name__}: {error}".encode(errors="replace"))
+    os._exit(127)
 """
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import sqlite3
@@ -118,6 +119,25 @@ def test_the_overhead_benchmark_gives_no_figure_when_its_search_fails(tmp_path):
     assert done.stdout.strip() == ""
     assert "no figure: asked for 2 trials after the baseline; 0 ran" in done.stderr
     assert "baseline_failed" in done.stderr
+
+
+def test_a_search_killed_under_the_driver_stops_the_run_and_the_next_run_resumes_it(tmp_path):
+    """A search that dies (here: killed at its second proposal, as kill -9 would) or
+    cannot start stops the driver with exit 1; no later search is started to fail."""
+    args = ("benchmarks/effectiveness.py", "--quick", "--out", str(tmp_path / "eff"))
+    args += ("--arms", "specialists", "no-lineage")
+    killed = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "AUTORECIPE_FAULT": "propose:2"}, check=False,
+    )  # fmt: skip
+    assert killed.returncode == 1, killed.stderr[-2000:]
+    assert "stopped: example-task/specialists/seed0 (exit" in killed.stderr
+    assert "did not finish on its own" in killed.stderr
+    assert "no-lineage" not in killed.stdout
+    again = run(*args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "example-task/specialists/seed0: exit 0" in again.stdout
+    assert "example-task/no-lineage/seed0: exit 0" in again.stdout
 
 
 def _abandoned_search_starts_afresh(tmp_path: Path, stopped: str) -> None:

@@ -375,6 +375,33 @@ def test_a_command_that_imitates_bwrap_is_just_a_failing_command(work: Path) -> 
     assert err.startswith("bwrap:")
 
 
+@pytest.mark.parametrize("enabled", [True, False], ids=["sandboxed", "unsafe"])
+def test_a_command_that_cannot_start_is_a_start_failure_not_the_commands(
+    tmp_path: Path, work: Path, enabled: bool
+) -> None:
+    """The harness's own interpreter gone (a venv rebuilt under a running search) once
+    passed for the recipe's import failing: 20 trials recorded preflight_crash."""
+    gone = str(tmp_path / "venv" / "bin" / "python")
+    spec = SandboxSpec(work_dir=work, enabled=enabled)
+    match = "the command could not start: FileNotFoundError"
+    with pytest.raises(SandboxStartError, match=match):
+        popen([gone, "-c", "pass"], spec, env=ENV, cwd=work, stdout=PIPE, stderr=PIPE)
+    with pytest.raises(SandboxStartError, match=match):
+        run_measured(
+            [gone, "-c", "pass"], spec, env=ENV, cwd=work, timeout_s=10,
+            log_path=tmp_path / "log",
+        )  # fmt: skip
+
+
+def test_a_command_that_exits_127_itself_is_just_a_failing_command(work: Path) -> None:
+    """The attack: exit as a shell does for "not found", to pass for the harness's fault
+    (harness_abort is never counted against an idea)."""
+    code = "import sys; sys.stderr.write('FileNotFoundError: python\\n'); sys.exit(127)"
+    rc, _out, err = run(code, SandboxSpec(work_dir=work))
+    assert rc == 127
+    assert err.startswith("FileNotFoundError")
+
+
 @pytest.fixture
 def no_probe_cache() -> Iterator[None]:
     sandbox.bwrap_problem.cache_clear()
