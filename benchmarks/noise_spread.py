@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from domain.keep import KeepRule, measure_noise_floor  # noqa: E402
-from domain.ports import JobPlan, Outcome, RunReport  # noqa: E402
+from domain.ports import JobPlan, Outcome  # noqa: E402
+from domain.reports import RunReport  # noqa: E402
 from evaluators.evaluator import TaskEvaluator  # noqa: E402
 from evaluators.tasks import load  # noqa: E402
 from runners.local import LocalRunner  # noqa: E402
