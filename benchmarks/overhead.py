@@ -67,9 +67,9 @@ def instrument(store: Any, runner: Any, proposer: Any, lineage: DuckLineage) -> 
     # trials: timed apart, they do not dilute the overhead per trial.
     runner.run = lambda job, *rest: (final if job.split == "test" else trials)(job, *rest)
     proposer.propose = timed("propose", proposer.propose)
-    db._connect = timed("open", db._connect)  # type: ignore[assignment]
-    schema.create = timed("DDL", schema.create)  # type: ignore[assignment]
-    db.catch_up = timed("catch-up", db.catch_up)  # type: ignore[assignment]
+    db._connect = timed("open", db._connect)
+    schema.create = timed("DDL", schema.create)
+    db.catch_up = timed("catch-up", db.catch_up)  # type: ignore[attr-defined]
     lineage.projections.close = timed("close", lineage.projections.close)  # type: ignore[method-assign]
     for name in ("view", "recipe", "trial", "sql"):
         setattr(lineage, name, timed("view reads", getattr(lineage, name)))

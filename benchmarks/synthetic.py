@@ -16,13 +16,21 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from domain.base import DomainEvent
 from domain.config import SearchConfig
 from domain.labels import FailureLabel
-from domain.ports import JobPlan, JobSite, Outcome, Proposal, ProposalRequest, TrialJob
+from domain.ports import (
+    JobPlan,
+    JobSite,
+    LineageQuery,
+    Outcome,
+    Proposal,
+    ProposalRequest,
+    TrialJob,
+)
 from domain.reports import RunReport
 from domain.task import RosterEntry
 from domain.trial import ProgressSample, SeedResult
@@ -191,9 +199,11 @@ def generate(
         config = SearchConfig(task="golf-cpu", trials=min(trials_per_search, left), seed=ordinal)
         sink = BufferedSink(ledger)
         proposer = KnobProposer(rng, recipes)
+        # The knob proposer reads recipes and never the lineage view: enough of the port.
+        reads_recipes_only = cast(LineageQuery, MemoryLineage(recipes))
         state = session.start(ledger, config, world, proposer)
         loop = session.build_loop(
-            state, sink, world, world, proposer, MemoryLineage(recipes), config, "scripted", "bench"
+            state, sink, world, world, proposer, reads_recipes_only, config, "scripted", "bench"
         )
         loop.run()
         sink.flush()
