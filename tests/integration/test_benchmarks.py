@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from benchmarks.outcomes import read_searches
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,3 +158,21 @@ def _abandoned_search_starts_afresh(tmp_path: Path, stopped: str) -> None:
     searches = read_searches(results / "ledgers" / "example-task" / "ledger.sqlite")
     assert stopped in searches
     assert len(searches) == 2
+
+
+@pytest.mark.slow  # three real runs beside busy loops, six torch probes: minutes under load
+def test_the_load_reference_benchmark_measures_each_condition(tmp_path):
+    """One round on the example task: three real runs, each with its probes, and JSON."""
+    done = run(
+        "benchmarks/load_reference.py", "--task", "docs/example-task", "--rounds", "1",
+        "--hogs", "1", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    (written,) = tmp_path.glob("load-reference-*.json")
+    record = json.loads(written.read_text())
+    assert [r["condition"] for r in record["runs"]] == ["alone", "spin", "torch"]
+    for row in record["runs"]:
+        assert row["train_cpu_s"] > 0
+        assert row["probe_before_s"] > 0
+        assert row["probe_after_s"] > 0
+    assert record["summary"]["alone"]["raw_ratio"] == 1.0
