@@ -10,7 +10,8 @@ trial cache spans its arms and seeds: the seed recipe and early edits that recur
 trained once. `--jobs` tasks run side by side (one core each). A finished search is
 skipped and an interrupted one resumed, so the command can be stopped and run again.
 A search that ends unfinished on its own (killed, or unable to start) stops the run
-with exit 1, so a broken machine does not fail every search after it.
+with exit 1, so a broken machine does not fail every search after it. Before a machine
+goes away, `kill -USR1` the driver: the running searches finish and no new one starts.
 On a machine other than the one a stopped search began on, `--abandon-unfinished WHY`
 gives such searches up instead (benchmarks/ledger_files.py) and starts them afresh.
 
@@ -57,6 +58,7 @@ TASKS = ("golf-cpu", "core-cpu", "airbench-cpu")
 QUICK_TASK = str(ROOT / "docs" / "example-task")
 TABLES = threading.Lock()  # lanes share summary.json and matplotlib
 STOP = threading.Event()  # Ctrl-C or SIGTERM: no new search starts
+DRAIN = threading.Event()  # SIGUSR1: the running searches finish, no new one starts
 RUNNING: set[subprocess.Popen[bytes]] = set()
 # Searches that ended unfinished on their own (killed, could not start, harness_faults):
 # the machine is broken, so the run stops rather than fail every search after them.
@@ -69,6 +71,13 @@ def stop(signum: int, frame: object) -> None:
     STOP.set()
     for child in list(RUNNING):
         child.send_signal(signal.SIGINT)
+
+
+def drain(signum: int, frame: object) -> None:
+    """Before a machine goes away: let the running searches finish (a search resumed on
+    another machine would be judged by caps derived on this one), start no more."""
+    DRAIN.set()
+    print("draining: the running searches finish, no new one starts", flush=True)
 
 
 def ledger_of(out: Path, task: str) -> Path:
@@ -164,7 +173,7 @@ def run_lane(task: str, plan: argparse.Namespace, extra: list[str]) -> None:
         print(abandon_unfinished(ledger, task, plan.abandon_unfinished), flush=True)
     for seed in plan.seeds:
         for arm in plan.arms:
-            if STOP.is_set():
+            if STOP.is_set() or DRAIN.is_set():
                 return
             print(run_one(task, arm, seed, plan.trials, plan.out, extra), flush=True)
             snapshot(ledger)
@@ -214,6 +223,7 @@ def main() -> None:
         return
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGUSR1, drain)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         lanes = [pool.submit(run_lane, task, args, extra) for task in args.tasks]
         for lane in lanes:
@@ -234,6 +244,8 @@ def main() -> None:
     if STOP.is_set():
         print("stopped: run the same command again to resume", file=sys.stderr)
         sys.exit(130)
+    if DRAIN.is_set():
+        print("drained: run the same command again to go on", file=sys.stderr)
 
 
 if __name__ == "__main__":

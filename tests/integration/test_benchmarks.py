@@ -123,6 +123,26 @@ def test_the_overhead_benchmark_gives_no_figure_when_its_search_fails(tmp_path):
     assert "baseline_failed" in done.stderr
 
 
+def test_sigusr1_lets_the_running_search_finish_and_starts_no_other(tmp_path):
+    args = ("benchmarks/effectiveness.py", "--quick", "--out", str(tmp_path / "eff"))
+    args += ("--arms", "specialists", "no-lineage")
+    ledger = tmp_path / "eff-quick" / "ledgers" / "example-task" / "ledger.sqlite"
+    driver = subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300  # a failure's timeout only: no verdict reads the clock
+    while _launches(ledger) < 1 and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the baseline has launched
+    driver.send_signal(signal.SIGUSR1)
+    out, err = driver.communicate(timeout=600)
+    assert driver.returncode == 0, err[-2000:]
+    assert "example-task/specialists/seed0: exit 0" in out
+    assert "no-lineage" not in out
+    assert "drained: run the same command again" in err
+    (search,) = read_searches(ledger).values()
+    assert search["end"]["reason"] == "trial_budget"
+
+
 def test_a_search_killed_under_the_driver_stops_the_run_and_the_next_run_resumes_it(tmp_path):
     """A search that dies (here: killed at its second proposal, as kill -9 would) or
     cannot start stops the driver with exit 1; no later search is started to fail."""
