@@ -43,12 +43,12 @@ class OfflineProposer:
             return recipes[line.sequence]
 
         mine = [t for t in self.catalogue if entry.may_edit(t.surface)]
-        choice = decide(view, mine, recipe_of, rng)
+        choice = decide(view, mine, recipe_of, rng, entry.may_edit)
         if choice is None and view.best is not None:  # the catalogue is spent: tweak knobs
             generic = [
                 t for t in generic_catalogue(recipe_of(view.best)) if entry.may_edit(t.surface)
             ]
-            choice = decide(view, generic, recipe_of, rng)
+            choice = decide(view, generic, recipe_of, rng, entry.may_edit)
         if choice is None:
             return Proposal(
                 specialist=entry.key,

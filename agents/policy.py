@@ -1,12 +1,14 @@
 """How an offline specialist picks its next edit from the lineage view. Deterministic.
 
 With lineage: first repair a recent failure on the best's branch (parent = the failed
-trial; after a size or budget failure an edit that cuts bytes or time, after a crash such
-as a NaN loss a stabilising one: lower LR, clipping, warmup); otherwise edit the best
+trial; after a size or budget failure an edit that cuts bytes or time, with a training
+overrun's cut sized from what it measured (agents/fit.py), after a crash such as a NaN
+loss a stabilising one: lower LR, clipping, warmup); otherwise edit the best
 (sometimes another keep), never producing a recipe this search has already run
 byte for byte, skipping ideas that crashed, and shying away from edits that add bytes or
-time when the best is near a cap. Among the candidates, Thompson sampling over what each
-technique measured so far picks one (agents/evidence.py). Once every edit has been tried
+time when the best is near a cap (time: its measured share of the cap it ran under).
+Among the candidates, Thompson sampling over what each technique measured so far picks
+one (agents/evidence.py). Once every edit has been tried
 on the best, stack on its near misses: children that scored better than the best but not
 beyond the noise floor, best first, as a researcher combines two small gains. Without
 lineage only the best is known, so ideas repeat, priors never move, and failures go
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 
 from agents.edits import EditError, apply_all
 from agents.evidence import VALID, thompson
+from agents.fit import fitted_cuts, time_share, too_small
 from agents.techniques import (
     ADDS_BYTES,
     ADDS_TIME,
@@ -43,6 +46,7 @@ REBASE_PROBABILITY = 0.2
 NEAR_CAP = 0.985  # within 1.5% of a cap, edits that add to it are unlikely to fit
 
 RecipeOf = Callable[[TrialLine], Mapping[str, str]]
+MayEdit = Callable[[str], bool]  # whether the deciding specialist may edit a surface
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,12 @@ def decide(
     techniques: Sequence[Technique],
     recipe_of: RecipeOf,
     rng: random.Random,
+    may_edit: MayEdit = lambda surface: True,
 ) -> Choice | None:
     if view.best is None:
         return None
     if view.lineage:
-        repair = _repair(view, techniques, recipe_of, rng)
+        repair = _repair(view, techniques, recipe_of, rng, may_edit)
         if repair is not None:
             return repair
     parent = _parent(view, view.best, rng)
@@ -134,11 +139,15 @@ def _repair(
     techniques: Sequence[Technique],
     recipe_of: RecipeOf,
     rng: random.Random,
+    may_edit: MayEdit,
 ) -> Choice | None:
     target = repair_target(view)
     if target is None:
         return None
     fixes = [t for t in techniques if _fixes(t, REPAIRS[target.status])]
+    if target.status == "train_budget_overrun":  # the measured overrun sizes the cut
+        fixes = [t for t in fixes if not too_small(t, target)]
+        fixes += [t for t in fitted_cuts(target, recipe_of(target)) if may_edit(t.surface)]
     choice = _pick(view, target, fixes, recipe_of(target), rng)
     if choice is None:
         return None
@@ -197,8 +206,8 @@ def _weight(view: LineageView, parent: TrialLine, technique: Technique) -> float
         and bytes_used > NEAR_CAP * cap_bytes
     ):
         weight *= 0.5
-    train_s, cap = parent.measurements.get("train_s"), view.budgets.get("train_seconds")
-    if ADDS_TIME in technique.effects and train_s and cap and train_s > 0.6 * cap:
+    share = time_share(parent)  # on the task's clock, against the cap the parent ran under
+    if ADDS_TIME in technique.effects and share and share > 0.6:
         weight *= 0.15
     # A scored outcome moves the technique's belief (agents/evidence.py); a failure
     # elsewhere (size, budget, gate) has no effect to measure, so it lowers the weight.

@@ -14,6 +14,9 @@ with exit 1, so a broken machine does not fail every search after it. Before a m
 goes away, `kill -USR1` the driver: the running searches finish and no new one starts.
 On a machine other than the one a stopped search began on, `--abandon-unfinished WHY`
 gives such searches up instead (benchmarks/ledger_files.py) and starts them afresh.
+When the code an arm's choices depend on changes (the offline policy, say), `--supersede
+ID... --why WHY` gives up those finished searches: listed with WHY beside the abandoned
+ones, their results moved to `<task>/superseded/`, and their arm and seed run again.
 
 As each search finishes, its result is written to `<task>/<arm>-seed<N>.json` (the raw
 record committed under benchmarks/results/effectiveness/), and the tables are
@@ -160,6 +163,26 @@ def abandon_unfinished(ledger: Path, task: str, reason: str) -> str:
     return f"{Path(task).name}: {len(ids)} unfinished searches abandoned ({reason})"
 
 
+def supersede(out: Path, task: str, ids: list[str], reason: str) -> str:
+    """Give up the searches `ids` this ledger holds as its own, finished or not; say how
+    many. Naming the ids (not the arms) keeps a second run from superseding their
+    replacements."""
+    ledger = ledger_of(out, task)
+    searches = read_searches(ledger) if ledger.exists() else {}
+    others = not_ours(ledger)
+    mine = [sid for sid in ids if sid in searches and sid not in others]
+    for sid in mine:
+        config = searches[sid]["started"]["config"]
+        result = result_of(out, task, arm_of(config), config["seed"])
+        if result.exists() and json.loads(result.read_text())["search_id"] == sid:
+            aside = result.parent / "superseded" / f"{result.stem}-{sid[:8]}.json"
+            aside.parent.mkdir(exist_ok=True)
+            result.replace(aside)  # kept for the record, out of the tables
+    if mine:
+        abandon(ledger, mine, reason)
+    return f"{Path(task).name}: {len(mine)} searches superseded ({reason})"
+
+
 def run_lane(task: str, plan: argparse.Namespace, extra: list[str]) -> None:
     """One task's searches in order, seed by seed (all arms of a seed first, so a stopped
     run leaves whole comparisons); after each, the ledger's snapshot and the tables."""
@@ -171,6 +194,8 @@ def run_lane(task: str, plan: argparse.Namespace, extra: list[str]) -> None:
         print(f"{Path(task).name}: ledger restored from its snapshot", flush=True)
     if plan.abandon_unfinished:
         print(abandon_unfinished(ledger, task, plan.abandon_unfinished), flush=True)
+    if plan.supersede:
+        print(supersede(plan.out, task, plan.supersede, plan.why), flush=True)
     for seed in plan.seeds:
         for arm in plan.arms:
             if STOP.is_set() or DRAIN.is_set():
@@ -202,11 +227,21 @@ def main() -> None:
         help="give up every search a previous run left unfinished (another machine), with WHY",
     )
     parser.add_argument(
+        "--supersede",
+        nargs="+",
+        metavar="ID",
+        default=[],
+        help="give up these searches (the code their arm depends on changed); needs --why",
+    )
+    parser.add_argument("--why", help="the reason --supersede records")
+    parser.add_argument(
         "--snapshot",
         action="store_true",
         help="only snapshot the ledgers and write their finished searches' results",
     )
     args = parser.parse_args()
+    if args.supersede and not args.why:
+        parser.error("--supersede needs --why: the reason is the record")
     if args.quick:
         args.tasks, args.trials, args.seeds = [QUICK_TASK], 3, [0]
         args.out = args.out.with_name(args.out.name + "-quick")

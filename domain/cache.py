@@ -108,6 +108,13 @@ def fingerprint(environment: Mapping[str, str]) -> dict[str, str]:
     return {name: environment.get(name, "") for name in FINGERPRINT}
 
 
+def same_boot(one: Mapping[str, str], other: Mapping[str, str]) -> bool:
+    """Both recorded on one boot of one machine (unknown, as before boots were recorded
+    or off Linux: not the same)."""
+    boot = one.get("boot", "")
+    return bool(boot) and boot == other.get("boot", "")
+
+
 def key_of(
     task_sha256: str,
     environment: Mapping[str, str],

@@ -55,7 +55,7 @@ from domain.reports import (
 from domain.task import TaskSpec
 from evaluators import remeasure
 from evaluators.aggregate import accounting, aggregate, resource_totals
-from evaluators.overrun import fail, overrun, starved_failure, used
+from evaluators.overrun import budget_use, fail, overrun, starved_failure, used
 
 L = FailureLabel
 
@@ -63,7 +63,7 @@ L = FailureLabel
 def classify(report: RunReport, spec: TaskSpec, scoring_seeds: tuple[int, ...]) -> Outcome:
     if report.budgets is not None:  # the caps the job ran under: derived ones included
         spec = spec.model_copy(update={"budgets": report.budgets})
-    measurements = resource_totals(report)
+    measurements = {**resource_totals(report), **budget_use(report.seeds, spec.budgets)}
     outcome = _first_failure(report, spec) or aggregate(report, spec, scoring_seeds)
     return outcome.model_copy(
         update={

@@ -9,12 +9,13 @@ did not wait there slept or blocked, which is its own overrun.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from domain.budgets import Budgets
 from domain.labels import FailureLabel
 from domain.ports import Outcome
-from domain.reports import ProcessReport
+from domain.reports import ProcessReport, SeedReport
 
 L = FailureLabel
 STARVED_SHARE = 0.25  # of the wall time, summed over threads: see `starved`
@@ -28,6 +29,18 @@ def fail(label: FailureLabel, reason: str, excerpt: str = "", **evidence: Any) -
 def used(process: ProcessReport, budgets: Budgets) -> float:
     """What a run spent on the task's clock: CPU-seconds of its tree, or wall seconds."""
     return process.cpu_s if budgets.clock == "cpu" else process.wall_s
+
+
+def budget_use(seeds: Sequence[SeedReport], budgets: Budgets) -> dict[str, float]:
+    """The most any seed's judged training run used on the task's clock, and the cap it
+    was judged by: a trial's share of its cap, which an agent needs to size a time cut
+    (agents/fit.py). Nothing for a trial that never trained."""
+    if not seeds:
+        return {}
+    return {
+        "train_used_s": max(used(seed.train, budgets) for seed in seeds),
+        "train_cap_s": budgets.train_cap(),
+    }
 
 
 def starved(process: ProcessReport, budgets: Budgets) -> bool:

@@ -28,6 +28,7 @@ from domain.cache import (
     fingerprint,
     key_of,
     reusable,
+    same_boot,
 )
 from domain.config import SearchConfig
 from domain.events import decode
@@ -155,11 +156,18 @@ class TrialCache:
     def comparable(self, other: s.SearchStarted) -> bool:
         """Same task content and environment, and recorded task rules to derive its
         scoring seeds from. (A re-judged search's runs judged from the record are left
-        out run by run: `_Reader`.)"""
+        out run by run: `_Reader`.) Under caps relative to the machine, also the same
+        boot of the same machine: the baseline's measured cost sets every cap after it,
+        so a baseline measured elsewhere would judge this machine's trials by another's
+        speed (two of our VMs with the same kernel trained one recipe 35% apart)."""
         return (
             other.task_sha256 == self.started.task_sha256
             and fingerprint(other.environment) == fingerprint(self.started.environment)
             and "task_spec" in other.config
+            and (
+                self.task.budgets.seed_multiple is None
+                or same_boot(other.environment, self.started.environment)
+            )
         )
 
     def read(self, started: s.SearchStarted, events: Iterable[DomainEvent]) -> None:

@@ -8,6 +8,7 @@ import platform
 import socket
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,8 @@ from ledger.loop import Observer, SearchLoop, Sink
 from ledger.runs import job_plan
 from ledger.store import Ledger
 from ledger.world import Where, World
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 def environment(threads: int) -> dict[str, str]:
@@ -46,7 +49,18 @@ def environment(threads: int) -> dict[str, str]:
         "cpus": str(os.cpu_count()),
         "host": socket.gethostname(),
         "executable": sys.executable,
+        "boot": boot_id(),
     }
+
+
+def boot_id() -> str:
+    """This boot of this machine ("" where the kernel does not say: not Linux). Host names
+    repeat across VMs (every one of ours is "vm"), so only this tells a search that a run
+    was measured on the machine it runs on now (ledger/cache.py)."""
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
 
 
 def count_searches(ledger: Ledger) -> int:

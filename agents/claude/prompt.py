@@ -7,16 +7,31 @@ is the same on every session of that specialist and the API can cache it.
 
 from __future__ import annotations
 
+from domain.budgets import Budgets
 from domain.recipe import CORE_SURFACE
 from domain.task import RosterEntry, TaskSpec
+
+
+def _cap(budgets: Budgets, absolute: float) -> str:
+    """A cap as the harness counts it; under caps relative to the machine, the rule (the
+    prompt is fixed before the baseline measures the seed recipe's cost)."""
+    unit = (
+        "CPU-seconds of the run's whole process tree"
+        if budgets.clock == "cpu"
+        else "s of wall clock"
+    )
+    if budgets.seed_multiple:
+        return f"{budgets.seed_multiple:g}x the seed recipe's own cost on this machine, in {unit}"
+    return f"{absolute:g} {unit}"
 
 
 def _limits(task: TaskSpec) -> list[str]:
     budgets = task.budgets
     out = [
-        f"- Training: at most {budgets.train_seconds:g} s of wall clock per seed"
+        f"- Training: at most {_cap(budgets, budgets.train_seconds)} per seed"
         f" (a step may straddle it by {budgets.tolerance_seconds:g} s); evaluation: at most"
-        f" {budgets.eval_seconds:g} s. The harness owns the clock.",
+        f" {_cap(budgets, budgets.eval_seconds)}. The harness owns the clock; the lineage"
+        " view shows what each trial's training used of its cap.",
     ]
     if task.size_cap_bytes is not None:
         out.append(f"- Artifact (code + packed weights): at most {task.size_cap_bytes:,} bytes.")

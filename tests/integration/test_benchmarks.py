@@ -141,6 +141,33 @@ def test_sigusr1_lets_the_running_search_finish_and_starts_no_other(tmp_path):
     assert "drained: run the same command again" in err
     (search,) = read_searches(ledger).values()
     assert search["end"]["reason"] == "trial_budget"
+    _superseded_search_runs_again(tmp_path, search["started"]["originator_id"])
+
+
+def _superseded_search_runs_again(tmp_path: Path, old: str) -> None:
+    """A finished search whose arm's code changed is given up by id: its result is set
+    aside, it is listed with the reason, a new search runs; naming the same id again
+    supersedes nothing more."""
+    args = ("benchmarks/effectiveness.py", "--quick", "--out", str(tmp_path / "eff"))
+    args += ("--arms", "specialists", "--supersede", old, "--why", "policy 2")
+    results = tmp_path / "eff-quick"
+    first = run(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "example-task: 1 searches superseded (policy 2)" in first.stdout
+    aside = json.loads(
+        (results / "example-task" / "superseded" / f"specialists-seed0-{old[:8]}.json").read_text()
+    )
+    assert aside["search_id"] == old
+    record = json.loads((results / "example-task" / "specialists-seed0.json").read_text())
+    assert record["search_id"] != old
+    assert record["ending"] == "trial_budget"
+    listing = json.loads((results / "ledgers" / "example-task.abandoned.json").read_text())
+    assert listing == {old: "policy 2"}
+    again = run(*args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "example-task: 0 searches superseded (policy 2)" in again.stdout
+    assert "example-task/specialists/seed0: done already" in again.stdout
+    assert run("benchmarks/effectiveness.py", "--supersede", old).returncode == 2  # no --why
 
 
 def test_a_search_killed_under_the_driver_stops_the_run_and_the_next_run_resumes_it(tmp_path):

@@ -154,6 +154,25 @@ def test_another_environment_is_another_key(tmp_path):
     assert all(isinstance(hit, CacheHit) for hit in cache.entries.values())
 
 
+def test_under_caps_relative_to_the_machine_only_this_boot_s_runs_are_reused(tmp_path):
+    """Attack: another VM, same kernel build and host name, with the seed recipe's cost
+    cached: its baseline would set this machine's caps. Only this boot's runs count."""
+    loop, store, _ = _search(tmp_path, Counting())
+    budgets = CACHED_TASK.budgets.model_copy(update={"seed_multiple": 3.0})
+    relative = CACHED_TASK.model_copy(update={"budgets": budgets})
+    cache = TrialCache.from_ledger(store, loop.state.started.id, relative)
+    started = cache.started
+    assert started.environment["boot"]  # Linux names this boot
+    env = started.environment
+    elsewhere = started.model_copy(update={"environment": {**env, "boot": "another"}})
+    unknown = started.model_copy(update={"environment": {**env, "boot": ""}})
+    assert cache.comparable(started)
+    assert not cache.comparable(elsewhere)
+    assert not cache.comparable(unknown)  # an older record: not known to be this machine's
+    absolute = TrialCache.from_ledger(store, loop.state.started.id, CACHED_TASK)
+    assert absolute.comparable(elsewhere)  # absolute caps mean the same on any machine
+
+
 def test_a_time_metric_cannot_be_declared_deterministic():
     fields = {**TINY_TASK.model_dump(), "deterministic": True}
     fields["metric"] = Metric(name="s", direction="minimize", source="train_seconds")
