@@ -22,11 +22,34 @@ from runners.local import LocalRunner
 Edit = Callable[[str], str]
 
 
-def tiny_golf(root: Path, steps: int = 30, train_seconds: int = 12) -> Path:
+def tiny_golf(
+    root: Path, steps: int = 30, train_seconds: int = 12, split_bytes: int | None = None
+) -> Path:
     """A copy of golf-cpu that trains for `steps` steps under a short clock, its noise
-    model from 3 seed-recipe runs (the racing cap) rather than 8, to keep tests quick."""
+    model from 3 seed-recipe runs (the racing cap) rather than 8, to keep tests quick.
+    `split_bytes`: validation and test splits of that many bytes (golf-cpu's own split
+    rule, through PREPARE_SMALL) instead of 64 KiB each: scoring them is most of a tiny
+    trial's cost, and a test of a whole search needs no particular split."""
     knobs, rules = {"STEPS": steps}, {"train_seconds": train_seconds, "noise": 3}
-    return tiny_task(root, "golf-cpu", knobs, rules, name="tiny-golf")
+    folder = tiny_task(root, "golf-cpu", knobs, rules, name="tiny-golf")
+    if split_bytes is not None:
+        (folder / "prepare_small.py").write_text(PREPARE_SMALL)
+        toml = folder / "task.toml"
+        module = '"-m", "evaluators.golf_cpu.prepare",'
+        script = f'"{{task}}/prepare_small.py", "{split_bytes}",'
+        assert module in toml.read_text()
+        toml.write_text(toml.read_text().replace(module, script))
+    return folder
+
+
+# golf-cpu's prepare reads its split sizes from module constants when it runs.
+PREPARE_SMALL = """import sys
+
+from evaluators.golf_cpu import prepare
+
+prepare.VAL_BYTES = prepare.TEST_BYTES = int(sys.argv.pop(1))
+prepare.main()
+"""
 
 
 def tiny_task(

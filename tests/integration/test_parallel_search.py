@@ -24,7 +24,7 @@ def _overlapping(ledger) -> bool:
 
 
 def test_two_workers_complete_a_real_search_that_replays(tmp_path):
-    task = tiny_golf(tmp_path)
+    task = tiny_golf(tmp_path, split_bytes=8192)
     ledger = tmp_path / "runs" / "ledger.sqlite"
     done = cli("search", "--task", str(task), "--trials", "3", "--workers", "2",
                "--ledger", str(ledger), timeout=600)  # fmt: skip

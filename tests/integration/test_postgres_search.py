@@ -100,7 +100,7 @@ def test_several_searches_share_one_postgres_ledger(url, tmp_path, monkeypatch):
 
 
 def test_a_real_search_on_postgres_through_the_cli(url, tmp_path):
-    task = tiny_golf(tmp_path)
+    task = tiny_golf(tmp_path, split_bytes=8192)
     done = cli("search", "--task", str(task), "--trials", "1", "--ledger", url,
                cwd=tmp_path, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr

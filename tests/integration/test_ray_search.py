@@ -17,7 +17,7 @@ from tests.test_cli import ROOT, assert_one_line_error, cli
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
-    return tiny_golf(tmp_path_factory.mktemp("ray-search"))
+    return tiny_golf(tmp_path_factory.mktemp("ray-search"), split_bytes=8192)
 
 
 def _audit(ledger, sql):

@@ -14,7 +14,7 @@ from tests.test_cli import cli
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
-    return tiny_golf(tmp_path_factory.mktemp("determinism"))
+    return tiny_golf(tmp_path_factory.mktemp("determinism"), split_bytes=8192)
 
 
 def _decisions(ledger):

@@ -14,7 +14,7 @@ from tests.test_cli import cli
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
-    return tiny_golf(tmp_path_factory.mktemp("e2e"))
+    return tiny_golf(tmp_path_factory.mktemp("e2e"), split_bytes=8192)
 
 
 def test_a_search_runs_end_to_end_and_verifies_and_replays(task, tmp_path):
