@@ -6,7 +6,9 @@ the wall clock; evaluators/overrun.py `budget_use`). After a training overrun th
 the size of the cut it needs: a run that used 1.3 times its cap needs its horizon (the
 STEPS, EPOCHS or ITERATIONS knob) scaled by MARGIN / 1.3, not by a catalogue's fixed
 0.8, which leaves it over the cap again (docs/BENCHMARKS.md: four repairs in a row of
-one overrun, each too small). A fixed cut known to be too small is no repair at all.
+one overrun, each too small). A fixed cut known to be too small is no repair at all,
+and an edit known to take the best over its cap (steps x3 at 99% of it; anything that
+adds time past MARGIN) is not proposed either.
 
 MARGIN aims under the cap because the same work measures a few percent apart from run
 to run on a shared machine (benchmarks/load_reference.py: single runs up to 5% from
@@ -22,7 +24,7 @@ import re
 from collections.abc import Mapping
 
 from agents.edits import ScaleKnob
-from agents.techniques import CUTS_TIME, Technique, knobs_by_surface
+from agents.techniques import ADDS_TIME, CUTS_TIME, Technique, knobs_by_surface
 from domain.lineage import TrialLine
 
 MARGIN = 0.9  # of the cap, where a sized cut aims
@@ -74,11 +76,17 @@ def _horizon_cut(
     )
 
 
-def too_small(technique: Technique, failed: TrialLine) -> bool:
-    """True for a cut that only scales the horizon, by a factor that leaves the failed
-    trial over its cap still (an edit of anything else has no known size: kept)."""
-    share = time_share(failed)
+def overruns(technique: Technique, line: TrialLine) -> bool:
+    """True for an edit of `line` known to leave (or take) its run over its cap: one that
+    only scales the horizon, by a factor that does (a repair too small for a failed
+    trial, or steps x3 on a best at 99% of its cap), or one that adds time to a run
+    already past MARGIN of its cap. An edit of anything else has no known size: kept."""
+    share = time_share(line)
+    if share is None:
+        return False
+    if ADDS_TIME in technique.effects and share > MARGIN:
+        return True
     scales = [op for op in technique.ops if isinstance(op, ScaleKnob) and HORIZON.search(op.name)]
-    if share is None or not scales or len(scales) != len(technique.ops):
+    if not scales or len(scales) != len(technique.ops):
         return False
     return share * math.prod(op.factor for op in scales) > 1.0

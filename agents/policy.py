@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from agents.edits import EditError, apply_all
 from agents.evidence import VALID, thompson
-from agents.fit import fitted_cuts, time_share, too_small
+from agents.fit import fitted_cuts, overruns, time_share
 from agents.techniques import (
     ADDS_BYTES,
     ADDS_TIME,
@@ -146,7 +146,7 @@ def _repair(
         return None
     fixes = [t for t in techniques if _fixes(t, REPAIRS[target.status])]
     if target.status == "train_budget_overrun":  # the measured overrun sizes the cut
-        fixes = [t for t in fixes if not too_small(t, target)]
+        fixes = [t for t in fixes if not overruns(t, target)]
         fixes += [t for t in fitted_cuts(target, recipe_of(target)) if may_edit(t.surface)]
     choice = _pick(view, target, fixes, recipe_of(target), rng)
     if choice is None:
@@ -171,6 +171,8 @@ def _pick(
     for technique in sorted(techniques, key=lambda t: t.key):
         if technique.key in crashed:
             continue  # a crashed idea is not retried unchanged
+        if view.lineage and overruns(technique, parent):
+            continue  # its known cost takes the parent over the cap it ran under
         try:
             child = apply_all(recipe, technique.ops)
         except EditError:
@@ -208,7 +210,7 @@ def _weight(view: LineageView, parent: TrialLine, technique: Technique) -> float
         weight *= 0.5
     share = time_share(parent)  # on the task's clock, against the cap the parent ran under
     if ADDS_TIME in technique.effects and share and share > 0.6:
-        weight *= 0.15
+        weight *= 0.15  # past MARGIN it is not a candidate at all (agents/fit.py)
     # A scored outcome moves the technique's belief (agents/evidence.py); a failure
     # elsewhere (size, budget, gate) has no effect to measure, so it lowers the weight.
     failures = [e for e in view.tried if e.idea == technique.key and e.status not in VALID]
