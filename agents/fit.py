@@ -28,6 +28,7 @@ from agents.techniques import ADDS_TIME, CUTS_TIME, Technique, knobs_by_surface
 from domain.lineage import TrialLine
 
 MARGIN = 0.9  # of the cap, where a sized cut aims
+NOISE = 1.0 - MARGIN  # how far apart the same work may measure: the margin's reason
 FIT_PRIOR = 2.0  # a cut sized from a measurement is preferred to an unsized one
 # Knob names that, by the usual conventions, hold the training horizon.
 HORIZON = re.compile(r"(^|_)(STEPS|EPOCHS|ITERATIONS|ITERS)$")
@@ -76,17 +77,29 @@ def _horizon_cut(
     )
 
 
-def overruns(technique: Technique, line: TrialLine) -> bool:
-    """True for an edit of `line` known to leave (or take) its run over its cap: one that
-    only scales the horizon, by a factor that does (a repair too small for a failed
-    trial, or steps x3 on a best at 99% of its cap), or one that adds time to a run
-    already past MARGIN of its cap. An edit of anything else has no known size: kept."""
+def predicted_share(technique: Technique, line: TrialLine) -> float | None:
+    """The share of its cap an edit of `line` would use, where that is known: `line`'s
+    share times the factor of an edit that only scales the horizon; else None."""
     share = time_share(line)
-    if share is None:
-        return False
-    if ADDS_TIME in technique.effects and share > MARGIN:
-        return True
     scales = [op for op in technique.ops if isinstance(op, ScaleKnob) and HORIZON.search(op.name)]
-    if not scales or len(scales) != len(technique.ops):
-        return False
-    return share * math.prod(op.factor for op in scales) > 1.0
+    if share is None or not scales or len(scales) != len(technique.ops):
+        return None
+    return share * math.prod(op.factor for op in scales)
+
+
+def too_small(cut: Technique, failed: TrialLine) -> bool:
+    """A cut known to leave the failed trial over its cap: no repair."""
+    predicted = predicted_share(cut, failed)
+    return predicted is not None and predicted > 1.0
+
+
+def out_of_reach(technique: Technique, best: TrialLine) -> bool:
+    """An edit of `best` known to overrun by more than the machine's noise: a horizon
+    scale predicted past 1 + NOISE of the cap (steps x3 on a best at 99% of it; x3 on a
+    seed at a third of it is a fair gamble, and a sized repair follows a miss), or one
+    that adds time to a run already past MARGIN of its cap."""
+    share = time_share(best)
+    if share is not None and share > MARGIN and ADDS_TIME in technique.effects:
+        return True
+    predicted = predicted_share(technique, best)
+    return predicted is not None and predicted > 1.0 + NOISE

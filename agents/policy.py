@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from agents.edits import EditError, apply_all
 from agents.evidence import VALID, thompson
-from agents.fit import fitted_cuts, overruns, time_share
+from agents.fit import fitted_cuts, out_of_reach, time_share, too_small
 from agents.techniques import (
     ADDS_BYTES,
     ADDS_TIME,
@@ -146,7 +146,7 @@ def _repair(
         return None
     fixes = [t for t in techniques if _fixes(t, REPAIRS[target.status])]
     if target.status == "train_budget_overrun":  # the measured overrun sizes the cut
-        fixes = [t for t in fixes if not overruns(t, target)]
+        fixes = [t for t in fixes if not too_small(t, target)]
         fixes += [t for t in fitted_cuts(target, recipe_of(target)) if may_edit(t.surface)]
     choice = _pick(view, target, fixes, recipe_of(target), rng)
     if choice is None:
@@ -171,8 +171,8 @@ def _pick(
     for technique in sorted(techniques, key=lambda t: t.key):
         if technique.key in crashed:
             continue  # a crashed idea is not retried unchanged
-        if view.lineage and overruns(technique, parent):
-            continue  # its known cost takes the parent over the cap it ran under
+        if view.lineage and out_of_reach(technique, parent):
+            continue  # its known cost takes the parent well over the cap it ran under
         try:
             child = apply_all(recipe, technique.ops)
         except EditError:

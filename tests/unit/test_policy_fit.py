@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agents.edits import ScaleKnob, SetKnob, apply_all
-from agents.fit import MARGIN, fitted_cuts, overruns, time_share
+from agents.fit import MARGIN, fitted_cuts, out_of_reach, time_share, too_small
 from agents.policy import decide
 from agents.techniques import ADDS_TIME, CUTS_TIME, Technique, generic_catalogue
 from domain.lineage import TrialLine
@@ -82,9 +82,9 @@ def test_a_fixed_cut_that_leaves_the_run_over_its_cap_is_no_repair():
     big = Technique("opt.steps_x0.5", "opt", "", (ScaleKnob("STEPS", 0.5, 1, 9999),), -0.05,
                     frozenset({CUTS_TIME}))  # fmt: skip
     code = Technique("opt.fused", "opt", "", (SetKnob("LR", 0.02),), 0.0, frozenset({CUTS_TIME}))
-    assert overruns(small, failed)
-    assert not overruns(big, failed)
-    assert not overruns(code, failed)  # its size is not known: it may be the fix
+    assert too_small(small, failed)
+    assert not too_small(big, failed)
+    assert not too_small(code, failed)  # its size is not known: it may be the fix
     chosen = {
         decide(given, [small], recipes, random.Random(seed), lambda s: True).technique.key
         for seed in range(20)
@@ -122,6 +122,8 @@ def test_a_horizon_edit_known_to_take_the_best_over_its_cap_is_not_proposed():
     """Seen in core-cpu's specialists, seed 0: steps x3 on a best at 99% of its cap."""
     assert share_of_adds_time(used=19.8) == 0.0  # x2 from 99% of the cap
     assert share_of_adds_time(used=9.0) > 0.2  # x2 from 45% fits
+    assert share_of_adds_time(used=10.5) > 0.2  # x2 from 52.5%: 5% over, a fair gamble
+    assert share_of_adds_time(used=11.5) == 0.0  # x2 from 57.5%: 15% over
 
 
 def test_past_the_margin_an_edit_that_adds_time_is_not_proposed():
@@ -134,7 +136,7 @@ def test_past_the_margin_an_edit_that_adds_time_is_not_proposed():
         for s in range(200)
     ]
     assert picks.count(wider.key) == 0
-    assert overruns(wider, measured(BASELINE, 17.0, 20.0)) is False  # 85%: only less likely
+    assert out_of_reach(wider, measured(BASELINE, 17.0, 20.0)) is False  # 85%: less likely
 
 
 def test_the_harness_records_the_judged_training_use_on_the_task_s_clock():
