@@ -30,8 +30,9 @@ from domain.lineage import TrialLine
 MARGIN = 0.9  # of the cap, where a sized cut aims
 NOISE = 1.0 - MARGIN  # how far apart the same work may measure: the margin's reason
 FIT_PRIOR = 2.0  # a cut sized from a measurement is preferred to an unsized one
-# Knob names that, by the usual conventions, hold the training horizon.
-HORIZON = re.compile(r"(^|_)(STEPS|EPOCHS|ITERATIONS|ITERS)$")
+# Knob names that, by the usual conventions, hold the training horizon: STEPS, NUM_EPOCHS,
+# MAX_ITERS... but not WARMUP_STEPS or DECAY_STEPS, which spend no time of their own.
+HORIZON = re.compile(r"^((NUM|MAX|TOTAL|TRAIN)_)?(STEPS|EPOCHS|ITERATIONS|ITERS)$")
 
 
 def time_share(line: TrialLine) -> float | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agents.edits import ScaleKnob, SetKnob, apply_all
-from agents.fit import MARGIN, fitted_cuts, out_of_reach, time_share, too_small
+from agents.fit import HORIZON, MARGIN, fitted_cuts, out_of_reach, time_share, too_small
 from agents.policy import decide
 from agents.techniques import ADDS_TIME, CUTS_TIME, Technique, generic_catalogue
 from domain.lineage import TrialLine
@@ -90,6 +90,16 @@ def test_a_fixed_cut_that_leaves_the_run_over_its_cap_is_no_repair():
         for seed in range(20)
     }
     assert "opt.steps_x0.8" not in chosen  # even at a prior of 50
+
+
+@pytest.mark.parametrize(
+    ("name", "horizon"),
+    [("STEPS", True), ("EPOCHS", True), ("NUM_EPOCHS", True), ("MAX_ITERS", True),
+     ("WARMUP_STEPS", False), ("DECAY_STEPS", False), ("LOG_STEPS", False)],
+)  # fmt: skip
+def test_only_the_training_horizon_is_cut_to_fit(name, horizon):
+    """Seen in golf-cpu, seed 0: a cut of WARMUP_STEPS 'repaired' an overrun, and overran."""
+    assert bool(HORIZON.search(name)) is horizon
 
 
 def test_a_failure_that_fit_its_cap_gets_no_sized_cut():
