@@ -250,10 +250,10 @@ def main() -> None:
         for task in args.tasks:
             ledger = ledger_of(args.out, task)
             if ledger.exists():
-                others = inherited(ledger)
+                others = not_ours(ledger)  # inherited, abandoned or superseded: not tabulated
                 for sid, search in read_searches(ledger).items():
                     if finished(search) and sid not in others:
-                        _write_result(args.out, task, search)
+                        print(f"{sid[:8]}" + _write_result(args.out, task, search))
                 print(snapshot(ledger))
         return
     signal.signal(signal.SIGINT, stop)

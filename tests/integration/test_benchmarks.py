@@ -168,6 +168,12 @@ def _superseded_search_runs_again(tmp_path: Path, old: str) -> None:
     assert "example-task: 0 searches superseded (policy 2)" in again.stdout
     assert "example-task/specialists/seed0: done already" in again.stdout
     assert run("benchmarks/effectiveness.py", "--supersede", old).returncode == 2  # no --why
+    snapshot = run(
+        "benchmarks/effectiveness.py", "--quick", "--out", str(tmp_path / "eff"), "--snapshot"
+    )
+    assert snapshot.returncode == 0, snapshot.stderr[-2000:]
+    assert f"{record['search_id'][:8]} -> example-task/specialists-seed0.json" in snapshot.stdout
+    assert old[:8] not in snapshot.stdout  # a superseded search is not tabulated again
 
 
 def test_a_search_killed_under_the_driver_stops_the_run_and_the_next_run_resumes_it(tmp_path):
