@@ -38,16 +38,8 @@ def _score(view: LineageView, line: TrialLine) -> str:
     return f", {view.metric}={line.score:.5f}{delta}"
 
 
-def _train_use(line: TrialLine) -> str:
-    """What training used of the cap it ran under (the task's clock), where measured."""
-    used, cap = line.measurements.get("train_used_s"), line.measurements.get("train_cap_s")
-    return f", train {used:.1f} of {cap:g} s" if used and cap else ""
-
-
 def _brief(view: LineageView, line: TrialLine) -> str:
-    return (
-        f"#{line.sequence} [{line.specialist}, {line.status}{_score(view, line)}{_train_use(line)}]"
-    )
+    return f"#{line.sequence} [{line.specialist}, {line.status}{_score(view, line)}]"
 
 
 def _activity(view: LineageView, line: TrialLine) -> list[str]:

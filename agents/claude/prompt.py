@@ -30,8 +30,7 @@ def _limits(task: TaskSpec) -> list[str]:
     out = [
         f"- Training: at most {_cap(budgets, budgets.train_seconds)} per seed"
         f" (a step may straddle it by {budgets.tolerance_seconds:g} s); evaluation: at most"
-        f" {_cap(budgets, budgets.eval_seconds)}. The harness owns the clock; the lineage"
-        " view shows what each trial's training used of its cap.",
+        f" {_cap(budgets, budgets.eval_seconds)}. The harness owns the clock.",
     ]
     if task.size_cap_bytes is not None:
         out.append(f"- Artifact (code + packed weights): at most {task.size_cap_bytes:,} bytes.")
