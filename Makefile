@@ -14,8 +14,10 @@ check: system deps lint types imports test
 
 # Test files spread over the cores (a file's module fixtures stay on one worker); no
 # verdict depends on wall time, so parallel workers change nothing but the duration.
+# Files go out in collection order, longest first (tests/conftest.py): xdist would
+# otherwise send files with the most tests first and leave the long single searches last.
 test: system deps
-	$(BIN)/pytest -q -n auto --dist loadfile
+	$(BIN)/pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
 slow: system deps
 	$(BIN)/pytest -q -m slow

@@ -1,9 +1,10 @@
 """Collection order for the parallel run: the longest files first.
 
 `make test` spreads whole files over the workers (pytest-xdist, `--dist loadfile`) in
-collection order, so a long file collected last runs alone at the end while the other
-worker idles (a 38-minute run ended with 8 minutes of one worker). Starting the longest
-first lets the short ones fill in beside them. Only the order changes, never a test.
+collection order (`--no-loadscope-reorder`: by default xdist sends the files with the
+most tests first, so the long one-test searches ran last, alone, while the other worker
+idled: 8 minutes of a 38-minute run). Starting the longest first lets the short ones
+fill in beside them. Only the order changes, never a test.
 """
 
 from __future__ import annotations
