@@ -159,7 +159,8 @@ class TrialCache:
         out run by run: `_Reader`.) Under caps relative to the machine, also the same
         boot of the same machine: the baseline's measured cost sets every cap after it,
         so a baseline measured elsewhere would judge this machine's trials by another's
-        speed (two of our VMs with the same kernel trained one recipe 35% apart)."""
+        speed (our VMs, all host "vm", measured the seed recipe 3-7% apart on one kernel
+        build and 35% apart across two)."""
         return (
             other.task_sha256 == self.started.task_sha256
             and fingerprint(other.environment) == fingerprint(self.started.environment)
